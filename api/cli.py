@@ -1,0 +1,226 @@
+"""The `yekuo` command line: operators' and developers' entry point (DESIGN §5).
+
+Every command prints one clear line per result; an error is one line on stderr and a non-zero exit,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine import config
+from engine.db import Database
+from engine.errors import DeployError, YekuoError
+
+
+def _db(settings: config.Settings) -> Database:
+    return Database(settings.database_url)
+
+
+def _load_handlers() -> None:
+    """Import the modules that register service-task handlers, so deploy and run know them."""
+    import engine.handlers  # noqa: F401
+
+
+def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import schema, users
+
+    db = _db(settings)
+    schema.upgrade(db)
+    added = users.seed_groups(db)
+    print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
+    if args.demo:
+        names = users.seed_demo_users(db, settings.demo_password)
+        print(f"demo users: {', '.join(names)} (password from YEKUO_DEMO_PASSWORD)")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import definitions
+
+    _load_handlers()
+    results = definitions.deploy_paths(_db(settings), [Path(p) for p in args.paths],
+                                       forms_dir=Path(args.forms or settings.forms_dir),
+                                       actor=args.by, note=args.note, max_bytes=settings.max_bpmn_bytes)
+    for r in results:
+        print(f"{r.key} {r.version}{'' if r.created else ' (unchanged)'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> int:
+    from werkzeug.serving import run_simple
+
+    from api.app import create_app
+
+    _load_handlers()
+    app = create_app(settings, start_scheduler=not args.no_scheduler)
+    print(f"Yekuo serving on http://{args.host}:{args.port}", flush=True)
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import scheduler
+
+    _load_handlers()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    print("Yekuo scheduler running; Ctrl-C stops it", flush=True)
+    try:
+        scheduler.build(_db(settings), interval=settings.scheduler_interval, blocking=True).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+def cmd_fire_due(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import timers
+
+    _load_handlers()
+    now = _parse_instant(args.now) if args.now else None
+    report = timers.fire_due(_db(settings), now)
+    print(report)
+    return 1 if report.failed else 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import audit
+
+    reports = audit.verify(_db(settings), args.instance)
+    bad = [r for r in reports if not r.ok]
+    for r in bad:
+        print(f"TAMPERED {r}", file=sys.stderr)
+    print(f"{len(reports)} chain(s) checked, {len(bad)} broken")
+    return 1 if bad else 0
+
+
+def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import runtime
+
+    _load_handlers()
+    out = runtime.start_instance(_db(settings), args.key, _json_arg(args.data),
+                                 business_key=args.business_key)
+    print(f"instance {out.instance_id} {out.status}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import runtime
+
+    inst = runtime.get_instance(_db(settings), args.instance)
+    print(json.dumps({"id": inst.id, "key": inst.key, "version": inst.definition_version,
+                      "status": inst.status, "business_key": inst.business_key, "error": inst.error,
+                      "open_tasks": [{"id": i.id, "name": i.name, "group": i.candidate_group,
+                                      "assignee": i.assignee} for i in inst.open_items],
+                      "data": inst.data}, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import runtime
+
+    _load_handlers()
+    out = runtime.retry(_db(settings), args.instance, actor=runtime.Actor(args.by, system=True))
+    print(f"instance {out.instance_id} {out.status}")
+    return 0
+
+
+def _json_arg(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise YekuoError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise YekuoError("--data must be a JSON object")
+    return value
+
+
+def _parse_instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise YekuoError(f"not an ISO-8601 instant: {text!r} (e.g. 2026-03-01T09:00:00+08:00)") from None
+    if value.tzinfo is None:
+        raise YekuoError(f"{text!r} has no UTC offset; write e.g. {text}+08:00")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yekuo", description="Yekuo: the service-connection (业扩报装) process engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", help="create or upgrade the database schema")
+    s.add_argument("--demo", action="store_true", help="also create one demo user per role")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("deploy", help="validate and deploy BPMN/DMN files or directories")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--forms", help="forms directory (default: forms/)")
+    s.add_argument("--note", default="", help="why this version")
+    s.add_argument("--by", default="cli", help="who deploys")
+    s.set_defaults(func=cmd_deploy)
+
+    s = sub.add_parser("serve", help="serve the web app with the scheduler in-process")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--no-scheduler", action="store_true")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("scheduler", help="run the scheduler as its own process")
+    s.set_defaults(func=cmd_scheduler)
+
+    timers = sub.add_parser("timers", help="timer operations").add_subparsers(dest="timers_cmd", required=True)
+    s = timers.add_parser("fire-due", help="fire everything due at an instant, then exit")
+    s.add_argument("--now", help="ISO-8601 instant with offset (default: now)")
+    s.set_defaults(func=cmd_fire_due)
+
+    audit = sub.add_parser("audit", help="history checks").add_subparsers(dest="audit_cmd", required=True)
+    s = audit.add_parser("verify", help="check hash chains; exit 1 on tampering")
+    s.add_argument("instance", nargs="?", type=int)
+    s.set_defaults(func=cmd_audit_verify)
+
+    inst = sub.add_parser("instances", help="process instances").add_subparsers(dest="inst_cmd", required=True)
+    s = inst.add_parser("start", help="start an instance of a deployed process")
+    s.add_argument("key")
+    s.add_argument("--data", help="start data as a JSON object")
+    s.add_argument("--business-key")
+    s.set_defaults(func=cmd_start)
+    s = inst.add_parser("show", help="show an instance")
+    s.add_argument("instance", type=int)
+    s.set_defaults(func=cmd_show)
+    s = inst.add_parser("retry", help="retry an instance in error")
+    s.add_argument("instance", type=int)
+    s.add_argument("--by", default="operator")
+    s.set_defaults(func=cmd_retry)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = config.from_env()
+    try:
+        return args.func(args, settings)
+    except DeployError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except YekuoError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # the one place that turns surprises into a clean line
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The database schema, in SQLAlchemy 2.0 declarative style.
+
+The command path (runtime, timers) uses these tables through Core statements for speed; admin
+screens may use the ORM classes. Alembic migrations under `engine/migrations` create the schema;
+a test checks that they match this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+UTC = dt.timezone.utc
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores UTC, returns aware datetimes on every backend (SQLite would return naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: Json, list[Any]: Json}
+
+
+class Group(Base):
+    """A role; BPMN lanes resolve to groups by code or display name."""
+
+    __tablename__ = "group"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(Base):
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class Membership(Base):
+    __tablename__ = "membership"
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    group_code: Mapped[str] = mapped_column(ForeignKey("group.code"), primary_key=True)
+
+
+class ProcessDefinition(Base):
+    """One immutable version of one executable process, with everything needed to run it."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_process_definition_key_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    checksum: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    source_file: Mapped[str] = mapped_column(String(255))
+    sources: Mapped[dict[str, Any]]
+    forms: Mapped[dict[str, Any]]
+    meta: Mapped[dict[str, Any]]
+    spec: Mapped[bytes] = mapped_column(LargeBinary)
+    deployed_at: Mapped[dt.datetime]
+    deployed_by: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    milestone: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[dict[str, Any] | None]
+    started_at: Mapped[dt.datetime]
+    started_by: Mapped[str] = mapped_column(String(80))
+    ended_at: Mapped[dt.datetime | None]
+
+
+class WorkItem(Base):
+    """One READY human task: the row behind every work list."""
+
+    __tablename__ = "work_item"
+    __table_args__ = (
+        Index("ix_work_item_group_status", "candidate_group", "status"),
+        Index("ix_work_item_assignee_status", "assignee", "status"),
+        Index("ix_work_item_instance_status", "instance_id", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    process_key: Mapped[str] = mapped_column(String(200))
+    task_spec: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    candidate_group: Mapped[str | None] = mapped_column(String(40))
+    assignee: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    form_schema: Mapped[str | None] = mapped_column(String(255))
+    form_ui_schema: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime]
+    due_at: Mapped[dt.datetime | None]
+    claimed_at: Mapped[dt.datetime | None]
+    completed_at: Mapped[dt.datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class Timer(Base):
+    """Something that must happen at `due_at`, exactly once: BPMN timers now, SLA thresholds later."""
+
+    __tablename__ = "timer"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_id", "purpose", "due_at", name="uq_timer_identity"),
+        Index("ix_timer_due_open", "due_at", postgresql_where=text("fired_at IS NULL"),
+              sqlite_where=text("fired_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    purpose: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[dt.datetime]
+    payload: Mapped[dict[str, Any] | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[dt.datetime | None]
+    fired_at: Mapped[dt.datetime | None]
+
+
+class Event(Base):
+    """Append-only history, chained per instance by SHA-256 (see engine.history)."""
+
+    __tablename__ = "event"
+    __table_args__ = (UniqueConstraint("instance_id", "seq", name="uq_event_instance_seq"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=False)
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime]
+    actor: Mapped[str | None] = mapped_column(String(80))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    task_spec: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Outbox(Base):
+    """Everything that leaves the system (SMS, staff notices, webhooks), written in the same
+    transaction as the step that caused it and delivered afterwards, at least once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(120))
+    template: Mapped[str | None] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    instance_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    next_attempt_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Counter(Base):
+    """Named counters, e.g. the daily application-number sequence."""
+
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
+group_t = Group.__table__
+user_t = User.__table__
+membership_t = Membership.__table__
+definition_t = ProcessDefinition.__table__
+instance_t = ProcessInstance.__table__
+work_item_t = WorkItem.__table__
+timer_t = Timer.__table__
+event_t = Event.__table__
+counter_t = Counter.__table__
+outbox_t = Outbox.__table__

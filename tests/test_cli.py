@@ -1,0 +1,116 @@
+"""The `yekuo` command line as operators use it: real processes, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from engine.models import event_t
+from tests.conftest import DATA, ENGINE_MODEL
+
+YEKUO = [sys.executable, "-m", "api.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(db, *args, check=True):
+    env = {**os.environ, "YEKUO_DATABASE_URL": db.url, "YEKUO_FORMS_DIR": str(ENGINE_MODEL / "forms")}
+    proc = subprocess.run([*YEKUO, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_init_is_repeatable_and_seeds_demo_users(db):
+    first = run(db, "init", "--demo")
+    assert "revision 0002" in first.stdout and "clerk" in first.stdout
+    again = run(db, "init", "--demo")
+    assert "0 role group(s) added" in again.stdout
+    from engine import users
+
+    assert users.authenticate(db, "clerk", "demo").groups == frozenset({"clerk"})
+    assert users.authenticate(db, "clerk", "wrong") is None
+
+
+def test_deploy_is_idempotent_and_versions_changes(db, tmp_path):
+    out = run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
+    assert out.stdout.strip() == "engine_model 1"
+    assert run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn")).stdout.strip() == "engine_model 1 (unchanged)"
+    changed = tmp_path / "engine_model.bpmn"
+    changed.write_text((ENGINE_MODEL / "engine_model.bpmn").read_text().replace("受理申请", "受理用电申请"))
+    assert run(db, "deploy", str(changed)).stdout.strip() == "engine_model 2"
+
+
+def test_invalid_bpmn_is_refused_with_file_line_and_element(db):
+    bad = DATA / "bad_bpmn" / "multi_problem.bpmn"
+    out = run(db, "deploy", str(bad), check=False)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and "problem" in lines[0]
+    assert any("multi_problem.bpmn:" in line and "[" in line for line in lines[1:])
+
+
+def test_missing_file_is_one_line_error(db):
+    out = run(db, "deploy", "/nonexistent/x.bpmn", check=False)
+    assert out.returncode == 1 and out.stderr.count("\n") <= 2 and "no such file" in out.stderr
+
+
+def test_start_show_fire_due_and_audit(db):
+    run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
+    started = run(db, "instances", "start", "engine_model", "--data", '{"channel": "95598"}', "--business-key", "YK-9")
+    assert started.stdout.strip() == "instance 1 running"
+    shown = json.loads(run(db, "instances", "show", "1").stdout)
+    assert shown["business_key"] == "YK-9" and shown["open_tasks"][0]["group"] == "clerk"
+    assert run(db, "timers", "fire-due", "--now", "2030-01-01T00:00:00+08:00").stdout.strip().startswith("fired 0")
+    assert "0 broken" in run(db, "audit", "verify").stdout
+    with db.write() as conn:
+        conn.execute(update(event_t).where(event_t.c.seq == 1).values(actor="mallory"))
+    tampered = run(db, "audit", "verify", "1", check=False)
+    assert tampered.returncode == 1
+    assert "instance 1: event 1 was altered" in tampered.stderr
+
+
+def test_bad_arguments_are_one_clear_line(db):
+    out = run(db, "timers", "fire-due", "--now", "tomorrow", check=False)
+    assert out.returncode == 1 and out.stderr.strip() == "error: not an ISO-8601 instant: 'tomorrow' (e.g. 2026-03-01T09:00:00+08:00)"
+    out = run(db, "instances", "start", "engine_model", "--data", "{oops", check=False)
+    assert out.returncode == 1 and out.stderr.startswith("error: --data is not valid JSON")
+    out = run(db, "instances", "show", "42", check=False)
+    assert (out.returncode, out.stderr.strip()) == (1, "error: process instance 42 does not exist")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_healthz(db):
+    port = _free_port()
+    env = {**os.environ, "YEKUO_DATABASE_URL": db.url}
+    proc = subprocess.Popen([*YEKUO, "serve", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    body = json.loads(resp.read())
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(proc.stderr.read())
+                time.sleep(0.1)  # waiting for a real server process to bind, not for engine time
+        assert body == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
