@@ -30,7 +30,7 @@ def create_app(settings: config.Settings | None = None, db: Database | None = No
     if start_scheduler:
         from engine import scheduler
 
-        sched = scheduler.build(app.extensions["yekuo.db"], interval=settings.scheduler_interval)
+        sched = scheduler.build(app.extensions["yekuo.db"], interval=settings.scheduler_interval, settings=settings)
         sched.start()
         app.extensions["yekuo.scheduler"] = sched
     return app

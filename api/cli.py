@@ -29,12 +29,18 @@ def _load_handlers() -> None:
 
 
 def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import schema, users
+    from engine import calendar, schema, users
 
     db = _db(settings)
     schema.upgrade(db)
     added = users.seed_groups(db)
+    calendar.seed_from_package(db)
     print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
+    from engine import sla
+
+    loaded = sla.seed_rule_sets(db)
+    if loaded:
+        print(f"time-limit rule sets loaded: {', '.join(loaded)} (active: {sla.active_rules(db).name})")
     if args.demo:
         names = users.seed_demo_users(db, settings.demo_password)
         print(f"demo users: {', '.join(names)} (password from YEKUO_DEMO_PASSWORD)")
@@ -130,6 +136,114 @@ def cmd_retry(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def cmd_outbox_deliver(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import outbox, sinks
+
+    now = _parse_instant(args.now) if args.now else None
+    report = outbox.deliver_due(_db(settings), now, sink=sinks.from_settings(settings),
+                                policy=outbox.RetryPolicy.from_settings(settings),
+                                batch=args.batch or settings.outbox_batch)
+    print(report)
+    return 1 if report.failed else 0
+
+
+def cmd_outbox_list(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import outbox
+
+    messages = outbox.list_messages(_db(settings), args.status, instance_id=args.instance, limit=args.limit)
+    if args.json:
+        print(json.dumps([m.__dict__ for m in messages], ensure_ascii=False, indent=2, default=str))
+        return 0
+    for m in messages:
+        when = f"sent={m.sent_at.isoformat()}" if m.sent_at else f"next={m.next_attempt_at.isoformat()}"
+        error = f"  error: {m.last_error}" if m.last_error and m.status != "sent" else ""
+        print(f"#{m.id} {m.status} attempts={m.attempts} {m.channel}->{m.recipient} "
+              f"{m.template or '-'} {when} key={m.idempotency_key}{error}")
+    print(f"{len(messages)} message(s)")
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import outbox
+
+    if not args.ids and not args.all:
+        raise YekuoError("name the message ids to retry, or --all for every failed message")
+    count = outbox.retry_failed(_db(settings), None if args.all else args.ids)
+    print(f"{count} failed message(s) queued again")
+    return 0
+
+
+def cmd_outbox_templates(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import templates
+
+    active = templates.reload(args.file or settings.templates_file)
+    for t in active.templates.values():
+        print(f"{t.id} {t.channel} {t.title} fields: {', '.join(t.fields)}")
+    print(f"{len(active.templates)} template(s) valid; SMS signature {active.sms_signature!r}")
+    return 0
+
+
+def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import calendar
+
+    start = _parse_date(args.date)
+    result = calendar.add_workdays(_db(settings), start, args.n, fallback=args.fallback or settings.calendar_fallback)
+    print(result.date.isoformat())
+    if result.provisional:
+        years = ", ".join(map(str, result.fallback_years))
+        print(f"warning: provisional, no official working-day calendar for {years}: counted Monday–Friday",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import calendar
+
+    try:
+        report = calendar.import_year(_db(settings), Path(args.file), actor=args.by)
+    except calendar.CalendarImportError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(report)
+    for problem in report.hook_errors:
+        print(f"warning: after-import hook failed: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_calendar_export(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import calendar
+
+    sys.stdout.write(calendar.export_csv(_db(settings), args.year))
+    return 0
+
+def cmd_calendar_status(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import calendar, clock
+
+    loaded = calendar.years(_db(settings))
+    for y in loaded:
+        when = y.imported_at.strftime("%Y-%m-%d %H:%M") if y.imported_at else "-"
+        print(f"{y.year}  {y.days} days  {y.workdays} working  {y.holidays} holidays  "
+              f"{y.adjusted_workdays} adjusted  source: {y.source}  ({when} by {y.imported_by})"
+              + ("" if y.complete else "  INCOMPLETE"))
+    span = f"{loaded[0].year}–{loaded[-1].year}" if loaded else "none"
+    print(f"{len(loaded)} year(s) loaded ({span}); other years: "
+          + ("counted Monday–Friday, provisionally" if settings.calendar_fallback else "refused")
+          + " (YEKUO_CALENDAR_FALLBACK)")
+    next_year = calendar.business_date(clock.now()).year + 1
+    if next_year not in {y.year for y in loaded}:
+        print(f"warning: {next_year} is not loaded; import it with `yekuo calendar import FILE`", file=sys.stderr)
+    return 0
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise YekuoError(f"not a date: {text!r} (e.g. 2026-02-13)") from None
+
+
 def _json_arg(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -185,6 +299,44 @@ def build_parser() -> argparse.ArgumentParser:
     s = audit.add_parser("verify", help="check hash chains; exit 1 on tampering")
     s.add_argument("instance", nargs="?", type=int)
     s.set_defaults(func=cmd_audit_verify)
+
+    box = sub.add_parser("outbox", help="outgoing notifications").add_subparsers(dest="outbox_cmd", required=True)
+    s = box.add_parser("deliver", help="deliver every due message once, then exit")
+    s.add_argument("--now", help="ISO-8601 instant with offset (default: now)")
+    s.add_argument("--batch", type=int, help="messages claimed at a time (default: YEKUO_OUTBOX_BATCH)")
+    s.set_defaults(func=cmd_outbox_deliver)
+    s = box.add_parser("list", help="list messages, newest first")
+    s.add_argument("--status", choices=["pending", "sent", "failed"])
+    s.add_argument("--instance", type=int)
+    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--json", action="store_true", help="full rows as JSON")
+    s.set_defaults(func=cmd_outbox_list)
+    s = box.add_parser("retry", help="queue failed messages again")
+    s.add_argument("ids", nargs="*", type=int)
+    s.add_argument("--all", action="store_true", help="every failed message")
+    s.set_defaults(func=cmd_outbox_retry)
+    s = box.add_parser("templates", help="check and list the message templates")
+    s.add_argument("--file", help="check this template file (default: YEKUO_TEMPLATES_FILE)")
+    s.set_defaults(func=cmd_outbox_templates)
+
+    wd = sub.add_parser("workdays", help="working-day arithmetic").add_subparsers(dest="workdays_cmd", required=True)
+    s = wd.add_parser("add", help="print the N-th working day after DATE (start day excluded)")
+    s.add_argument("date", help="YYYY-MM-DD")
+    s.add_argument("n", type=int)
+    s.add_argument("--fallback", action="store_true", default=None,
+                   help="count a year without official calendar Monday–Friday (provisional)")
+    s.set_defaults(func=cmd_workdays_add)
+
+    cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="calendar_cmd", required=True)
+    s = cal.add_parser("import", help="import (or replace) one year from a CSV or JSON file")
+    s.add_argument("file")
+    s.add_argument("--by", default="cli", help="who imports")
+    s.set_defaults(func=cmd_calendar_import)
+    s = cal.add_parser("status", help="years loaded, their source and counts")
+    s.set_defaults(func=cmd_calendar_status)
+    s = cal.add_parser("export", help="print one year in the import format (a start for next year's file)")
+    s.add_argument("year", type=int)
+    s.set_defaults(func=cmd_calendar_export)
 
     inst = sub.add_parser("instances", help="process instances").add_subparsers(dest="inst_cmd", required=True)
     s = inst.add_parser("start", help="start an instance of a deployed process")

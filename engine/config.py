@@ -19,6 +19,20 @@ class Settings:
     max_bpmn_bytes: int = 5 * 1024 * 1024
     script_time_limit: float = 1.0
     scheduler_interval: float = 5.0
+    calendar_fallback: bool = False  # count years without official calendar Mon–Fri, provisionally
+    # notifications outbox (engine.outbox, engine.sinks, engine.templates)
+    outbox_sink: str = "file"
+    outbox_file: Path = Path("instance/outbox.jsonl")
+    outbox_url: str = ""
+    outbox_token: str = ""
+    outbox_timeout: float = 10.0
+    outbox_interval: float = 5.0
+    outbox_batch: int = 50
+    outbox_max_attempts: int = 8
+    outbox_backoff: float = 30.0
+    outbox_backoff_max: float = 3600.0
+    outbox_lease: float = 300.0
+    templates_file: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -34,4 +48,17 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         max_bpmn_bytes=int(env.get("YEKUO_MAX_BPMN_BYTES", base.max_bpmn_bytes)),
         script_time_limit=float(env.get("YEKUO_SCRIPT_TIME_LIMIT", base.script_time_limit)),
         scheduler_interval=float(env.get("YEKUO_SCHEDULER_INTERVAL", base.scheduler_interval)),
+        calendar_fallback=env.get("YEKUO_CALENDAR_FALLBACK", "").strip().lower() in {"1", "true", "yes", "on"},
+        outbox_sink=env.get("YEKUO_OUTBOX_SINK", base.outbox_sink).strip().lower(),
+        outbox_file=Path(env.get("YEKUO_OUTBOX_FILE", str(base.outbox_file))),
+        outbox_url=env.get("YEKUO_OUTBOX_URL", base.outbox_url),
+        outbox_token=env.get("YEKUO_OUTBOX_TOKEN", base.outbox_token),
+        outbox_timeout=float(env.get("YEKUO_OUTBOX_TIMEOUT", base.outbox_timeout)),
+        outbox_interval=float(env.get("YEKUO_OUTBOX_INTERVAL", base.outbox_interval)),
+        outbox_batch=int(env.get("YEKUO_OUTBOX_BATCH", base.outbox_batch)),
+        outbox_max_attempts=int(env.get("YEKUO_OUTBOX_MAX_ATTEMPTS", base.outbox_max_attempts)),
+        outbox_backoff=float(env.get("YEKUO_OUTBOX_BACKOFF", base.outbox_backoff)),
+        outbox_backoff_max=float(env.get("YEKUO_OUTBOX_BACKOFF_MAX", base.outbox_backoff_max)),
+        outbox_lease=float(env.get("YEKUO_OUTBOX_LEASE", base.outbox_lease)),
+        templates_file=Path(env["YEKUO_TEMPLATES_FILE"]) if env.get("YEKUO_TEMPLATES_FILE") else None,
     )

@@ -123,6 +123,7 @@ class ProcessInstance(Base):
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
     milestone: Mapped[str | None] = mapped_column(String(100))
+    business_type: Mapped[str | None] = mapped_column(String(20), index=True)
     error: Mapped[dict[str, Any] | None]
     started_at: Mapped[dt.datetime]
     started_by: Mapped[str] = mapped_column(String(80))
@@ -224,6 +225,106 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
+class RuleSet(Base):
+    """A named set of time limits (the State Grid default, the regulator's ceiling, a province's)."""
+
+    __tablename__ = "rule_set"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text, default="")
+    thresholds: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    loaded_at: Mapped[dt.datetime]
+    loaded_by: Mapped[str] = mapped_column(String(80))
+
+
+class TimeLimit(Base):
+    """One limit in working days for a business type (or `*`) and a step's SLA key."""
+
+    __tablename__ = "time_limit"
+    __table_args__ = (UniqueConstraint("rule_set", "business_type", "sla_key", name="uq_time_limit_rule"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_set: Mapped[str] = mapped_column(ForeignKey("rule_set.name", ondelete="CASCADE"))
+    business_type: Mapped[str] = mapped_column(String(20))
+    sla_key: Mapped[str] = mapped_column(String(60))
+    workdays: Mapped[int]
+    assessed: Mapped[bool] = mapped_column(Boolean, default=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+
+
+class SlaClock(Base):
+    """The clock of one assessed step (or the whole process) of one instance, utility time only."""
+
+    __tablename__ = "sla_clock"
+    __table_args__ = (Index("ix_sla_clock_instance_status", "instance_id", "status"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    work_item_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    sla_key: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    rule_set: Mapped[str] = mapped_column(String(60))
+    business_type: Mapped[str] = mapped_column(String(20))
+    limit_workdays: Mapped[int]
+    assessed: Mapped[bool] = mapped_column(Boolean, default=True)
+    started_at: Mapped[dt.datetime]
+    deadline_at: Mapped[dt.datetime]
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12))
+    paused_at: Mapped[dt.datetime | None]
+    paused_workdays: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[dt.datetime | None]
+
+
+class SlaPause(Base):
+    """A customer-caused wait (documents missing, customer works, customer design)."""
+
+    __tablename__ = "sla_pause"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    paused_at: Mapped[dt.datetime]
+    paused_by: Mapped[str] = mapped_column(String(80))
+    resumed_at: Mapped[dt.datetime | None]
+    resumed_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class Notice(Base):
+    """An in-app notification: pre-warning, overdue, supervision (督办, must be acknowledged), reminder."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_group_open", "recipient_group", "acknowledged_at"),
+                      Index("ix_notice_user_open", "recipient_user", "acknowledged_at"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    work_item_id: Mapped[str | None] = mapped_column(String(36))
+    clock_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    kind: Mapped[str] = mapped_column(String(20))
+    recipient_user: Mapped[str | None] = mapped_column(String(80))
+    recipient_group: Mapped[str | None] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    requires_ack: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+    acknowledged_at: Mapped[dt.datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class CalendarDay(Base):
+    """One day of the official working-day calendar (engine.calendar); a year is all there or absent."""
+
+    __tablename__ = "calendar_day"
+    date: Mapped[dt.date] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(index=True)
+    is_workday: Mapped[bool]
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(60))
+    source: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[dt.datetime]
+    imported_by: Mapped[str] = mapped_column(String(80))
+
+
 group_t = Group.__table__
 user_t = User.__table__
 membership_t = Membership.__table__
@@ -234,3 +335,9 @@ timer_t = Timer.__table__
 event_t = Event.__table__
 counter_t = Counter.__table__
 outbox_t = Outbox.__table__
+rule_set_t = RuleSet.__table__
+time_limit_t = TimeLimit.__table__
+sla_clock_t = SlaClock.__table__
+sla_pause_t = SlaPause.__table__
+notice_t = Notice.__table__
+calendar_day_t = CalendarDay.__table__

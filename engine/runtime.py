@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from engine import clock, definitions, forms, history, services
+from engine import clock, definitions, forms, history, services, sla
 from engine.codec import CODEC
 from engine.db import Database
 from engine.errors import Conflict, Forbidden, InvalidState, NotFound, ServiceError, YekuoError
@@ -123,10 +124,15 @@ class Step:
         wf.script_engine = make_script_engine(service_caller=self._call_service)
         self._before: dict[Any, int] = {}
         self._ready_before: set[str] = set()
+        self.sla_before: dict[str, str] = {}
         for t in _all_tasks(wf):
             self._before[t.id] = t.state
             if t.state == TaskState.READY and t.task_spec.manual:
                 self._ready_before.add(str(t.id))
+                key = definition.task_info(t).properties.get("slaKey")
+                if key:
+                    self.sla_before[str(t.id)] = key
+        self.sla_keys: dict[str, str] = {}
         self._timers_before = waiting_timers(wf)
         self._after: _Scan | None = None
         self.new_items: list[dict[str, Any]] = []
@@ -223,6 +229,30 @@ class Step:
             out.append(entry)
         return out
 
+    @property
+    def business_type(self) -> str | None:
+        """The case's business type, once the application data says which."""
+        scan = self.scan()
+        sources = [*scan.ready.values(), self.wf.last_task] if self.wf.last_task else list(scan.ready.values())
+        for task in sources:
+            value = task.data.get("business_type") if task is not None else None
+            if isinstance(value, str) and value:
+                return value
+        value = self.wf.data.get("business_type")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def process_clock_ended(self) -> bool:
+        """True when a task marked `slaEnd` (e.g. energizing) finished in this command."""
+        for entry in self.trail():
+            if entry[1] != "c":
+                continue
+            process = entry[3] if len(entry) > 3 else self.wf.spec.name
+            info = self.definition.tasks.get((process, entry[0]))
+            if info and info.properties.get("slaEnd") == sla.PROCESS_KEY:
+                return True
+        return False
+
     def status(self) -> str:
         scan = self.scan()
         if self.error is not None or scan.error:
@@ -239,6 +269,8 @@ class Step:
             if tid in self._ready_before:
                 continue
             info = self.definition.task_info(task)
+            if info.properties.get("slaKey"):
+                self.sla_keys[tid] = info.properties["slaKey"]
             new_rows.append({
                 "id": tid, "instance_id": self.instance_id, "process_key": info.process,
                 "task_spec": info.bpmn_id, "name": info.name, "lane": info.lane,
@@ -255,7 +287,8 @@ class Step:
         new = [{"instance_id": self.instance_id, "task_id": tid, "purpose": CLOCK_TIMER,
                 "due_at": due, "payload": None}
                for tid, due in after.items() if self._timers_before.get(tid) != due]
-        gone = {tid for tid in self._timers_before if tid not in after}
+        # a timer that was due has fired (its row is marked by the firing command), not gone
+        gone = {tid for tid, due in self._timers_before.items() if tid not in after and due > self.now}
         return new, gone
 
     def task_by_id(self, task_id: str) -> Any:
@@ -353,7 +386,8 @@ _ITEM_WITH_INSTANCE = (
            work_item_t.c.candidate_group, work_item_t.c.name, work_item_t.c.task_spec, work_item_t.c.form_schema,
            instance_t.c.state, instance_t.c.version.label("row_version"),
            instance_t.c.definition_id, instance_t.c.event_seq, instance_t.c.last_hash,
-           instance_t.c.status.label("instance_status"), instance_t.c.business_key)
+           instance_t.c.status.label("instance_status"), instance_t.c.business_key,
+           instance_t.c.business_type.label("instance_business_type"), instance_t.c.started_at)
     .join(instance_t, instance_t.c.id == work_item_t.c.instance_id)
     .where(work_item_t.c.id == bindparam("b_id")))
 _INSTANCE_BY_ID = select(instance_t).where(instance_t.c.id == bindparam("b_id"))
@@ -366,7 +400,8 @@ def _save(db: Database, step: Step, row: Any, primary: NewEvent, *, status: str 
     events = _finish_events(step, primary, status, previous_status or row.status)
     with db.write() as conn:
         return _write(conn, step, row_version=row.version, event_seq=row.event_seq, last_hash=row.last_hash,
-                      status=status, events=events, **write_kw)
+                      status=status, events=events, business_type=row.business_type, started_at=row.started_at,
+                      **write_kw)
 
 
 def _finish_events(step: Step, primary: NewEvent, status: str, previous_status: str | None) -> list[NewEvent]:
@@ -382,9 +417,16 @@ def _finish_events(step: Step, primary: NewEvent, status: str, previous_status: 
 
 def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, last_hash: str,
            status: str, events: list[NewEvent], completed_item: tuple[str, str] | None = None,
-           fired_timers: list[int] | None = None) -> Outcome:
+           fired_timers: list[int] | None = None, business_type: str | None = None,
+           started_at: dt.datetime | None = None) -> Outcome:
     """Apply one command's writes; raises Conflict if someone else wrote the instance first."""
     iid = step.instance_id
+    new_items, gone = step.work_changes()
+    done: set[str] = set()
+    if completed_item is not None:
+        done.add(completed_item[0])
+        gone.discard(completed_item[0])
+    events = events + _deadline_events(conn, step, status, new_items, done, gone, business_type, started_at)
     rows, seq, head = history.chain_rows(iid, event_seq, last_hash, events)
     values: dict[str, Any] = {"state": CODEC.dumps(step.wf), "version": row_version + 1,
                               "event_seq": seq, "last_hash": head, "status": status,
@@ -394,13 +436,13 @@ def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, la
     milestone = _milestone(step)
     if milestone:
         values["milestone"] = milestone
+    if business_type is None and step.business_type:
+        values["business_type"] = step.business_type
     res = conn.execute(_UPDATE_INSTANCE, {"b_id": iid, "b_version": row_version, **values})
     if res.rowcount != 1:
         raise Conflict("the case was changed by someone else at the same time; reload and try again")
-    new_items, gone = step.work_changes()
     if completed_item is not None:
         item_id, actor = completed_item
-        gone.discard(item_id)
         conn.execute(_COMPLETE_ITEM, {"b_id": item_id, "status": "completed", "completed_at": step.now,
                                       "completed_by": actor, "assignee": actor})
     if gone:
@@ -415,6 +457,8 @@ def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, la
         if res.rowcount != len(fired_timers):
             raise Conflict("a timer was fired by another scheduler at the same time")
     new_timers, gone_timers = step.timer_changes()
+    if new_items:
+        new_timers += sla.reminder_rows(step.db, iid, new_items, step.now)
     if gone_timers:
         conn.execute(delete(timer_t).where(and_(timer_t.c.instance_id == iid, timer_t.c.purpose == CLOCK_TIMER,
                                                 timer_t.c.fired_at.is_(None), timer_t.c.task_id.in_(gone_timers))))
@@ -427,6 +471,33 @@ def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, la
     history.append(conn, rows)
     return Outcome(iid, status, row_version + 1, [WorkItemView(**{k: r[k] for k in _VIEW_KEYS}) for r in new_items],
                    step.error)
+
+
+def _deadline_events(conn: Connection, step: Step, status: str, new_items: list[dict[str, Any]],
+                     done: set[str], gone: set[str], business_type: str | None,
+                     started_at: dt.datetime | None) -> list[NewEvent]:
+    """Start and stop SLA clocks for what this command opened and closed (same transaction)."""
+    iid, now = step.instance_id, step.now
+    events: list[NewEvent] = []
+    if status in ("completed", "cancelled"):
+        return sla.close_clocks(conn, instance_id=iid, item_ids=None,
+                                outcome="done" if status == "completed" else "void", now=now)
+    timed_done = {i for i in done if i in step.sla_before}
+    timed_gone = {i for i in gone if i in step.sla_before}
+    if timed_done:
+        events += sla.close_clocks(conn, instance_id=iid, item_ids=timed_done, outcome="done", now=now)
+    if timed_gone:
+        events += sla.close_clocks(conn, instance_id=iid, item_ids=timed_gone, outcome="void", now=now)
+    if step.process_clock_ended:
+        events += sla.close_process_clock(conn, instance_id=iid, now=now)
+    kind = business_type or step.business_type
+    if business_type is None and step.business_type:
+        events += sla.start_process_clock(conn, step.db, instance_id=iid, business_type=step.business_type,
+                                          started_at=started_at or now, now=now)
+    if new_items and step.sla_keys:
+        events += sla.start_step_clocks(conn, step.db, instance_id=iid, business_type=kind, items=new_items,
+                                        sla_keys=step.sla_keys, now=now)
+    return events
 
 
 _VIEW_KEYS = ("id", "instance_id", "task_spec", "name", "candidate_group", "assignee", "status", "created_at",
@@ -461,6 +532,19 @@ def _milestone(step: Step) -> str | None:
 # commands
 
 
+def _command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command on one pooled connection (one checkout for its read and its write)."""
+
+    @functools.wraps(fn)
+    def run(db: Database, *args: Any, **kwargs: Any) -> Any:
+        with db.session():
+            return fn(db, *args, **kwargs)
+
+    return run
+
+
+
+@_command
 def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *, actor: Actor = SYSTEM,
                    business_key: str | None = None, version: int | None = None) -> Outcome:
     """Start the latest (or a given) version of process `key` with `data` as its start data."""
@@ -484,7 +568,7 @@ def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *
     try:
         with db.write() as conn:
             return _write(conn, step, row_version=0, event_seq=0, last_hash=history.GENESIS,
-                          status=status, events=events)
+                          status=status, events=events, started_at=step.now)
     except Exception:
         with db.write() as conn:
             conn.execute(delete(instance_t).where(instance_t.c.id == iid, instance_t.c.version == 0))
@@ -541,7 +625,8 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
     events = _finish_events(step, primary, status, row.instance_status)
     with session.write() as conn:
         return _write(conn, step, row_version=row.row_version, event_seq=row.event_seq, last_hash=row.last_hash,
-                      status=status, events=events, completed_item=(item_id, actor.name))
+                      status=status, events=events, completed_item=(item_id, actor.name),
+                      business_type=row.instance_business_type, started_at=row.started_at)
 
 
 def _validated(definition: definitions.Definition, form_file: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -574,6 +659,7 @@ def _chain_only(db: Database, row: Any, events: list[NewEvent],
         history.append(conn, rows)
 
 
+@_command
 def claim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
     row, _ = _item_and_instance(db, item_id)
     if row.status != "open":
@@ -591,6 +677,7 @@ def claim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
     return get_work_item(db, item_id)
 
 
+@_command
 def unclaim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
     row, _ = _item_and_instance(db, item_id)
     if row.status != "open":
@@ -607,6 +694,7 @@ def unclaim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
     return get_work_item(db, item_id)
 
 
+@_command
 def retry(db: Database, instance_id: int, *, actor: Actor) -> Outcome:
     """Run the failed task again (after the cause was fixed) and continue the case."""
     row, definition, wf = _load_for_command(db, instance_id)
@@ -631,6 +719,7 @@ def retry(db: Database, instance_id: int, *, actor: Actor) -> Outcome:
     return _save(db, step, row, primary, previous_status="retrying")
 
 
+@_command
 def cancel(db: Database, instance_id: int, *, actor: Actor, reason: str) -> Outcome:
     row, definition, wf = _load_for_command(db, instance_id)
     if row.status in ("completed", "cancelled"):
@@ -641,6 +730,7 @@ def cancel(db: Database, instance_id: int, *, actor: Actor, reason: str) -> Outc
     return _save(db, step, row, primary, status="cancelled")
 
 
+@_command
 def send_message(db: Database, instance_id: int, name: str, payload: dict[str, Any] | None = None, *,
                  actor: Actor) -> Outcome:
     """Deliver a BPMN message (e.g. the customer's withdrawal) to a waiting instance."""
@@ -668,6 +758,7 @@ def waiting_messages(db: Database, instance_id: int) -> list[str]:
     return sorted({e.name for e in wf.waiting_events() if e.event_type.endswith("MessageEventDefinition")})
 
 
+@_command
 def fire_timers(db: Database, instance_id: int, due: list[dt.datetime], *, timer_ids: list[int],
                 worker: str = "scheduler") -> Outcome | None:
     """Let the workflow see that the clock passed its due timers, and mark them fired, atomically.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, or_, select, update
 
-from engine import clock, runtime
+from engine import clock, runtime, sla
 from engine.db import Database
 from engine.errors import Conflict
 from engine.models import timer_t
@@ -43,8 +43,17 @@ class FireReport:
             f", {len(self.failed)} failed" if self.failed else "")
 
 
-def claim_due(db: Database, now: dt.datetime, worker: str, limit: int = 100) -> list[tuple[int, int, dt.datetime]]:
-    """Lease up to `limit` due timers to `worker`; returns (timer id, instance id, due)."""
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    instance_id: int
+    due_at: dt.datetime
+    purpose: str
+    payload: dict | None
+
+
+def claim_due(db: Database, now: dt.datetime, worker: str, limit: int = 100) -> list[Claimed]:
+    """Lease up to `limit` due timers to `worker`, oldest first."""
     free = or_(timer_t.c.claimed_until.is_(None), timer_t.c.claimed_until < now)
     pick = (select(timer_t.c.id).where(and_(timer_t.c.fired_at.is_(None), timer_t.c.due_at < now, free))
             .order_by(timer_t.c.due_at, timer_t.c.id).limit(limit))
@@ -53,8 +62,9 @@ def claim_due(db: Database, now: dt.datetime, worker: str, limit: int = 100) -> 
     with db.write() as conn:
         rows = conn.execute(update(timer_t).where(timer_t.c.id.in_(pick.scalar_subquery()))
                             .values(claimed_by=worker, claimed_until=now + LEASE)
-                            .returning(timer_t.c.id, timer_t.c.instance_id, timer_t.c.due_at)).all()
-    return sorted(((r.id, r.instance_id, r.due_at) for r in rows), key=lambda r: (r[2], r[0]))
+                            .returning(timer_t.c.id, timer_t.c.instance_id, timer_t.c.due_at, timer_t.c.purpose,
+                                       timer_t.c.payload)).all()
+    return sorted((Claimed(*r) for r in rows), key=lambda c: (c.due_at, c.id))
 
 
 def fire_due(db: Database, now: dt.datetime | None = None, *, worker: str | None = None,
@@ -71,11 +81,37 @@ def fire_due(db: Database, now: dt.datetime | None = None, *, worker: str | None
                 break
             batches += 1
             by_instance: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
-            for timer_id, iid, due in claimed:
-                by_instance[iid].append((timer_id, due))
+            for c in claimed:
+                if c.purpose == runtime.CLOCK_TIMER:
+                    by_instance[c.instance_id].append((c.id, c.due_at))
             for iid, timers in by_instance.items():
                 _fire_instance(db, iid, timers, worker, report)
+            for c in claimed:
+                if c.purpose != runtime.CLOCK_TIMER:
+                    _fire_other(db, c, at, worker, report)
     return report
+
+
+def _fire_other(db: Database, c: Claimed, at: dt.datetime, worker: str, report: FireReport) -> None:
+    handler = HANDLERS.get(c.purpose)
+    if handler is None:
+        report.failed.append(f"timer {c.id}: no handler for purpose '{c.purpose}'")
+        return
+    for _attempt in range(5):
+        try:
+            if handler(db, c.id, c.instance_id, c.payload or {}, at, worker):
+                report.fired += 1
+            return
+        except Conflict:
+            report.conflicts += 1
+        except Exception as exc:  # the lease expires and a later pass retries
+            log.exception("firing timer %s failed", c.id)
+            report.failed.append(f"timer {c.id}: {exc}")
+            return
+    report.failed.append(f"timer {c.id}: kept conflicting with other commands")
+
+
+HANDLERS = {sla.PURPOSE: sla.fire, sla.REMINDER: sla.fire_reminder}
 
 
 def _fire_instance(db: Database, iid: int, timers: list[tuple[int, dt.datetime]], worker: str,

@@ -101,3 +101,13 @@ def engine_model(db: Database, clock: engine_clock.FixedClock) -> definitions.De
     [result] = definitions.deploy_paths(db, [ENGINE_MODEL / "engine_model.bpmn"],
                                         forms_dir=ENGINE_MODEL / "forms")
     return result
+
+
+@pytest.fixture
+def calendar_db(db: Database) -> Database:
+    """`db` with the official working-day calendar 2024–2026 seeded from chinesecalendar, as
+    `yekuo init` does (all 23 packaged years would cost ~0.2 s a test; these three suffice)."""
+    from engine import calendar
+
+    calendar.seed_from_package(db, only=range(2024, 2027))
+    return db

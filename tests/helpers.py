@@ -46,3 +46,43 @@ def drive_engine_model(db: Database, instance_id: int, *, doc_rounds: int = 0, d
     for spec in ("sign_contract", "prepare_meter", "collect_fee", "inspection", "install_meter",
                  "energize", "archive", "callback"):
         complete(db, instance_id, spec)
+
+
+def clone_waiting_instances(db: Database, template_id: int, n: int) -> list[int]:
+    """N copies of an instance's state and pending BPMN timers, made in SQL (set-up for load tests).
+
+    Every task id in the state is replaced by a fresh one per copy, as SpiffWorkflow has already
+    created (with ids) the tasks a firing timer will make ready.
+    """
+    import re
+    import uuid
+    import zlib
+
+    from sqlalchemy import insert, select
+
+    from engine.models import instance_t, timer_t
+
+    uuid_re = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    with db.write() as conn:
+        template = conn.execute(select(instance_t).where(instance_t.c.id == template_id)).one()
+        pending = conn.execute(select(timer_t).where(timer_t.c.instance_id == template_id,
+                                                     timer_t.c.fired_at.is_(None))).all()
+        raw = zlib.decompress(template.state)
+        cols = {c.name: getattr(template, c.name) for c in instance_t.columns if c.name != "id"}
+        ids: list[int] = []
+        timers: list[dict[str, Any]] = []
+        for start in range(0, n, 500):
+            rows, maps = [], []
+            for _ in range(min(500, n - start)):
+                mapping: dict[bytes, bytes] = {}
+                state = uuid_re.sub(lambda m: mapping.setdefault(m.group(0), str(uuid.uuid4()).encode()), raw)
+                rows.append(dict(cols, state=zlib.compress(state, 1), business_key=f"C{uuid.uuid4().hex[:12]}"))
+                maps.append(mapping)
+            new_ids = conn.execute(insert(instance_t).returning(instance_t.c.id, sort_by_parameter_order=True),
+                                   rows).scalars().all()
+            for iid, mapping in zip(new_ids, maps):
+                timers += [{"instance_id": iid, "task_id": mapping[t.task_id.encode()].decode(), "purpose": t.purpose,
+                            "due_at": t.due_at, "payload": t.payload} for t in pending]
+            ids += new_ids
+        conn.execute(insert(timer_t), timers)
+    return ids
