@@ -124,6 +124,9 @@ class ProcessInstance(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
     milestone: Mapped[str | None] = mapped_column(String(100))
     business_type: Mapped[str | None] = mapped_column(String(20), index=True)
+    customer_name: Mapped[str | None] = mapped_column(String(100), index=True)
+    customer_mobile: Mapped[str | None] = mapped_column(String(20), index=True)
+    channel: Mapped[str | None] = mapped_column(String(20))
     error: Mapped[dict[str, Any] | None]
     started_at: Mapped[dt.datetime]
     started_by: Mapped[str] = mapped_column(String(80))

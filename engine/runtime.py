@@ -241,6 +241,19 @@ class Step:
         value = self.wf.data.get("business_type")
         return value if isinstance(value, str) and value else None
 
+    def summary(self) -> dict[str, str]:
+        """The fields people search cases by (name, mobile, channel), as the data now has them."""
+        scan = self.scan()
+        task = next(iter(scan.ready.values()), None) or self.wf.last_task
+        data = task.data if task is not None else self.wf.data
+        out = {}
+        for column, key, size in (("customer_name", "customer_name", 100), ("customer_mobile", "mobile", 20),
+                                  ("channel", "channel", 20)):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                out[column] = value[:size]
+        return out
+
     @property
     def process_clock_ended(self) -> bool:
         """True when a task marked `slaEnd` (e.g. energizing) finished in this command."""
@@ -438,6 +451,7 @@ def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, la
         values["milestone"] = milestone
     if business_type is None and step.business_type:
         values["business_type"] = step.business_type
+    values.update(step.summary())
     res = conn.execute(_UPDATE_INSTANCE, {"b_id": iid, "b_version": row_version, **values})
     if res.rowcount != 1:
         raise Conflict("the case was changed by someone else at the same time; reload and try again")
@@ -860,3 +874,49 @@ def task_data(db: Database, item_id: str) -> dict[str, Any]:
     import uuid
     task = wf.get_task_from_id(uuid.UUID(item_id))
     return CODEC.to_jsonable(dict(task.data)) if task is not None else {}
+
+
+@dataclass
+class InstanceSummary:
+    id: int
+    key: str
+    definition_version: int
+    business_key: str | None
+    business_type: str | None
+    customer_name: str | None
+    customer_mobile: str | None
+    channel: str | None
+    status: str
+    milestone: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+def list_instances(db: Database, *, query: str | None = None, status: str | None = None,
+                   key: str | None = None, business_type: str | None = None,
+                   limit: int = 50, offset: int = 0) -> tuple[list[InstanceSummary], int]:
+    """Cases for lists and search: `query` matches the application number, customer name or mobile."""
+    from sqlalchemy import func, or_
+
+    from engine.models import definition_t
+
+    q = select(instance_t.c.id, definition_t.c.key, definition_t.c.version, instance_t.c.business_key,
+               instance_t.c.business_type, instance_t.c.customer_name, instance_t.c.customer_mobile,
+               instance_t.c.channel, instance_t.c.status, instance_t.c.milestone, instance_t.c.started_at,
+               instance_t.c.ended_at).join(definition_t, definition_t.c.id == instance_t.c.definition_id)
+    conds = []
+    if query:
+        like = f"%{query.strip()}%"
+        conds.append(or_(instance_t.c.business_key.like(like), instance_t.c.customer_name.like(like),
+                         instance_t.c.customer_mobile.like(like)))
+    if status:
+        conds.append(instance_t.c.status == status)
+    if key:
+        conds.append(definition_t.c.key == key)
+    if business_type:
+        conds.append(instance_t.c.business_type == business_type)
+    q = q.where(*conds)
+    with db.read() as conn:
+        total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+        rows = conn.execute(q.order_by(instance_t.c.id.desc()).limit(limit).offset(offset)).all()
+    return [InstanceSummary(*r) for r in rows], total

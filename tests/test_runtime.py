@@ -251,3 +251,14 @@ def test_a_crash_while_writing_loses_nothing(db, engine_model, monkeypatch):
     assert all(r.ok for r in audit.verify(db, iid))
     runtime.complete_task(db, item.id, ACCEPT, actor=actor())
     assert set(open_items(db, iid)) == {"verify_identity"}
+
+
+def test_cases_can_be_found_by_number_name_or_mobile(db, engine_model):
+    a = runtime.start_instance(db, "engine_model", {"channel": "wechat"}, business_key="YK20260302-0001").instance_id
+    b = runtime.start_instance(db, "engine_model", business_key="YK20260302-0002").instance_id
+    complete(db, a, "accept", {**ACCEPT, "customer_name": "李四"})
+    found, total = runtime.list_instances(db, query="李四")
+    assert total == 1 and found[0].id == a and found[0].channel == "wechat"
+    assert [i.id for i in runtime.list_instances(db, query="0002")[0]] == [b]
+    assert {i.id for i in runtime.list_instances(db, status="running")[0]} == {a, b}
+    assert runtime.list_instances(db, query="nobody")[1] == 0
