@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as _dt
+import threading
+import time as _time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -84,8 +86,29 @@ class _SpiffDatetime(_dt.datetime):
         return current.astimezone(tz) if tz else current.astimezone().replace(tzinfo=None)
 
 
+class _StrictlyIncreasingTime:
+    """SpiffWorkflow stamps each state change with `time.time()` and orders joins and our history
+    trail by it; two changes within one clock tick would tie and could order differently on
+    replay. Strictly increasing stamps make that order the order things happened."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def time(self) -> float:
+        with self._lock:
+            stamp = _time.time()
+            if stamp <= self._last:
+                stamp = self._last + 1e-6
+            self._last = stamp
+            return stamp
+
+
 def install() -> None:
-    """Make SpiffWorkflow's timers read the engine clock (idempotent)."""
+    """Make SpiffWorkflow's timers read the engine clock, and its state stamps strictly ordered."""
+    import SpiffWorkflow.task as task_module
     from SpiffWorkflow.bpmn.specs.event_definitions import timer
 
     timer.datetime = _SpiffDatetime
+    if not isinstance(task_module.time, _StrictlyIncreasingTime):
+        task_module.time = _StrictlyIncreasingTime()

@@ -135,6 +135,7 @@ class Step:
         self.sla_keys: dict[str, str] = {}
         self._timers_before = waiting_timers(wf)
         self._after: _Scan | None = None
+        self._work: tuple[list[dict[str, Any]], set[str]] | None = None
         self.new_items: list[dict[str, Any]] = []
 
     def scan(self) -> "_Scan":
@@ -172,9 +173,10 @@ class Step:
         try:
             result = CODEC.to_jsonable(handler(call))
         except Exception as exc:  # recorded, then surfaced as the instance's error
+            error = f"{type(exc).__name__}: {exc}"
             self.events.append(NewEvent("service_failed", self.now, payload={
-                "operator": operation_name, "params": params, "error": f"{type(exc).__name__}: {exc}"}))
-            raise ServiceError(f"service '{operation_name}' failed: {exc}") from exc
+                "operator": operation_name, "params": params, "error": error}))
+            raise ServiceError(f"service '{operation_name}' failed: {error}") from exc
         self.events.append(NewEvent("service_called", self.now, payload={
             "operator": operation_name, "params": params, "result": result}))
         return json.dumps(result)
@@ -196,6 +198,40 @@ class Step:
             self.wf.do_engine_steps()
         except (SpiffWorkflowException, YekuoError) as exc:
             self.error = describe_error(exc)
+
+    # -- the inputs a command feeds the workflow (replay calls the same methods)
+    def start(self, data: dict[str, Any]) -> None:
+        for task in self.wf.get_tasks(state=TaskState.READY):
+            task.set_data(**data)
+        self.advance()
+
+    def retry_failed(self) -> list[str]:
+        """Re-run failed tasks: a human task keeps its submitted data, others start afresh."""
+        retried = []
+        for task in self.wf.get_tasks(state=TaskState.ERROR):
+            retried.append(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
+            if task.task_spec.manual:
+                task._set_state(TaskState.READY)
+                try:
+                    task.run()
+                except (SpiffWorkflowException, YekuoError) as exc:
+                    self.error = describe_error(exc)
+            else:
+                task.reset_branch(None)
+        if self.error is None:
+            self.advance()
+        return retried
+
+    def deliver(self, name: str, payload: dict[str, Any]) -> None:
+        from SpiffWorkflow.bpmn import BpmnEvent
+        from SpiffWorkflow.exceptions import WorkflowException
+        from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+
+        try:
+            self.wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        except WorkflowException:
+            raise InvalidState(f"the case is not waiting for message '{name}' now") from None
+        self.advance()
 
     def run_human_task(self, task: Any, data: dict[str, Any]) -> None:
         spec = task.task_spec
@@ -241,11 +277,25 @@ class Step:
         value = self.wf.data.get("business_type")
         return value if isinstance(value, str) and value else None
 
-    def summary(self) -> dict[str, str]:
-        """The fields people search cases by (name, mobile, channel), as the data now has them."""
+    def _latest_data(self) -> dict[str, Any]:
         scan = self.scan()
         task = next(iter(scan.ready.values()), None) or self.wf.last_task
-        data = task.data if task is not None else self.wf.data
+        return task.data if task is not None else self.wf.data
+
+    @property
+    def application_no(self) -> str | None:
+        """The application number the process generated (data key `application_no`)."""
+        value = self._latest_data().get("application_no")
+        return value[:64] if isinstance(value, str) and value else None
+
+    @property
+    def withdrawn(self) -> bool:
+        """The customer withdrew: open deadlines are void, not missed."""
+        return self._latest_data().get("case_outcome") == "withdrawn"
+
+    def summary(self) -> dict[str, str]:
+        """The fields people search cases by (name, mobile, channel), as the data now has them."""
+        data = self._latest_data()
         out = {}
         for column, key, size in (("customer_name", "customer_name", 100), ("customer_mobile", "mobile", 20),
                                   ("channel", "channel", 20)):
@@ -275,7 +325,12 @@ class Step:
         return "running" if scan.ready else "waiting"
 
     def work_changes(self) -> tuple[list[dict[str, Any]], set[str]]:
-        """New READY human tasks as rows, and ids of items no longer READY."""
+        """New READY human tasks as rows, and ids of items no longer READY (computed once)."""
+        if self._work is None:
+            self._work = self._work_changes()
+        return self._work
+
+    def _work_changes(self) -> tuple[list[dict[str, Any]], set[str]]:
         now_ready = self.scan().ready
         new_rows = []
         for tid, task in now_ready.items():
@@ -414,11 +469,12 @@ def _save(db: Database, step: Step, row: Any, primary: NewEvent, *, status: str 
     with db.write() as conn:
         return _write(conn, step, row_version=row.version, event_seq=row.event_seq, last_hash=row.last_hash,
                       status=status, events=events, business_type=row.business_type, started_at=row.started_at,
-                      **write_kw)
+                      business_key=row.business_key, **write_kw)
 
 
 def _finish_events(step: Step, primary: NewEvent, status: str, previous_status: str | None) -> list[NewEvent]:
     primary.payload["trail"] = step.trail()
+    primary.payload["opened"] = [row["task_spec"] for row in step.work_changes()[0]]
     events = [primary, *step.events]
     if step.error is not None and previous_status != "error":
         events.append(NewEvent("instance_error", step.now, payload=step.error,
@@ -431,7 +487,7 @@ def _finish_events(step: Step, primary: NewEvent, status: str, previous_status: 
 def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, last_hash: str,
            status: str, events: list[NewEvent], completed_item: tuple[str, str] | None = None,
            fired_timers: list[int] | None = None, business_type: str | None = None,
-           started_at: dt.datetime | None = None) -> Outcome:
+           started_at: dt.datetime | None = None, business_key: str | None = None) -> Outcome:
     """Apply one command's writes; raises Conflict if someone else wrote the instance first."""
     iid = step.instance_id
     new_items, gone = step.work_changes()
@@ -452,6 +508,8 @@ def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, la
     if business_type is None and step.business_type:
         values["business_type"] = step.business_type
     values.update(step.summary())
+    if business_key is None and step.application_no:
+        values["business_key"] = step.application_no
     res = conn.execute(_UPDATE_INSTANCE, {"b_id": iid, "b_version": row_version, **values})
     if res.rowcount != 1:
         raise Conflict("the case was changed by someone else at the same time; reload and try again")
@@ -494,8 +552,9 @@ def _deadline_events(conn: Connection, step: Step, status: str, new_items: list[
     iid, now = step.instance_id, step.now
     events: list[NewEvent] = []
     if status in ("completed", "cancelled"):
+        ended_normally = status == "completed" and not step.withdrawn
         return sla.close_clocks(conn, instance_id=iid, item_ids=None,
-                                outcome="done" if status == "completed" else "void", now=now)
+                                outcome="done" if ended_normally else "void", now=now)
     timed_done = {i for i in done if i in step.sla_before}
     timed_gone = {i for i in gone if i in step.sla_before}
     if timed_done:
@@ -571,9 +630,7 @@ def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *
             version=0, event_seq=0, last_hash=history.GENESIS, started_at=clock.now(),
             started_by=actor.name).returning(instance_t.c.id)).scalar_one()
     step = Step(db, definition, wf, instance_id=iid, business_key=business_key)
-    for task in wf.get_tasks(state=TaskState.READY):
-        task.set_data(**data)
-    step.advance()
+    step.start(data)
     primary = NewEvent("instance_started", step.now, actor=actor.name, payload={
         "key": definition.key, "version": definition.version, "definition_id": definition.id,
         "business_key": business_key, "data": data})
@@ -582,7 +639,7 @@ def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *
     try:
         with db.write() as conn:
             return _write(conn, step, row_version=0, event_seq=0, last_hash=history.GENESIS,
-                          status=status, events=events, started_at=step.now)
+                          status=status, events=events, started_at=step.now, business_key=business_key)
     except Exception:
         with db.write() as conn:
             conn.execute(delete(instance_t).where(instance_t.c.id == iid, instance_t.c.version == 0))
@@ -640,7 +697,8 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
     with session.write() as conn:
         return _write(conn, step, row_version=row.row_version, event_seq=row.event_seq, last_hash=row.last_hash,
                       status=status, events=events, completed_item=(item_id, actor.name),
-                      business_type=row.instance_business_type, started_at=row.started_at)
+                      business_type=row.instance_business_type, started_at=row.started_at,
+                      business_key=row.business_key)
 
 
 def _validated(definition: definitions.Definition, form_file: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -715,20 +773,7 @@ def retry(db: Database, instance_id: int, *, actor: Actor) -> Outcome:
     if row.status != "error":
         raise InvalidState(f"instance {instance_id} is not in error (it is {row.status})")
     step = Step(db, definition, wf, instance_id=instance_id, business_key=row.business_key)
-    failed = wf.get_tasks(state=TaskState.ERROR)
-    retried = []
-    for task in failed:
-        retried.append(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
-        if task.task_spec.manual:
-            task._set_state(TaskState.READY)
-            try:
-                task.run()
-            except (SpiffWorkflowException, YekuoError) as exc:
-                step.error = describe_error(exc)
-        else:
-            task.reset_branch(None)
-    if step.error is None:
-        step.advance()
+    retried = step.retry_failed()
     primary = NewEvent("instance_retried", step.now, actor=actor.name, payload={"tasks": retried})
     return _save(db, step, row, primary, previous_status="retrying")
 
@@ -748,20 +793,12 @@ def cancel(db: Database, instance_id: int, *, actor: Actor, reason: str) -> Outc
 def send_message(db: Database, instance_id: int, name: str, payload: dict[str, Any] | None = None, *,
                  actor: Actor) -> Outcome:
     """Deliver a BPMN message (e.g. the customer's withdrawal) to a waiting instance."""
-    from SpiffWorkflow.bpmn import BpmnEvent
-    from SpiffWorkflow.exceptions import WorkflowException
-    from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
-
     row, definition, wf = _load_for_command(db, instance_id)
     if row.status in ("completed", "cancelled"):
         raise InvalidState(f"instance {instance_id} has already ended ({row.status})")
     step = Step(db, definition, wf, instance_id=instance_id, business_key=row.business_key)
     body = CODEC.to_jsonable(dict(payload or {}))
-    try:
-        wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=body))
-    except WorkflowException:
-        raise InvalidState(f"instance {instance_id} is not waiting for message '{name}' now") from None
-    step.advance()
+    step.deliver(name, body)
     primary = NewEvent("message_received", step.now, actor=actor.name, payload={"name": name, "payload": body})
     return _save(db, step, row, primary)
 
