@@ -3,7 +3,7 @@
 Drives N instances of a realistic process through every human step three ways, in one run:
   (a) raw SpiffWorkflow in memory: restore state -> complete the task -> run the engine -> store
       state, with the same codec optimisations as the engine (cached spec objects, state-only
-      converter, orjson + zlib), so the ratio isolates what the database part costs;
+      converter, orjson + zstd), so the ratio isolates what the database part costs;
   (b) the engine's `complete_task` command on SQLite (one transaction, optimistic lock, history);
   (c) the same on PostgreSQL, when YEKUO_BENCH_PG_URL (or YEKUO_DATABASE_URL) names a server.
 Prints per-step medians and p95, the ratio b/a (and c/a), and bytes stored per instance mid-run.
@@ -15,6 +15,8 @@ Variants are interleaved per instance so machine noise hits them alike.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import statistics
 import sys
@@ -32,7 +34,7 @@ from SpiffWorkflow import TaskState  # noqa: E402
 from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
 
 import engine.handlers  # noqa: E402,F401
-from engine import definitions, runtime, schema, users  # noqa: E402
+from engine import definitions, history, runtime, schema, users  # noqa: E402
 from engine.codec import CODEC  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.models import event_t, instance_t, work_item_t  # noqa: E402
@@ -40,6 +42,7 @@ from engine.scripting import make_script_engine  # noqa: E402
 
 MODELS = {
     "engine_model": (ROOT / "tests/data/engine_model/engine_model.bpmn", ROOT / "tests/data/engine_model/forms"),
+    "new_connection": (ROOT / "bpmn", ROOT / "forms"),
 }
 WHO = runtime.Actor("bench", system=True)
 
@@ -101,6 +104,81 @@ def engine_run(db: Database, key: str, times: list[float], mid: dict[str, int]) 
             mid.update(stored_bytes(db, iid))
 
 
+def connection_run(db: Database, key: str, times: list[float], mid: dict[str, int]) -> list[Any]:
+    """(b)/(c) on the real process: a 10 kV single-source case driven with its forms' examples.
+
+    Returns the case's recorded inputs, which the raw baseline then feeds to an in-memory workflow.
+    """
+    from engine import clock
+    from tests import process_helpers
+
+    original = runtime.complete_task
+    steps = {"n": 0, "iid": None}
+
+    def timed(db_: Database, item_id: str, data: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        out = original(db_, item_id, data, **kw)
+        times.append(time.perf_counter() - t0)
+        steps["n"] += 1
+        steps["iid"] = out.instance_id
+        if steps["n"] == 12 and not mid:
+            mid.update(stored_bytes(db_, out.instance_id))
+        return out
+
+    fixed = clock.FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    previous = clock.set_clock(fixed)
+    runtime.complete_task = timed
+    try:
+        case = process_helpers.hv_single_ordinary(db, fixed)
+    finally:
+        runtime.complete_task = original
+        clock.set_clock(previous)
+    with db.read() as conn:
+        return list(history.events_of(conn, case.iid))
+
+
+def raw_replay(definition: definitions.Definition, events: list[Any], times: list[float]) -> None:
+    """(a) for the real process: the same inputs on an in-memory workflow, restored and stored per step."""
+    from engine import clock
+
+    services_by_input: list[list[dict[str, Any]]] = []
+    inputs = [e for e in events if e.type in ("instance_started", "task_completed")]
+    for i, ev in enumerate(events):
+        if ev.type in ("instance_started", "task_completed"):
+            services_by_input.append([])
+        elif ev.type == "service_called":
+            p = history.payload_of(ev)
+            services_by_input[-1].append(p["result"])
+    state = None
+    for ev, recorded in zip(inputs, services_by_input):
+        queue = list(recorded)
+
+        def play(_context: Any, _op: str, _params: Any) -> str:
+            return json.dumps(queue.pop(0))
+
+        payload = history.payload_of(ev)
+        with clock.using(clock.FixedClock(ev.at)):
+            t0 = time.perf_counter()
+            if state is None:
+                wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
+                wf.script_engine = make_script_engine(service_caller=play)
+                for task in wf.get_tasks(state=TaskState.READY):
+                    task.set_data(**payload.get("data", {}))
+            else:
+                wf = CODEC.loads(state, definition.spec, definition.subprocess_specs)
+                wf.script_engine = make_script_engine(service_caller=play)
+                task = next(t for t in wf.get_tasks(state=TaskState.READY, manual=True)
+                            if t.task_spec.bpmn_id == ev.task_spec)
+                task.task_spec.add_data_from_form(task, payload.get("data", {}))
+                task.run()
+            wf.refresh_timers()
+            wf.do_engine_steps()
+            wf.get_tasks(state=TaskState.READY, manual=True)
+            state = CODEC.dumps(wf)
+            if ev.type == "task_completed":
+                times.append(time.perf_counter() - t0)
+
+
 def stored_bytes(db: Database, iid: int) -> dict[str, int]:
     with db.read() as conn:
         state = conn.execute(select(func.length(instance_t.c.state)).where(instance_t.c.id == iid)).scalar()
@@ -111,11 +189,17 @@ def stored_bytes(db: Database, iid: int) -> dict[str, int]:
 
 
 def prepare(url: str, model: Path, forms: Path) -> tuple[Database, str]:
+    """A database set up as `yekuo init` leaves it (calendar, rule sets), with the model deployed."""
+    from engine import calendar, sla
+
     db = Database(url)
     schema.upgrade(db)
     users.seed_groups(db)
-    [result] = definitions.deploy_paths(db, [model], forms_dir=forms)
-    return db, result.key
+    calendar.seed_from_package(db)
+    sla.seed_rule_sets(db)
+    results = definitions.deploy_paths(db, [model], forms_dir=forms)
+    key = "new_connection" if model.is_dir() else results[0].key
+    return db, key
 
 
 def pg_scratch(url: str) -> tuple[str, Any]:
@@ -134,7 +218,7 @@ def summary(times: list[float]) -> tuple[float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--instances", type=int, default=30)
-    ap.add_argument("--model", default="engine_model", choices=sorted(MODELS))
+    ap.add_argument("--model", default="new_connection", choices=sorted(MODELS))
     args = ap.parse_args()
     model, forms = MODELS[args.model]
     pg_url = os.environ.get("YEKUO_BENCH_PG_URL") or (
@@ -151,20 +235,25 @@ def main() -> int:
         variants["postgresql"], mids["postgresql"] = [], {}
     definition = definitions.load(sqlite_db, definitions.latest_id(sqlite_db, key))
 
-    for _warm in range(2):  # imports, caches, first connections
-        raw_run(definition, [])
-        engine_run(sqlite_db, key, [], {})
-        if pg_db:
-            engine_run(pg_db, key, [], {})
-    for _ in range(args.instances):
-        raw_run(definition, variants["raw"])
-        engine_run(sqlite_db, key, variants["sqlite"], mids["sqlite"])
-        if pg_db:
-            engine_run(pg_db, key, variants["postgresql"], mids["postgresql"])
+    real = args.model == "new_connection"
+    for n in range(args.instances + 2):  # the first two warm imports, caches and connections up
+        timed = n >= 2
+        if real:
+            recorded = connection_run(sqlite_db, key, variants["sqlite"] if timed else [],
+                                      mids["sqlite"] if timed else {})
+            raw_replay(definition, recorded, variants["raw"] if timed else [])
+            if pg_db:
+                connection_run(pg_db, key, variants["postgresql"] if timed else [],
+                               mids["postgresql"] if timed else {})
+        else:
+            raw_run(definition, variants["raw"] if timed else [])
+            engine_run(sqlite_db, key, variants["sqlite"] if timed else [], mids["sqlite"] if timed else {})
+            if pg_db:
+                engine_run(pg_db, key, variants["postgresql"] if timed else [], mids["postgresql"] if timed else {})
 
     raw_p50, raw_p95 = summary(variants["raw"])
     print(f"model {args.model}: {len(definition.tasks)} task specs; {args.instances} instances, "
-          f"{len(variants['raw']) // args.instances} human steps each")
+          f"{len(variants['sqlite']) // args.instances} human steps each")
     print(f"{'variant':<12}{'p50 ms':>9}{'p95 ms':>9}{'ratio p50':>11}")
     print(f"{'raw':<12}{raw_p50:>9.2f}{raw_p95:>9.2f}{1.0:>11.2f}")
     for name in [v for v in variants if v != "raw"]:

@@ -4,12 +4,17 @@ Three measured choices (see docs/architecture.md, "Persistence"):
 - the spec is stored once per definition version, and restored *objects* are injected on every
   load (SpiffWorkflow passes non-dict values through), never deep-copied dicts;
 - the instance state never converts the spec at all (a state-only converter);
-- orjson plus zlib level 1: a mid-run state of ~14 KB JSON is stored in ~3 KB.
+- orjson plus zstd level 3. zstd's long window matters here: call activities keep copies of the
+  case data in each subprocess, far more than zlib's 32 KB apart, and zstd folds them (the real
+  process's 105 KB end state: zlib-1 14 KB in 0.5 ms, zstd-3 9 KB in 0.13 ms). States written with
+  zlib (the first releases) still load.
 """
 
 from __future__ import annotations
 
 import zlib
+
+import zstandard
 from typing import Any
 
 import orjson
@@ -20,6 +25,19 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
 
 STATE_FORMAT = 1
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_compressor = zstandard.ZstdCompressor(level=3)
+_decompressor = zstandard.ZstdDecompressor()
+
+
+def compress(raw: bytes) -> bytes:
+    return _compressor.compress(raw)
+
+
+def decompress(blob: bytes) -> bytes:
+    if blob[:4] == _ZSTD_MAGIC:
+        return _decompressor.decompress(blob)
+    return zlib.decompress(blob)
 
 
 class _StateOnlyConverter(BpmnWorkflowConverter):
@@ -58,10 +76,10 @@ class Codec:
             "spec": reg.convert(spec),
             "subprocess_specs": {name: reg.convert(s) for name, s in subprocess_specs.items()},
         }
-        return zlib.compress(orjson.dumps(doc), 6)
+        return compress(orjson.dumps(doc))
 
     def load_specs(self, blob: bytes) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
-        doc = orjson.loads(zlib.decompress(blob))
+        doc = orjson.loads(decompress(blob))
         reg = self._spec_serializer.registry
         spec = reg.restore(doc["spec"])
         subs = {name: reg.restore(s) for name, s in doc["subprocess_specs"].items()}
@@ -77,11 +95,11 @@ class Codec:
         dct[BpmnWorkflowSerializer.VERSION_KEY] = self.serializer.VERSION
         raw = orjson.dumps(dct, default=self._default,
                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
-        return zlib.compress(raw, 1)
+        return compress(raw)
 
     def loads(self, blob: bytes, spec: BpmnProcessSpec,
               subprocess_specs: dict[str, BpmnProcessSpec]) -> BpmnWorkflow:
-        dct = orjson.loads(zlib.decompress(blob))
+        dct = orjson.loads(decompress(blob))
         self.serializer.migrate(dct)
         dct["spec"] = spec
         dct["subprocess_specs"] = dict(subprocess_specs)

@@ -56,7 +56,8 @@ def clone_waiting_instances(db: Database, template_id: int, n: int) -> list[int]
     """
     import re
     import uuid
-    import zlib
+
+    from engine.codec import compress, decompress
 
     from sqlalchemy import insert, select
 
@@ -67,7 +68,7 @@ def clone_waiting_instances(db: Database, template_id: int, n: int) -> list[int]
         template = conn.execute(select(instance_t).where(instance_t.c.id == template_id)).one()
         pending = conn.execute(select(timer_t).where(timer_t.c.instance_id == template_id,
                                                      timer_t.c.fired_at.is_(None))).all()
-        raw = zlib.decompress(template.state)
+        raw = decompress(template.state)
         cols = {c.name: getattr(template, c.name) for c in instance_t.columns if c.name != "id"}
         ids: list[int] = []
         timers: list[dict[str, Any]] = []
@@ -76,7 +77,7 @@ def clone_waiting_instances(db: Database, template_id: int, n: int) -> list[int]
             for _ in range(min(500, n - start)):
                 mapping: dict[bytes, bytes] = {}
                 state = uuid_re.sub(lambda m: mapping.setdefault(m.group(0), str(uuid.uuid4()).encode()), raw)
-                rows.append(dict(cols, state=zlib.compress(state, 1), business_key=f"C{uuid.uuid4().hex[:12]}"))
+                rows.append(dict(cols, state=compress(state), business_key=f"C{uuid.uuid4().hex[:12]}"))
                 maps.append(mapping)
             new_ids = conn.execute(insert(instance_t).returning(instance_t.c.id, sort_by_parameter_order=True),
                                    rows).scalars().all()

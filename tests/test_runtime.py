@@ -262,3 +262,13 @@ def test_cases_can_be_found_by_number_name_or_mobile(db, engine_model):
     assert [i.id for i in runtime.list_instances(db, query="0002")[0]] == [b]
     assert {i.id for i in runtime.list_instances(db, status="running")[0]} == {a, b}
     assert runtime.list_instances(db, query="nobody")[1] == 0
+
+
+def test_states_written_by_the_first_zlib_codec_still_load():
+    import zlib
+
+    from engine.codec import compress, decompress
+
+    raw = b'{"tasks": {}}' * 50
+    assert decompress(zlib.compress(raw, 1)) == raw
+    assert decompress(compress(raw)) == raw and len(compress(raw)) < len(raw) // 10
