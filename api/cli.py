@@ -105,6 +105,71 @@ def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int
     return 1 if bad else 0
 
 
+def cmd_audit_replay(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import replay
+
+    _load_handlers()
+    report = replay.replay(_db(settings), args.instance)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print(report)
+    return 0 if report.ok else 1
+
+
+def cmd_sla_show(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import sla
+
+    db = _db(settings)
+    for c in sla.clocks_of(db, args.instance):
+        local = c.deadline_at.astimezone(sla.CHINA).strftime("%Y-%m-%d %H:%M")
+        flag = " (provisional)" if c.provisional else ""
+        print(f"{c.id}\t{c.scope}\t{c.sla_key}\t{c.limit_workdays} 工作日\t{local}{flag}\t{c.status}")
+    verdict = sla.on_time(db, args.instance)
+    print("on time: " + ("open" if verdict is None else ("yes" if verdict else "no")))
+    return 0
+
+
+def cmd_sla_pause(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import sla
+
+    n = sla.pause(_db(settings), args.instance, reason=args.reason, actor=args.by, note=args.note)
+    print(f"{n} clock(s) paused")
+    return 0
+
+
+def cmd_sla_resume(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import sla
+
+    n = sla.resume(_db(settings), args.instance, actor=args.by)
+    print(f"{n} clock(s) resumed")
+    return 0
+
+
+def cmd_sla_recompute(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import sla
+
+    n = sla.recompute(_db(settings), instance_ids=args.instances or None, actor="cli")
+    print(f"{n} deadline(s) moved")
+    return 0
+
+
+def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import sla
+
+    name = sla.load_rule_set(_db(settings), Path(args.file), actor="cli", activate=args.activate)
+    print(f"rule set {name} loaded" + (" and active" if args.activate else ""))
+    return 0
+
+
+def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> int:
+    from engine import sla
+
+    sla.activate_rule_set(_db(settings), args.name)
+    print(f"rule set {args.name} is active")
+    return 0
+
+
 def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
     from engine import runtime
 
@@ -299,6 +364,37 @@ def build_parser() -> argparse.ArgumentParser:
     s = audit.add_parser("verify", help="check hash chains; exit 1 on tampering")
     s.add_argument("instance", nargs="?", type=int)
     s.set_defaults(func=cmd_audit_verify)
+    s = audit.add_parser("replay", help="re-run an instance from its history; exit 1 on divergence")
+    s.add_argument("instance", type=int)
+    s.add_argument("--json", action="store_true", help="print the full report as JSON")
+    s.set_defaults(func=cmd_audit_replay)
+
+    slas = sub.add_parser("sla", help="deadlines of a case").add_subparsers(dest="sla_cmd", required=True)
+    s = slas.add_parser("show", help="the SLA clocks of an instance")
+    s.add_argument("instance", type=int)
+    s.set_defaults(func=cmd_sla_show)
+    s = slas.add_parser("pause", help="stop the clocks for customer-caused waiting")
+    s.add_argument("instance", type=int)
+    s.add_argument("--reason", required=True, help="customer_documents | customer_works | customer_design")
+    s.add_argument("--note", default="")
+    s.add_argument("--by", default="operator")
+    s.set_defaults(func=cmd_sla_pause)
+    s = slas.add_parser("resume", help="restart paused clocks (deadlines move by the days paused)")
+    s.add_argument("instance", type=int)
+    s.add_argument("--by", default="operator")
+    s.set_defaults(func=cmd_sla_resume)
+    s = slas.add_parser("recompute", help="recompute running deadlines from the current rules")
+    s.add_argument("instances", nargs="*", type=int)
+    s.set_defaults(func=cmd_sla_recompute)
+
+    rules = sub.add_parser("rules", help="time-limit rule sets").add_subparsers(dest="rules_cmd", required=True)
+    s = rules.add_parser("load", help="load or replace a rule set from a JSON file")
+    s.add_argument("file")
+    s.add_argument("--activate", action="store_true")
+    s.set_defaults(func=cmd_rules_load)
+    s = rules.add_parser("activate", help="make a rule set the one new deadlines use")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_rules_activate)
 
     box = sub.add_parser("outbox", help="outgoing notifications").add_subparsers(dest="outbox_cmd", required=True)
     s = box.add_parser("deliver", help="deliver every due message once, then exit")

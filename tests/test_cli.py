@@ -116,3 +116,23 @@ def test_serve_answers_healthz(db):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_replay_and_sla_commands(db, tmp_path):
+    run(db, "init")
+    run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
+    run(db, "instances", "start", "engine_model", "--data", '{"channel": "app"}')
+    out = run(db, "audit", "replay", "1")
+    assert out.stdout.startswith("instance 1: replayed 1 inputs") and "match" in out.stdout
+    report = json.loads(run(db, "audit", "replay", "1", "--json").stdout)
+    assert report["ok"] and report["final"]["open_tasks"] == ["accept"]
+    assert run(db, "sla", "show", "1").stdout.strip() == "on time: yes"  # no assessed step yet
+    out = run(db, "sla", "pause", "1", "--reason", "nonsense", check=False)
+    assert out.returncode == 1 and "unknown pause reason" in out.stderr
+    assert run(db, "sla", "pause", "1", "--reason", "customer_documents").stdout.strip() == "0 clock(s) paused"
+    assert run(db, "sla", "resume", "1").stdout.strip() == "0 clock(s) resumed"
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"name": "province_x", "title": "某省", "rules": [
+        {"business_type": "*", "sla_key": "callback", "workdays": 1}]}), encoding="utf-8")
+    assert "loaded and active" in run(db, "rules", "load", str(rules), "--activate").stdout
+    assert run(db, "rules", "activate", "sgcc_default").stdout.strip() == "rule set sgcc_default is active"
