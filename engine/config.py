@@ -16,6 +16,7 @@ class Settings:
     forms_dir: Path = PROJECT_ROOT / "forms"
     bpmn_dir: Path = PROJECT_ROOT / "bpmn"
     demo_password: str = "demo"
+    demo: bool = False  # YEKUO_DEMO=1 (set by `make run`): a banner on every page, the "fill demo data" button
     max_bpmn_bytes: int = 5 * 1024 * 1024
     script_time_limit: float = 1.0
     scheduler_interval: float = 5.0
@@ -33,6 +34,10 @@ class Settings:
     outbox_backoff_max: float = 3600.0
     outbox_lease: float = 300.0
     templates_file: Path | None = None
+    # history anchors (engine.anchor): the key must not live in the database
+    anchor_key: str = ""
+    anchor_dir: Path = Path("instance/anchors")
+    anchor_at: str = "00:30"  # China time, daily
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -45,6 +50,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         forms_dir=Path(env.get("YEKUO_FORMS_DIR", str(base.forms_dir))),
         bpmn_dir=Path(env.get("YEKUO_BPMN_DIR", str(base.bpmn_dir))),
         demo_password=env.get("YEKUO_DEMO_PASSWORD", base.demo_password),
+        demo=env.get("YEKUO_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
         max_bpmn_bytes=int(env.get("YEKUO_MAX_BPMN_BYTES", base.max_bpmn_bytes)),
         script_time_limit=float(env.get("YEKUO_SCRIPT_TIME_LIMIT", base.script_time_limit)),
         scheduler_interval=float(env.get("YEKUO_SCHEDULER_INTERVAL", base.scheduler_interval)),
@@ -61,4 +67,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         outbox_backoff_max=float(env.get("YEKUO_OUTBOX_BACKOFF_MAX", base.outbox_backoff_max)),
         outbox_lease=float(env.get("YEKUO_OUTBOX_LEASE", base.outbox_lease)),
         templates_file=Path(env["YEKUO_TEMPLATES_FILE"]) if env.get("YEKUO_TEMPLATES_FILE") else None,
+        anchor_key=env.get("YEKUO_ANCHOR_KEY", base.anchor_key),
+        anchor_dir=Path(env.get("YEKUO_ANCHOR_DIR", str(base.anchor_dir))),
+        anchor_at=env.get("YEKUO_ANCHOR_AT", base.anchor_at),
     )

@@ -125,14 +125,18 @@ class Step:
         self._before: dict[Any, int] = {}
         self._ready_before: set[str] = set()
         self.sla_before: dict[str, str] = {}
+        self.pause_before: dict[str, str] = {}
         for t in _all_tasks(wf):
             self._before[t.id] = t.state
             if t.state == TaskState.READY and t.task_spec.manual:
                 self._ready_before.add(str(t.id))
-                key = definition.task_info(t).properties.get("slaKey")
-                if key:
-                    self.sla_before[str(t.id)] = key
+                props = definition.task_info(t).properties
+                if props.get("slaKey"):
+                    self.sla_before[str(t.id)] = props["slaKey"]
+                if props.get("slaPause"):
+                    self.pause_before[str(t.id)] = props["slaPause"]
         self.sla_keys: dict[str, str] = {}
+        self.pauses: dict[str, str] = {}  # new work items that are customer time (`slaPause`)
         self._timers_before = waiting_timers(wf)
         self._after: _Scan | None = None
         self._work: tuple[list[dict[str, Any]], set[str]] | None = None
@@ -339,6 +343,8 @@ class Step:
             info = self.definition.task_info(task)
             if info.properties.get("slaKey"):
                 self.sla_keys[tid] = info.properties["slaKey"]
+            if info.properties.get("slaPause"):
+                self.pauses[tid] = info.properties["slaPause"]
             new_rows.append({
                 "id": tid, "instance_id": self.instance_id, "process_key": info.process,
                 "task_spec": info.bpmn_id, "name": info.name, "lane": info.lane,
@@ -563,6 +569,8 @@ def _deadline_events(conn: Connection, step: Step, status: str, new_items: list[
         events += sla.close_clocks(conn, instance_id=iid, item_ids=timed_gone, outcome="void", now=now)
     if step.process_clock_ended:
         events += sla.close_process_clock(conn, instance_id=iid, now=now)
+    if any(i in step.pause_before for i in done | gone):  # the customer's part is over
+        events += sla.resume_in(conn, step.db, iid, actor=None, now=now, strict=False)[1]
     kind = business_type or step.business_type
     if business_type is None and step.business_type:
         events += sla.start_process_clock(conn, step.db, instance_id=iid, business_type=step.business_type,
@@ -570,6 +578,8 @@ def _deadline_events(conn: Connection, step: Step, status: str, new_items: list[
     if new_items and step.sla_keys:
         events += sla.start_step_clocks(conn, step.db, instance_id=iid, business_type=kind, items=new_items,
                                         sla_keys=step.sla_keys, now=now)
+    for reason in sorted(set(step.pauses.values())):  # a customer step opened: their time, not ours
+        events += sla.pause_in(conn, iid, reason=reason, actor=None, now=now, strict=False)[1]
     return events
 
 

@@ -345,60 +345,81 @@ def _append(conn: Connection, head: Any, events: list[history.NewEvent]) -> None
 
 def pause(db: Database, instance_id: int, *, reason: str, actor: str, note: str = "") -> int:
     """Stop the clocks for customer-caused waiting; returns how many clocks were paused."""
-    if reason not in PAUSE_REASONS:
-        raise InvalidState(f"unknown pause reason '{reason}'; use one of: {', '.join(PAUSE_REASONS)}")
     now = clock.now()
     with db.write() as conn:
         head = _instance_head(conn, instance_id)
         if head.status in ("completed", "cancelled"):
             raise InvalidState(f"instance {instance_id} has ended")
-        if conn.execute(select(sla_pause_t.c.id).where(sla_pause_t.c.instance_id == instance_id,
-                                                       sla_pause_t.c.resumed_at.is_(None))).first():
+        count, events = pause_in(conn, instance_id, reason=reason, actor=actor, note=note, now=now)
+        _append(conn, head, events)
+    return count
+
+
+def pause_in(conn: Connection, instance_id: int, *, reason: str, actor: str | None, note: str = "",
+             now: dt.datetime, strict: bool = True) -> tuple[int, list[history.NewEvent]]:
+    """Pause inside an open transaction (a command, or `pause`); returns the events to append.
+
+    `strict=False` (the process pausing itself at a customer step) ignores an existing pause.
+    """
+    if reason not in PAUSE_REASONS:
+        raise InvalidState(f"unknown pause reason '{reason}'; use one of: {', '.join(PAUSE_REASONS)}")
+    if conn.execute(select(sla_pause_t.c.id).where(sla_pause_t.c.instance_id == instance_id,
+                                                   sla_pause_t.c.resumed_at.is_(None))).first():
+        if strict:
             raise InvalidState(f"the clocks of instance {instance_id} are already paused")
-        running = conn.execute(select(sla_clock_t.c.id).where(sla_clock_t.c.instance_id == instance_id,
-                                                              sla_clock_t.c.status == "running")).scalars().all()
-        conn.execute(update(sla_clock_t).where(sla_clock_t.c.id.in_(running)).values(status="paused", paused_at=now))
-        for cid in running:
-            conn.execute(delete(timer_t).where(timer_t.c.purpose == PURPOSE, timer_t.c.fired_at.is_(None),
-                                               timer_t.c.task_id.like(f"sla:{cid}:%")))
-        conn.execute(insert(sla_pause_t).values(instance_id=instance_id, reason=reason, note=note, paused_at=now,
-                                                paused_by=actor))
-        _append(conn, head, [history.NewEvent("sla_paused", now, actor=actor, payload={
-            "reason": reason, "note": note, "clocks": running})])
-    return len(running)
+        return 0, []
+    running = conn.execute(select(sla_clock_t.c.id).where(sla_clock_t.c.instance_id == instance_id,
+                                                          sla_clock_t.c.status == "running")).scalars().all()
+    conn.execute(update(sla_clock_t).where(sla_clock_t.c.id.in_(running)).values(status="paused", paused_at=now))
+    for cid in running:
+        conn.execute(delete(timer_t).where(timer_t.c.purpose == PURPOSE, timer_t.c.fired_at.is_(None),
+                                           timer_t.c.task_id.like(f"sla:{cid}:%")))
+    conn.execute(insert(sla_pause_t).values(instance_id=instance_id, reason=reason, note=note, paused_at=now,
+                                            paused_by=actor or "process"))
+    return len(running), [history.NewEvent("sla_paused", now, actor=actor, payload={
+        "reason": reason, "note": note, "clocks": list(running)})]
 
 
 def resume(db: Database, instance_id: int, *, actor: str) -> int:
     """Restart paused clocks; each deadline moves by the working days the pause lasted."""
     now = clock.now()
-    rules = active_rules(db)
     with db.write() as conn:
         head = _instance_head(conn, instance_id)
-        pause_row = conn.execute(select(sla_pause_t).where(sla_pause_t.c.instance_id == instance_id,
-                                                           sla_pause_t.c.resumed_at.is_(None))).first()
-        if pause_row is None:
+        count, events = resume_in(conn, db, instance_id, actor=actor, now=now)
+        _append(conn, head, events)
+    return count
+
+
+def resume_in(conn: Connection, db: Database, instance_id: int, *, actor: str | None, now: dt.datetime,
+              strict: bool = True) -> tuple[int, list[history.NewEvent]]:
+    """Resume inside an open transaction; returns the events to append."""
+    rules = active_rules(db)
+    pause_row = conn.execute(select(sla_pause_t).where(sla_pause_t.c.instance_id == instance_id,
+                                                       sla_pause_t.c.resumed_at.is_(None))).first()
+    if pause_row is None:
+        if strict:
             raise InvalidState(f"the clocks of instance {instance_id} are not paused")
-        paused = conn.execute(select(sla_clock_t).where(sla_clock_t.c.instance_id == instance_id,
-                                                        sla_clock_t.c.status == "paused")).all()
-        moved = []
-        for c in paused:
-            days = workdays_paused(db, c.paused_at, now)
-            deadline, provisional = (c.deadline_at, c.provisional) if days == 0 else _shift(db, c.deadline_at, days)
-            conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
-                status="running", paused_at=None, deadline_at=deadline, provisional=c.provisional or provisional,
-                paused_workdays=c.paused_workdays + days))
-            if c.work_item_id:
-                conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(due_at=deadline))
-            ruleset = rules or RuleSet(c.rule_set, {})
-            future = [r for r in _threshold_rows(db, ruleset, c.id, instance_id, c.started_at, deadline)
-                      if r["due_at"] > now]
-            _insert_timers(conn, future)
-            moved.append({"clock_id": c.id, "workdays": days, "deadline": deadline.isoformat()})
-        conn.execute(update(sla_pause_t).where(sla_pause_t.c.id == pause_row.id).values(resumed_at=now,
-                                                                                         resumed_by=actor))
-        _append(conn, head, [history.NewEvent("sla_resumed", now, actor=actor, payload={
-            "reason": pause_row.reason, "clocks": moved})])
-    return len(moved)
+        return 0, []
+    paused = conn.execute(select(sla_clock_t).where(sla_clock_t.c.instance_id == instance_id,
+                                                    sla_clock_t.c.status == "paused")).all()
+    moved = []
+    for c in paused:
+        days = workdays_paused(db, c.paused_at, now)
+        deadline, provisional = (c.deadline_at, c.provisional) if days == 0 else _shift(db, c.deadline_at, days)
+        conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
+            status="running", paused_at=None, deadline_at=deadline, provisional=c.provisional or provisional,
+            paused_workdays=c.paused_workdays + days))
+        if c.work_item_id:
+            conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(due_at=deadline))
+        ruleset = rules or RuleSet(c.rule_set, {})
+        future = [r for r in _threshold_rows(db, ruleset, c.id, instance_id, c.started_at, deadline)
+                  if r["due_at"] > now]
+        _insert_timers(conn, future)
+        moved.append({"clock_id": c.id, "workdays": days, "deadline": deadline.isoformat()})
+    conn.execute(update(sla_pause_t).where(sla_pause_t.c.id == pause_row.id).values(resumed_at=now,
+                                                                                     resumed_by=actor or "process"))
+    return len(moved), [history.NewEvent("sla_resumed", now, actor=actor, payload={
+        "reason": pause_row.reason, "clocks": moved})]
 
 
 def _insert_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -136,3 +136,24 @@ def test_replay_and_sla_commands(db, tmp_path):
         {"business_type": "*", "sla_key": "callback", "workdays": 1}]}), encoding="utf-8")
     assert "loaded and active" in run(db, "rules", "load", str(rules), "--activate").stdout
     assert run(db, "rules", "activate", "sgcc_default").stdout.strip() == "rule set sgcc_default is active"
+
+
+def test_anchor_and_verify_against_it(db, tmp_path):
+    run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
+    run(db, "instances", "start", "engine_model")
+    env_key = {"YEKUO_ANCHOR_KEY": "test-key", "YEKUO_ANCHOR_DIR": str(tmp_path)}
+    os.environ.update(env_key)
+    try:
+        out = run(db, "audit", "anchor")
+        assert out.stdout.startswith("anchored 1 chain head(s) in ")
+        [path] = list(tmp_path.glob("anchor-*.json"))
+        assert "anchor holds for 1 chain head(s)" in run(db, "audit", "verify", "--anchor", str(path)).stdout
+        os.environ["YEKUO_ANCHOR_KEY"] = "wrong-key"
+        bad = run(db, "audit", "verify", "--anchor", str(path), check=False)
+        assert bad.returncode == 1 and "signature does not verify" in bad.stderr
+        os.environ.pop("YEKUO_ANCHOR_KEY")
+        missing = run(db, "audit", "anchor", check=False)
+        assert missing.returncode == 1 and "YEKUO_ANCHOR_KEY" in missing.stderr
+    finally:
+        for k in env_key:
+            os.environ.pop(k, None)

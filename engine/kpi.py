@@ -1,0 +1,167 @@
+"""Service KPIs for supervisors and auditors, computed from the history events replay verifies.
+
+- 平均接电时长: average working days from application to energizing (the whole-process clock),
+  customer pauses excluded, per business type;
+- 时限达标率: share of assessed clocks stopped in the period that met their deadline;
+- 超期工单: cases with a running clock past its deadline now;
+- 预约准时率: field arrivals reported no later than the appointment's due time;
+- 回访满意率: reached call-backs rated satisfied or better (4–5 of 5);
+- 办电环节数: customer-visible milestones a case passed, on average;
+- waiting heatmap: how long human tasks waited between opening and completion, per BPMN element.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from statistics import mean
+from typing import Any
+
+from sqlalchemy import select
+
+from engine import calendar, clock, definitions, history
+from engine.db import Database
+from engine.models import event_t, instance_t, sla_clock_t
+
+CHINA = dt.timezone(dt.timedelta(hours=8))
+SATISFACTION = {"very_satisfied": 5, "satisfied": 4, "neutral": 3, "dissatisfied": 2, "very_dissatisfied": 1}
+
+
+@dataclass
+class Kpis:
+    period: tuple[str | None, str | None]
+    cases: int = 0
+    avg_connection_workdays: dict[str, float] = field(default_factory=dict)
+    on_time_rate: float | None = None
+    assessed: int = 0
+    overdue_now: int = 0
+    appointment_punctuality: float | None = None
+    appointments: int = 0
+    satisfaction_rate: float | None = None
+    callbacks: int = 0
+    avg_milestones: float | None = None
+    waiting_hours: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _in(at: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    return (start is None or at >= start) and (end is None or at < end)
+
+
+def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+            business_type: str | None = None, group: str | None = None) -> Kpis:
+    """KPIs over events in [start, end); `group` narrows waiting times and on-time rates to one team."""
+    out = Kpis((start.isoformat() if start else None, end.isoformat() if end else None))
+    with db.read() as conn:
+        q = select(instance_t.c.id, instance_t.c.business_type, instance_t.c.definition_id)
+        if business_type:
+            q = q.where(instance_t.c.business_type == business_type)
+        cases = {r.id: r for r in conn.execute(q)}
+        events = conn.execute(select(event_t).where(event_t.c.instance_id.in_(list(cases) or [-1]))
+                              .order_by(event_t.c.instance_id, event_t.c.seq)).all()
+        running = conn.execute(select(sla_clock_t.c.instance_id, sla_clock_t.c.deadline_at).where(
+            sla_clock_t.c.status == "running", sla_clock_t.c.instance_id.in_(list(cases) or [-1]))).all()
+    now = clock.now()
+    out.overdue_now = len({r.instance_id for r in running if r.deadline_at < now})
+    by_case: dict[int, list[Any]] = defaultdict(list)
+    for ev in events:
+        by_case[ev.instance_id].append(ev)
+    durations: dict[str, list[float]] = defaultdict(list)
+    met = missed = 0
+    punctual = late = 0
+    satisfied = rated = 0
+    milestones: list[int] = []
+    waits: dict[str, list[float]] = defaultdict(list)
+    for iid, evs in by_case.items():
+        case = cases[iid]
+        if evs and _in(evs[0].at, start, end):
+            out.cases += 1
+        definition = definitions.load(db, case.definition_id)
+        m = _milestones(definition, evs, start, end)
+        if m is not None:
+            milestones.append(m)
+        clocks: dict[int, dict[str, Any]] = {}
+        opened: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
+        due_at: dt.datetime | None = None
+        for ev in evs:
+            p = history.payload_of(ev)
+            if ev.type == "sla_started":
+                clocks[p["clock_id"]] = {"scope": p["scope"], "start": ev.at, "paused": 0}
+            elif ev.type == "sla_resumed":
+                for moved in p.get("clocks", []):
+                    if moved["clock_id"] in clocks:
+                        clocks[moved["clock_id"]]["paused"] += moved["workdays"]
+            elif ev.type == "sla_stopped" and p["clock_id"] in clocks and _in(ev.at, start, end):
+                c = clocks[p["clock_id"]]
+                if p["status"] in ("met", "missed") and (group is None or _group_of(definition, ev) in (None, group)):
+                    met += p["status"] == "met"
+                    missed += p["status"] == "missed"
+                if c["scope"] == "process" and p["status"] in ("met", "missed"):
+                    days = calendar.workdays_between(db, c["start"].astimezone(CHINA).date(),
+                                                     ev.at.astimezone(CHINA).date(), fallback=True) - c["paused"]
+                    durations[case.business_type or "?"].append(max(days, 0))
+            elif ev.type == "service_called" and p.get("operator") == "yekuo/field_appointment":
+                due = (p.get("result") or {}).get("due_at")
+                due_at = dt.datetime.fromisoformat(due) if due else None
+            if ev.type in ("instance_started", "task_completed", "timer_fired", "message_received",
+                           "instance_retried"):
+                if ev.type == "task_completed" and ev.task_spec and opened.get(ev.task_spec):
+                    since, grp = opened[ev.task_spec].pop(0)
+                    if _in(ev.at, start, end) and (group is None or grp == group):
+                        waits[ev.task_spec].append((ev.at - since).total_seconds() / 3600)
+                for spec in p.get("opened", []):
+                    opened[spec].append((ev.at, _group_for_spec(definition, spec)))
+            if ev.type == "task_completed" and _in(ev.at, start, end):
+                data = p.get("data", {})
+                if ev.task_spec == "report_arrival" and due_at is not None and data.get("arrived_at"):
+                    arrived = dt.datetime.fromisoformat(data["arrived_at"])
+                    punctual += arrived <= due_at
+                    late += arrived > due_at
+                if "satisfaction" in data and data.get("reachable", True):
+                    score = data["satisfaction"]
+                    score = SATISFACTION.get(score, score) if isinstance(score, str) else score
+                    if isinstance(score, (int, float)):
+                        rated += 1
+                        satisfied += score >= 4
+    out.avg_connection_workdays = {k: round(mean(v), 2) for k, v in sorted(durations.items())}
+    out.assessed = met + missed
+    out.on_time_rate = round(met / (met + missed), 4) if met + missed else None
+    out.appointments = punctual + late
+    out.appointment_punctuality = round(punctual / (punctual + late), 4) if punctual + late else None
+    out.callbacks = rated
+    out.satisfaction_rate = round(satisfied / rated, 4) if rated else None
+    out.avg_milestones = round(mean(milestones), 2) if milestones else None
+    out.waiting_hours = {k: round(mean(v), 2) for k, v in sorted(waits.items())}
+    return out
+
+
+def _group_for_spec(definition: definitions.Definition, spec: str) -> str | None:
+    for info in definition.tasks.values():
+        if info.bpmn_id == spec:
+            return info.group
+    return None
+
+
+def _group_of(definition: definitions.Definition, ev: Any) -> str | None:
+    return _group_for_spec(definition, ev.task_spec) if ev.task_spec else None
+
+
+def _milestones(definition: definitions.Definition, evs: list[Any], start: dt.datetime | None,
+                end: dt.datetime | None) -> int | None:
+    """Distinct customer-visible milestones of a case that ended in the period."""
+    ended = [e for e in evs if e.type in ("instance_completed",)]
+    if not ended or not _in(ended[-1].at, start, end):
+        return None
+    seen: set[str] = set()
+    for ev in evs:
+        for entry in history.payload_of(ev).get("trail", []):
+            if entry[1] != "c":
+                continue
+            process = entry[3] if len(entry) > 3 and entry[3] else definition.spec.name
+            info = definition.tasks.get((process, entry[0]))
+            if info and info.properties.get("milestone"):
+                seen.add(info.properties["milestone"])
+    return len(seen)
