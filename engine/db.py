@@ -141,7 +141,7 @@ class Session:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        if self.conn.in_transaction():  # a nested write joins the open transaction
+        if self.conn.in_transaction():  # joins a batch; the batch owns the savepoints (see engine.timers)
             yield self.conn
             return
         self.conn.execution_options(**{READ_ONLY: False})

@@ -103,3 +103,29 @@ def test_an_expired_lease_is_taken_over(db, engine_model, clock):
     assert timers.fire_due(db, at, worker="other").fired == 0  # the lease still holds
     assert timers.fire_due(db, at + timers.LEASE + dt.timedelta(seconds=1), worker="other").fired == 1
     assert "chase_survey" in open_items(db, iid)
+
+
+def test_a_failing_timer_is_parked_and_the_rest_still_fire(db, engine_model, clock, monkeypatch):
+    from sqlalchemy import insert
+
+    ids = []
+    for _ in range(3):
+        iid = runtime.start_instance(db, "engine_model").instance_id
+        _to_schedule(db, iid)
+        ids.append(iid)
+
+    def boom(*_args):
+        raise RuntimeError("notice service unreachable")
+
+    monkeypatch.setitem(timers.HANDLERS, "test_boom", boom)
+    with db.write() as conn:
+        conn.execute(insert(timer_t).values(instance_id=ids[0], task_id="boom", purpose="test_boom",
+                                            due_at=clock.now(), payload={}))
+    at = clock.now() + dt.timedelta(days=3)
+    report = timers.fire_due(db, at)
+    assert report.fired == 3 and len(report.failed) == 1 and "notice service unreachable" in report.failed[0]
+    assert all("chase_survey" in open_items(db, iid) for iid in ids)
+    with db.read() as conn:
+        parked = conn.execute(select(timer_t).where(timer_t.c.purpose == "test_boom")).one()
+    assert parked.fired_at is None and parked.claimed_until == at + timers.LEASE  # retried after the lease
+    assert timers.fire_due(db, at).fired == 0  # not hammered again in the same minute
