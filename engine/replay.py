@@ -26,7 +26,7 @@ from engine.errors import NotFound
 from engine.models import instance_t, sla_clock_t, work_item_t
 
 INPUTS = {"instance_started", "task_completed", "timer_fired", "message_received", "instance_retried",
-          "instance_cancelled"}
+          "instance_cancelled", "instance_migrated", "instance_migration_reverted"}
 SERVICE_EVENTS = {"service_called", "service_failed"}
 
 
@@ -84,7 +84,8 @@ def replay(db: Database, instance_id: int) -> ReplayReport:
         open_items = sorted(conn.execute(select(work_item_t.c.task_spec).where(
             work_item_t.c.instance_id == instance_id, work_item_t.c.status == "open")).scalars())
         clocks = {c.id: c for c in conn.execute(select(sla_clock_t).where(sla_clock_t.c.instance_id == instance_id))}
-    definition = definitions.load(db, row.definition_id)
+    first = history.payload_of(events[0]) if events else {}
+    definition = definitions.load(db, first.get("definition_id", row.definition_id))
     report = ReplayReport(instance_id, len(events), 0, True)
     wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
     deadlines = _DeadlineCheck(db, clocks)
@@ -95,7 +96,10 @@ def replay(db: Database, instance_id: int) -> ReplayReport:
                 with clock.using(clock.FixedClock(ev.at)):
                     step = Step(db, definition, wf, instance_id=instance_id, business_key=row.business_key,
                                 recorded_services=[_service_record(e) for e in group if e.type in SERVICE_EVENTS])
-                    _apply(step, ev)
+                    if ev.type in ("instance_migrated", "instance_migration_reverted"):
+                        definition = _migrate(db, step, history.payload_of(ev))
+                    else:
+                        _apply(step, ev)
                 _compare_step(step, ev, group)
                 report.inputs += 1
             elif ev.type.startswith("sla_"):
@@ -127,6 +131,17 @@ def _service_record(ev: Any) -> dict[str, Any]:
     else:
         record["result"] = payload["result"]
     return record
+
+
+def _migrate(db: Database, step: Any, payload: dict[str, Any]) -> Any:
+    """Move the replayed workflow to the version the case was moved to, as the migration did."""
+    from engine.migration import _move
+
+    target = definitions.load(db, payload["to_definition_id"])
+    _move(step.wf, target)
+    step.definition = target
+    step.advance()
+    return target
 
 
 def _apply(step: Any, ev: Any) -> None:

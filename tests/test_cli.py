@@ -157,3 +157,17 @@ def test_anchor_and_verify_against_it(db, tmp_path):
     finally:
         for k in env_key:
             os.environ.pop(k, None)
+
+
+def test_versions_diff_and_migration_commands(db, tmp_path):
+    run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
+    run(db, "instances", "start", "engine_model")
+    changed = tmp_path / "engine_model.bpmn"
+    changed.write_text((ENGINE_MODEL / "engine_model.bpmn").read_text().replace('"P2D"', '"P1D"'))
+    run(db, "deploy", str(changed))
+    diff = run(db, "versions", "diff", "engine_model", "1", "2").stdout
+    assert "changed  engine_model/survey_reminder" in diff and "running: v1: 1" in diff
+    assert run(db, "migrate", "check", "1").stdout.strip() == "instance 1 v1 -> v2: can move"
+    assert run(db, "migrate", "run", "1", "--note", "提醒提前").stdout.strip() == "instance 1 moved v1 -> v2"
+    assert run(db, "migrate", "revert", "1").stdout.strip() == "instance 1 reverted"
+    assert json.loads(run(db, "instances", "show", "1").stdout)["version"] == 1
