@@ -12,6 +12,7 @@ Three measured choices (see docs/architecture.md, "Persistence"):
 
 from __future__ import annotations
 
+import threading
 import zlib
 
 import zstandard
@@ -48,13 +49,16 @@ class _StateOnlyConverter(BpmnWorkflowConverter):
         return dct
 
 
-class Codec:
+class _Parts:
+    """One thread's serializers: SpiffWorkflow's registry flips a shared `_encoder_mode` flag while it
+    serializes, so two threads sharing one registry would corrupt each other's output."""
+
     def __init__(self) -> None:
         config = dict(DEFAULT_CONFIG)
         config[BpmnWorkflow] = _StateOnlyConverter
         self.registry = BpmnWorkflowSerializer.configure(config)
         self.serializer = BpmnWorkflowSerializer(self.registry)
-        self._spec_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(DEFAULT_CONFIG))
+        self.spec_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(DEFAULT_CONFIG))
         typenames, to_dict = self.registry.typenames, self.registry.convert_to_dict
 
         def default(obj: Any) -> Any:
@@ -67,7 +71,34 @@ class Codec:
                 return None
             raise TypeError(f"cannot store a value of type {type(obj).__name__} in task data")
 
-        self._default = default
+        self.default = default
+
+
+class Codec:
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _parts(self) -> _Parts:
+        parts = getattr(self._local, "parts", None)
+        if parts is None:
+            parts = self._local.parts = _Parts()
+        return parts
+
+    @property
+    def registry(self) -> Any:
+        return self._parts().registry
+
+    @property
+    def serializer(self) -> BpmnWorkflowSerializer:
+        return self._parts().serializer
+
+    @property
+    def _spec_serializer(self) -> BpmnWorkflowSerializer:
+        return self._parts().spec_serializer
+
+    @property
+    def _default(self) -> Any:
+        return self._parts().default
 
     # -- specs: once per definition version -------------------------------------------------
     def dump_specs(self, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> bytes:
@@ -87,13 +118,14 @@ class Codec:
 
     # -- instance state: every command ----------------------------------------------------
     def dumps(self, workflow: BpmnWorkflow) -> bytes:
-        self.registry._encoder_mode = True
+        parts = self._parts()
+        parts.registry._encoder_mode = True
         try:
-            dct = self.serializer.to_dict(workflow)
+            dct = parts.serializer.to_dict(workflow)
         finally:
-            self.registry._encoder_mode = False
-        dct[BpmnWorkflowSerializer.VERSION_KEY] = self.serializer.VERSION
-        raw = orjson.dumps(dct, default=self._default,
+            parts.registry._encoder_mode = False
+        dct[BpmnWorkflowSerializer.VERSION_KEY] = parts.serializer.VERSION
+        raw = orjson.dumps(dct, default=parts.default,
                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
         return compress(raw)
 

@@ -60,4 +60,27 @@ def test_commands_on_different_instances_do_not_conflict(db, engine_model):
     ids = [runtime.start_instance(db, "engine_model").instance_id for _ in range(THREADS)]
     items = [open_items(db, iid)["accept"] for iid in ids]
     results = _race(lambda i: runtime.complete_task(db, items[i].id, ACCEPT, actor=actor()))
-    assert [k for k, _ in results] == ["ok"] * THREADS
+    assert [k for k, _ in results] == ["ok"] * THREADS, [repr(v) for k, v in results if k != "ok"]
+
+
+def test_state_serialization_is_thread_safe(db, engine_model):
+    """SpiffWorkflow's registry flips a mode flag while serializing; each thread needs its own."""
+    import datetime as dt
+
+    from engine import definitions
+    from engine.codec import CODEC
+
+    iid = runtime.start_instance(db, "engine_model", {"at": dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc),
+                                                      "amount": 1.5}).instance_id
+    definition = definitions.load(db, runtime.get_instance(db, iid).definition_id)
+    with db.read() as conn:
+        from sqlalchemy import select
+
+        from engine.models import instance_t
+
+        blob = conn.execute(select(instance_t.c.state).where(instance_t.c.id == iid)).scalar()
+    expected = CODEC.dumps(CODEC.loads(blob, definition.spec, definition.subprocess_specs))
+    results = _race(lambda i: {CODEC.dumps(CODEC.loads(blob, definition.spec, definition.subprocess_specs))
+                               for _ in range(100)}, n=4)
+    assert [k for k, _ in results] == ["ok"] * 4
+    assert all(v == {expected} for _, v in results)
