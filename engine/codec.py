@@ -27,17 +27,23 @@ from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
 
 STATE_FORMAT = 1
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_compressor = zstandard.ZstdCompressor(level=3)
-_decompressor = zstandard.ZstdDecompressor()
+_zstd = threading.local()  # zstd (de)compressor objects must not be shared between threads
+
+
+def _zstd_pair() -> tuple[Any, Any]:
+    pair = getattr(_zstd, "pair", None)
+    if pair is None:
+        pair = _zstd.pair = (zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor())
+    return pair
 
 
 def compress(raw: bytes) -> bytes:
-    return _compressor.compress(raw)
+    return _zstd_pair()[0].compress(raw)
 
 
 def decompress(blob: bytes) -> bytes:
     if blob[:4] == _ZSTD_MAGIC:
-        return _decompressor.decompress(blob)
+        return _zstd_pair()[1].decompress(blob)
     return zlib.decompress(blob)
 
 
