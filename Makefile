@@ -7,13 +7,24 @@ export YEKUO_DATABASE_URL ?= sqlite:///instance/yekuo.db
 
 .PHONY: run test install init deploy serve bench clean
 
-install: $(STAMP)
+MO     := api/web/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
+
+install: $(STAMP) node_modules/.package-lock.json $(MO)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# browser libraries for the pages (bpmn-js, json-editor), served from node_modules (DESIGN §6)
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# the pages' Chinese catalog: the .po is the source, the .mo is built here
+$(MO): api/web/translations/zh_Hans_CN/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile -d api/web/translations >/dev/null
 
 init: install
 	$(BIN)/yekuo init --demo
@@ -24,7 +35,7 @@ deploy: init
 	else echo "no models in bpmn/ to deploy"; fi
 
 run: deploy
-	$(BIN)/yekuo serve --host 127.0.0.1 --port 8000
+	YEKUO_DEMO=1 YEKUO_CALENDAR_FALLBACK=$${YEKUO_CALENDAR_FALLBACK:-1} $(BIN)/yekuo serve --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/pytest -q

@@ -27,6 +27,12 @@ def create_app(settings: config.Settings | None = None, db: Database | None = No
     def engine_error(err: YekuoError) -> Any:
         return jsonify(error=err.to_dict()), err.status
 
+    from api import auth, rest, web
+
+    app.before_request(auth.check_csrf)
+    rest.register(app)
+    web.register(app)
+
     if start_scheduler:
         from engine import scheduler
 

@@ -38,6 +38,12 @@ class Settings:
     anchor_key: str = ""
     anchor_dir: Path = Path("instance/anchors")
     anchor_at: str = "00:30"  # China time, daily
+    # the dispatch centre (engine.dispatch, engine.works): China time of the two daily dispatch
+    # lists, seconds between works-list synchronisations, days between works follow-ups
+    dispatch_am_at: str = "07:30"
+    dispatch_pm_at: str = "12:30"
+    works_sync_interval: float = 3600.0
+    works_follow_up_days: int = 7
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -70,4 +76,8 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         anchor_key=env.get("YEKUO_ANCHOR_KEY", base.anchor_key),
         anchor_dir=Path(env.get("YEKUO_ANCHOR_DIR", str(base.anchor_dir))),
         anchor_at=env.get("YEKUO_ANCHOR_AT", base.anchor_at),
+        dispatch_am_at=env.get("YEKUO_DISPATCH_AM", base.dispatch_am_at).strip(),
+        dispatch_pm_at=env.get("YEKUO_DISPATCH_PM", base.dispatch_pm_at).strip(),
+        works_sync_interval=float(env.get("YEKUO_WORKS_SYNC_INTERVAL", base.works_sync_interval)),
+        works_follow_up_days=int(env.get("YEKUO_WORKS_FOLLOW_UP_DAYS", base.works_follow_up_days)),
     )

@@ -21,8 +21,14 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 @service("yekuo/next_number")
 def next_number(call: ServiceCall) -> dict[str, Any]:
-    """A business number like YK20260301-0007: prefix, local (UTC+8) date, daily sequence."""
+    """A business number like YK20260301-0007: prefix, local (UTC+8) date, daily sequence.
+
+    A case whose application number already has this prefix (an application taken online got its
+    number at intake, and the customer was told it) keeps it; other numbers (contracts…) are new."""
     prefix = str(call.params.get("prefix") or "YK")
+    existing = call.data.get("application_no")
+    if isinstance(existing, str) and existing.startswith(prefix):
+        return {"number": existing}
     day = call.now.astimezone(CHINA).strftime("%Y%m%d")
     seq = call.allocate(f"number:{prefix}:{day}")
     return {"number": f"{prefix}{day}-{seq:04d}"}
@@ -44,6 +50,8 @@ PROCESS_SMS: dict[str, str] = {
                  "如需用电可随时重新申请。",
     "change_accepted": "尊敬的${customer_name}，您的${change_kind}申请（户号${account_no}）已受理，申请编号${application_no}。",
     "change_done": "尊敬的${customer_name}，您的${change_kind}（户号${account_no}）已办结，自${effective_date}起生效。",
+    "appointment_changed": "尊敬的${customer_name}，您的申请（编号${application_no}）${job}预约已改为${date} ${time_window}，"
+                           "请保持电话畅通。如有疑问请拨打${service_phone}。",
 }
 
 _TYPE_TEXT = {"lv_res": "低压居民", "lv_nonres": "低压非居民", "hv_single": "高压单电源", "hv_dual": "高压双电源"}
@@ -77,7 +85,7 @@ def sms_fields(data: dict[str, Any]) -> dict[str, Any]:
                           + _REQUEST_TEXT.get(data.get("request_kind"), "")),
         "energized_at": _local_time(data.get("energized_at")),
         "job": _JOB_TEXT.get(kind, "现场作业"),
-        "team": _TEAM_TEXT.get(kind, "供电服务班组"),
+        "team": booking.get("team_name") or _TEAM_TEXT.get(kind, "供电服务班组"),
         "date": booking.get("date"),
         "time_window": booking.get("time_window"),
         "contact_name": data.get("worker_name"),
@@ -128,49 +136,79 @@ def send_sms(call: ServiceCall) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# field jobs
+# field jobs: the dispatch centre's records, kept by the services after each field-job task
+# (engine.booking, engine.dispatch, engine.field). Each writes its record in a short transaction of
+# its own, idempotent per job, so a retried step changes nothing twice; the appointment log rows go
+# into the command's own transaction. Their results are recorded in the case's history.
 
-_PERIODS = {"am": ("08:30", "12:00"), "pm": ("14:00", "18:00")}
+def _db(call: ServiceCall) -> Any:
+    if call.db is None:
+        raise ServiceError(f"service '{call.operator}' keeps dispatch-centre records and runs inside an engine command")
+    return call.db
 
 
-def appointment_window(data: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, str, str]:
-    """(due instant, date text, time-window text) for 约时 fixed / 限时 within / 限期 by_date."""
-    mode = data.get("appointment_mode")
-    if mode not in ("within", "fixed", "by_date"):
-        raise ServiceError(f"unknown appointment_mode {mode!r}")
-    if mode == "within":
-        hours = int(data.get("within_hours") or 0)
-        if hours <= 0:
-            raise ServiceError("a 限时 appointment needs within_hours > 0")
-        due = now.astimezone(CHINA) + dt.timedelta(hours=hours)
-        return due, f"{due:%Y年%m月%d日}", f"{hours}小时内（{due:%H:%M}前）"
-    try:
-        day = dt.date.fromisoformat(str(data.get("appointment_date")))
-    except ValueError:
-        raise ServiceError(f"appointment_date {data.get('appointment_date')!r} is not a date") from None
-    if mode == "fixed":
-        period = data.get("appointment_period")
-        if period not in _PERIODS:
-            raise ServiceError(f"a 约时 appointment needs appointment_period am or pm, not {period!r}")
-        start, end = _PERIODS[period]
-        return dt.datetime.combine(day, dt.time.fromisoformat(end), CHINA), f"{day:%Y年%m月%d日}", f"{start}-{end}"
-    return dt.datetime.combine(day, dt.time(18, 0), CHINA), f"{day:%Y年%m月%d日}", "18:00前"
+def _log_rows(call: ServiceCall, rows: list[dict[str, Any]]) -> None:
+    from engine.models import appointment_log_t
+
+    call.effects.rows.extend((appointment_log_t, row) for row in rows)
 
 
 @service("yekuo/field_appointment")
 def field_appointment(call: ServiceCall) -> dict[str, Any]:
-    """Register a field job: its number and the instant its appointment window closes.
+    """Book the job against the teams' capacity (登记预约): the job number, team, day and the
+    instant the appointment window closes (`due_at`, the job's deadline). A full day or a closed
+    window is `booked: false` with the next free days, and the model returns to 预约上门."""
+    from engine import booking
 
-    The due instant drives the overdue timer on the on-site work. Capacity booking against the
-    teams' daily capacity (承载力) is the dispatch centre's part and will plug in here.
-    """
-    due, day_text, window = appointment_window(call.data, call.now)
-    if due <= call.now:
-        raise ServiceError(f"the appointment window closes {due.isoformat()}, which has already passed")
-    day = call.now.astimezone(CHINA).strftime("%Y%m%d")
-    job_no = f"ZY{day}-{call.allocate(f'field_job:{day}'):04d}"
-    return {"job_no": job_no, "job_kind": call.data.get("job_kind"), "due_at": due.isoformat(),
-            "date": day_text, "time_window": window}
+    result, logs = booking.book_in_command(_db(call), call.instance_id, call.data, now=call.now, actor="process")
+    _log_rows(call, logs)
+    return result
+
+
+@service("yekuo/field_dispatch")
+def field_dispatch(call: ServiceCall) -> dict[str, Any]:
+    """Put the lead's assignment (worker, route place, time) on the appointment (登记派工)."""
+    from engine import dispatch
+
+    result, logs = dispatch.record_in_command(_db(call), call.data, now=call.now, actor="process")
+    _log_rows(call, logs)
+    return result
+
+
+@service("yekuo/field_arrival")
+def field_arrival(call: ServiceCall) -> dict[str, Any]:
+    """The first phone call (到达): on the appointment, and whether it kept the window."""
+    from engine import field
+
+    result, logs = field.arrival_in_command(_db(call), call.data, now=call.now, actor="process")
+    _log_rows(call, logs)
+    return result
+
+
+@service("yekuo/field_completion")
+def field_completion(call: ServiceCall) -> dict[str, Any]:
+    """The second phone call (完工): the appointment is done."""
+    from engine import field
+
+    result, logs = field.completion_in_command(_db(call), call.data, now=call.now, actor="process")
+    _log_rows(call, logs)
+    return result
+
+
+@service("yekuo/field_callback")
+def field_callback(call: ServiceCall) -> dict[str, Any]:
+    """Record the call-back (回访); `follow_up` says whether the customer manager must act."""
+    from engine import field
+
+    return field.callback_in_command(_db(call), call.instance_id, call.data, now=call.now, actor="process")
+
+
+@service("yekuo/field_follow_up")
+def field_follow_up(call: ServiceCall) -> dict[str, Any]:
+    """Close the call-back's follow-up with what the customer manager did."""
+    from engine import field
+
+    return field.follow_up_in_command(_db(call), call.data, now=call.now, actor="process")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,3 +233,7 @@ def archive_case(call: ServiceCall) -> dict[str, Any]:
     refs = sorted(set(_attachments(call.data)))
     return {"archive_no": number, "attachments": refs, "attachment_count": len(refs),
             "archived_at": call.now.astimezone(CHINA).isoformat()}
+
+
+# the dispatch centre's timers (arrival 催办, works follow-ups) fire wherever the handlers are loaded
+from engine import field as _field, works as _works  # noqa: E402,F401

@@ -25,7 +25,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from engine import clock, definitions, forms, history, services, sla
 from engine.codec import CODEC
 from engine.db import Database
-from engine.errors import Conflict, Forbidden, InvalidState, NotFound, ServiceError, YekuoError
+from engine.errors import Conflict, Forbidden, InvalidData, InvalidState, NotFound, ServiceError, YekuoError
 from engine.history import NewEvent
 from engine.models import counter_t, instance_t, outbox_t, timer_t, work_item_t
 from engine.scripting import make_script_engine
@@ -33,6 +33,10 @@ from engine.scripting import make_script_engine
 clock.install()
 
 CLOCK_TIMER = "bpmn_timer"
+#: Called in the writing transaction of the command that ends a case (completed or cancelled),
+#: as `hook(conn, instance_id, now) -> [NewEvent]`: modules that keep records per case (the
+#: dispatch centre's appointments and works list) release them with the case, atomically.
+CASE_END_HOOKS: list[Callable[[Connection, int, dt.datetime], list[NewEvent]]] = []
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
 _STATE_CODE = {TaskState.COMPLETED: "c", TaskState.CANCELLED: "x", TaskState.ERROR: "e"}
 
@@ -173,7 +177,7 @@ class Step:
         call = services.ServiceCall(operator=operation_name, params=params, data=dict(context),
                                     instance_id=self.instance_id, business_key=self.business_key,
                                     now=self.now, effects=self.effects,
-                                    allocate=lambda name: allocate(self.db, name))
+                                    allocate=lambda name: allocate(self.db, name), db=self.db)
         try:
             result = CODEC.to_jsonable(handler(call))
         except Exception as exc:  # recorded, then surfaced as the instance's error
@@ -502,6 +506,9 @@ def _write(conn: Connection, step: Step, *, row_version: int, event_seq: int, la
         done.add(completed_item[0])
         gone.discard(completed_item[0])
     events = events + _deadline_events(conn, step, status, new_items, done, gone, business_type, started_at)
+    if status in ("completed", "cancelled"):
+        for hook in CASE_END_HOOKS:
+            events = events + hook(conn, iid, step.now)
     rows, seq, head = history.chain_rows(iid, event_seq, last_hash, events)
     values: dict[str, Any] = {"state": CODEC.dumps(step.wf), "version": row_version + 1,
                               "event_seq": seq, "last_hash": head, "status": status,
@@ -773,6 +780,42 @@ def unclaim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
                                    task_spec=row.task_spec, payload={"previous": row.assignee})],
                 {"assignee": None, "claimed_at": None},
                 and_(work_item_t.c.id == item_id, work_item_t.c.assignee == row.assignee))
+    return get_work_item(db, item_id)
+
+
+@_command
+def delegate(db: Database, item_id: str, to_user: str, *, actor: Actor, note: str = "",
+             leads: frozenset[str] = frozenset({"lead"})) -> WorkItemView:
+    """Hand an open task to another active member of its candidate group.
+
+    Allowed for the current holder, for a member of the group while nobody holds it, and for a
+    team lead who is a member of the group. Recorded as `task_delegated`.
+    """
+    from engine import users
+
+    row, _ = _item_and_instance(db, item_id)
+    if row.status != "open":
+        raise Conflict(f"task '{row.name}' is no longer open")
+    in_group = actor.may_work_in(row.candidate_group)
+    is_lead = bool(actor.groups & leads)
+    if not (actor.system or row.assignee == actor.name or (in_group and (row.assignee is None or is_lead))):
+        if row.assignee and in_group:
+            raise Conflict(f"task '{row.name}' is held by {row.assignee}")
+        raise Forbidden(f"you may not hand on task '{row.name}'")
+    target = users.get_user(db, to_user)
+    if target is None or not target.active:
+        raise InvalidData("unknown user", details={"assignee": [f"没有这个在岗用户：{to_user}"]})
+    if row.candidate_group is None or row.candidate_group not in target.groups:
+        raise InvalidData("not a member of the task's group",
+                          details={"assignee": [f"{to_user} 不属于任务所在的组 {row.candidate_group}"]})
+    if row.assignee == to_user:
+        return get_work_item(db, item_id)
+    now = clock.now()
+    holder = work_item_t.c.assignee.is_(None) if row.assignee is None else work_item_t.c.assignee == row.assignee
+    _chain_only(db, row, [NewEvent("task_delegated", now, actor=actor.name, task_id=item_id, task_spec=row.task_spec,
+                                   payload={"from": row.assignee, "to": to_user, "note": note})],
+                {"assignee": to_user, "claimed_at": now},
+                and_(work_item_t.c.id == item_id, work_item_t.c.status == "open", holder))
     return get_work_item(db, item_id)
 
 

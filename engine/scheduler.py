@@ -44,6 +44,18 @@ def build(db: Database, *, interval: float = 5.0, blocking: bool = False,
                       args=[db, sinks.from_settings(settings), outbox.RetryPolicy.from_settings(settings),
                             settings.outbox_batch],
                       max_instances=1, coalesce=True, next_run_time=dt.datetime.now(dt.timezone.utc))
+    # the dispatch centre: each team's list at the morning and afternoon times (and once at start-up,
+    # which makes any list of today that fell due while nothing ran); the works list every so often
+    for slot, at in (("am", settings.dispatch_am_at), ("pm", settings.dispatch_pm_at)):
+        hour, minute = (int(x) for x in at.split(":"))
+        scheduler.add_job(dispatch_lists_job, "cron", hour=hour, minute=minute, timezone=CHINA,
+                          id=f"dispatch_lists_{slot}", args=[db, settings], max_instances=1, coalesce=True,
+                          misfire_grace_time=3600)
+    scheduler.add_job(dispatch_lists_job, "date", run_date=dt.datetime.now(dt.timezone.utc), id="dispatch_lists_start",
+                      args=[db, settings])
+    scheduler.add_job(works_list_job, "interval", seconds=settings.works_sync_interval, id="works_list",
+                      args=[db, settings], max_instances=1, coalesce=True,
+                      next_run_time=dt.datetime.now(dt.timezone.utc))
     if settings.anchor_key:
         hour, minute = (int(x) for x in settings.anchor_at.split(":"))
         scheduler.add_job(anchor_job, "cron", hour=hour, minute=minute, timezone=CHINA, id="anchor",
@@ -62,3 +74,23 @@ def anchor_job(db: Database, key: bytes, directory: Any) -> None:
 
     path = anchor.write(anchor.create(db, key), Path(directory))
     log.info("history anchor written to %s", path)
+
+
+def dispatch_lists_job(db: Database, settings: config.Settings, now: dt.datetime | None = None) -> list[Any]:
+    """Make every team's dispatch list that is due at `now` (idempotent: see engine.dispatch)."""
+    from engine import dispatch
+
+    made = dispatch.generate_due(db, now, am_at=settings.dispatch_am_at, pm_at=settings.dispatch_pm_at)
+    if made:
+        log.info("dispatch lists: %s", ", ".join(f"{m.team} {m.day} {m.slot} ({len(m.entries)} jobs)" for m in made))
+    return made
+
+
+def works_list_job(db: Database, settings: config.Settings) -> Any:
+    """Put cases now waiting for construction works on the 清册; close those whose works are done."""
+    from engine import works
+
+    report = works.sync(db, interval_days=settings.works_follow_up_days)
+    if report.added or report.done:
+        log.info("%s", report)
+    return report

@@ -41,6 +41,9 @@ class ServiceCall:
     now: dt.datetime
     effects: Effects
     allocate: Callable[[str], int]
+    #: The command's database, for handlers that keep records of their own (the dispatch centre's
+    #: bookings); they write in short transactions of their own, keyed so that a retry is a no-op.
+    db: Any = None
 
 
 def service(name: str) -> Callable[[Handler], Handler]:

@@ -628,6 +628,19 @@ def on_time(db: Database, instance_id: int) -> bool | None:
     return all(c.status == "met" for c in clocks)
 
 
+def is_paused(db: Database, instance_id: int) -> bool:
+    """True while a customer-caused pause of the case is open."""
+    with db.read() as conn:
+        return conn.execute(select(sla_pause_t.c.id).where(sla_pause_t.c.instance_id == instance_id,
+                                                           sla_pause_t.c.resumed_at.is_(None))).first() is not None
+
+
+def get_notice(db: Database, notice_id: int) -> dict[str, Any] | None:
+    with db.read() as conn:
+        row = conn.execute(select(notice_t).where(notice_t.c.id == notice_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
 def notices(db: Database, *, user: str | None = None, groups: set[str] | None = None,
             open_only: bool = True) -> list[dict[str, Any]]:
     q = select(notice_t)

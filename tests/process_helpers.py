@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 import engine.handlers  # noqa: F401  (registers the service handlers the models call)
 from engine import clock as engine_clock
-from engine import definitions, runtime, timers, validation
+from engine import definitions, runtime, teams, timers, validation
 from engine.db import Database
 from engine.models import event_t, outbox_t
 
@@ -58,15 +58,26 @@ def example(form_file: str, index: int = 0, **changes: Any) -> dict[str, Any]:
 
 
 def deploy(db: Database, *, cached: bool = True) -> dict[str, definitions.DeployResult]:
-    """Deploy every model in bpmn/ through the normal deployment path.
+    """Deploy every model in bpmn/ through the normal deployment path, with field teams to book.
 
     Parsing and validating the bundle takes most of a deployment; the files do not change during
     a test session, so by default the parse is done once and reused for every fresh database.
     """
+    seed_field_teams(db)
     if not cached:
         return {r.key: r for r in definitions.deploy_paths(db, [BPMN_DIR], forms_dir=FORMS_DIR)}
     with patch.object(validation, "parse_bundle", _cached_parse):
         return {r.key: r for r in definitions.deploy_paths(db, [BPMN_DIR], forms_dir=FORMS_DIR)}
+
+
+#: Field jobs book against the teams' capacity: the demo teams, with a standing weekly report
+#: since 2020 and five times the demo numbers (a month of scenarios books many jobs on one day).
+FIELD_CAPACITY_SINCE = dt.date(2020, 1, 6)
+FIELD_CAPACITY_SCALE = 5
+
+
+def seed_field_teams(db: Database) -> list[str]:
+    return teams.seed_demo(db, week_start=FIELD_CAPACITY_SINCE, scale=FIELD_CAPACITY_SCALE, actor="tests")
 
 
 _REAL_PARSE = validation.parse_bundle
@@ -281,6 +292,33 @@ def hv_dual_important(db: Database, clock: engine_clock.FixedClock) -> Case:
     return Case(iid, done, {"fired": report.fired, "open_after_timer": open_after_timer})
 
 
+def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
+    """Resident with a survey first: the survey team is away on the chosen day (capacity 0), so the
+    booking is refused with the next free days; the next booking is cancelled by the centre before
+    dispatch (the customer will be away), so the job is booked a third time; the call-back after
+    the survey raises a problem, which the customer manager follows up."""
+    from engine import booking, capacity
+
+    iid = start_case(db)
+    done = drive(db, iid, {"accept": example("accept", survey_with_install=False)}, until="book_appointment")
+    capacity.adjust_day(db, "CQ-KC1", dt.date(2027, 3, 3), "survey", 0, actor="lead", note="全班参加安全培训")
+    complete(db, iid, "book_appointment", example("field-appointment"))
+    done.append("book_appointment")
+    refused = runtime.task_data(db, items(db, iid)["book_appointment"].id)["booking"]
+    offered = refused["offers"][0]["date"]
+    done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date=offered)},
+                  until="dispatch_job")
+    first = booking.list_appointments(db, instance_id=iid)[0]
+    cancelled = booking.cancel(db, first.job_no, actor="dispatcher", reason="客户临时出差，改期待定")
+    done += drive(db, iid, until="book_appointment")  # the lead's dispatch finds the booking cancelled
+    done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date="2027-03-05"),
+                            "job_callback": 1}, until="follow_up_callback")
+    done += drive(db, iid)
+    capacity.adjust_day(db, "CQ-KC1", dt.date(2027, 3, 3), "survey", 8 * FIELD_CAPACITY_SCALE, actor="lead",
+                        note="培训改期，恢复")
+    return Case(iid, done, {"refused": refused, "cancelled": cancelled})
+
+
 def withdraw_at_accept(db: Database, clock: engine_clock.FixedClock) -> Case:
     """An online application withdrawn before the clerk finished acceptance."""
     iid = start_case(db, data={"channel": "app", "customer_name": "赵磊", "mobile": "13566667777"})
@@ -326,6 +364,7 @@ SCENARIOS: dict[str, Callable[[Database, engine_clock.FixedClock], Case]] = {
     "lv_nonres_scheme_grid": lv_nonres_scheme_grid,
     "hv_single_ordinary": hv_single_ordinary,
     "hv_dual_important": hv_dual_important,
+    "lv_res_field_rebooked": lv_res_field_rebooked,
     "withdraw_at_accept": withdraw_at_accept,
     "withdraw_during_lv": withdraw_during_lv,
     "withdraw_during_hv": withdraw_during_hv,

@@ -1,4 +1,6 @@
-"""The service handlers the models call: SMS to the outbox, field appointments, archive numbers."""
+"""The service handlers the models call: SMS to the outbox, field appointments, archive numbers.
+
+Booking against capacity itself is tested with a database in tests/test_dispatch_booking.py."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from engine import handlers, services
-from engine.errors import ServiceError
+from engine import booking, handlers, services
+from engine.errors import InvalidData, ServiceError
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
@@ -64,21 +66,27 @@ def test_sms_missing_a_field_fails_instead_of_sending_half_a_message():
     ({"appointment_mode": "by_date", "appointment_date": "2027-03-05"}, "2027-03-05T18:00:00+08:00", "18:00前"),
 ])
 def test_appointment_modes_give_the_due_instant_of_the_job(data, due, window):
-    counters: dict = {}
-    first = handlers.field_appointment(call("yekuo/field_appointment", data={**data, "job_kind": "survey"},
-                                            counters=counters))
-    second = handlers.field_appointment(call("yekuo/field_appointment", data=data, counters=counters))
-    assert (first["due_at"], first["time_window"], first["job_kind"]) == (due, window, "survey")
-    assert (first["job_no"], second["job_no"]) == ("ZY20270301-0001", "ZY20270301-0002")
+    request = booking.Request.parse({**data, "job_kind": "survey"})
+    win = booking.window(request, NOW)
+    assert (win.end.isoformat(), booking.texts(request, win.end)[1]) == (due, window)
+    # the days it may be booked on: the date itself (约时), or from today up to the promise
+    assert win.days[0] == (dt.date(2027, 3, 3) if data["appointment_mode"] == "fixed" else NOW.date())
+    assert win.days[-1] == win.end.date()
 
 
 def test_an_appointment_that_already_closed_is_refused():
     late = dt.datetime(2027, 3, 3, 12, 30, tzinfo=CHINA)
-    data = {"appointment_mode": "fixed", "appointment_date": "2027-03-03", "appointment_period": "am"}
-    with pytest.raises(ServiceError, match="already passed"):
-        handlers.field_appointment(call("yekuo/field_appointment", data=data, now=late))
-    with pytest.raises(ServiceError, match="appointment_mode"):
-        handlers.field_appointment(call("yekuo/field_appointment", data={"appointment_mode": "soon"}))
+    request = booking.Request.parse({"appointment_mode": "fixed", "appointment_date": "2027-03-03",
+                                     "appointment_period": "am", "job_kind": "survey"})
+    with pytest.raises(InvalidData, match="already passed"):
+        booking.window(request, late)
+    with pytest.raises(InvalidData, match="appointment_mode"):
+        booking.Request.parse({"appointment_mode": "soon", "job_kind": "survey"})
+
+
+def test_the_booking_service_needs_the_command_database():
+    with pytest.raises(ServiceError, match="inside an engine command"):
+        handlers.field_appointment(call("yekuo/field_appointment", data={"appointment_mode": "within"}))
 
 
 def test_archive_numbers_the_file_and_lists_every_attachment():

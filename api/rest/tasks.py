@@ -1,0 +1,129 @@
+"""The work list, Camunda-style: list with filters and sorting; read one with its form; claim, unclaim,
+delegate, complete. Staff see and act on their groups' tasks and the tasks they hold; auditors read all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, page_of, path_param, window
+from api.rest.schemas import (ACCEPT_EXAMPLE, CompleteRequestSchema, DelegateRequestSchema, OutcomeSchema,
+                              TaskArgsSchema, TaskDetailSchema, TaskSchema, page_schema)
+from engine import clock, definitions, runtime, worklist
+from engine.errors import NotFound
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
+                description="Human tasks (work items) of running cases.")
+ID = [path_param("task_id", "0b7c1d1e-8a4f-4a53-9f4e-2f0c2b8d5a10", "the work item id")]
+
+
+def _overdue(item: runtime.WorkItemView) -> bool:
+    return item.status == "open" and item.due_at is not None and item.due_at < clock.now()
+
+
+def _row(item: runtime.WorkItemView, business_key: str | None = None, business_type: str | None = None,
+         customer_name: str | None = None) -> dict[str, Any]:
+    return {**item.__dict__, "business_key": business_key, "business_type": business_type,
+            "customer_name": customer_name, "overdue": _overdue(item)}
+
+
+def _visible(task_id: str) -> runtime.WorkItemView:
+    """The work item if the caller may see it; otherwise 404 (existence is not revealed either)."""
+    item = runtime.get_work_item(db(), task_id)
+    if not worklist.may_see(actor(), item, read_all=has_role(READ_ALL_TASKS)):
+        raise NotFound(f"task {task_id} does not exist")
+    return item
+
+
+def _detail(task_id: str) -> dict[str, Any]:
+    item = _visible(task_id)
+    inst = runtime.get_instance(db(), item.instance_id, with_data=False)
+    definition = definitions.load(db(), inst.definition_id)
+    form = definition.forms.get(item.form_schema) if item.form_schema else None
+    ui = definition.forms.get(item.form_ui_schema) if item.form_ui_schema else None
+    rows, _ = worklist.search(db(), instance_id=item.instance_id, status="all", limit=1000)
+    row = next((t for t in rows if t.item.id == task_id), None)
+    try:
+        data = runtime.task_data(db(), task_id)
+    except Exception:  # noqa: BLE001 — a finished case may no longer hold the task
+        data = {}
+    return {**_row(item, inst.business_key, row.business_type if row else None, row.customer_name if row else None),
+            "form": form, "ui_schema": ui, "data": data, "instance_version": inst.version}
+
+
+@blp.route("", methods=["GET"])
+@allow(blp, *STAFF)
+@blp.doc(summary="List tasks", description="Only tasks of the caller's groups and the caller's own (auditors: all). "
+                                           "`assignee=me` means the caller.")
+@blp.arguments(TaskArgsSchema, location="query")
+@blp.response(200, page_schema(TaskSchema, "TaskPage"))
+def list_tasks(args: dict[str, Any]) -> Any:
+    who = actor()
+    read_all = has_role(READ_ALL_TASKS)
+    assignee = args.get("assignee")
+    if assignee == "me":
+        assignee = who.name
+    limit, offset = window(args)
+    found, total = worklist.search(
+        db(), visible_groups=None if read_all else who.groups, visible_user=None if read_all else who.name,
+        candidate_group=args.get("candidate_group"), assignee=assignee, unassigned=args.get("unassigned"),
+        business_type=args.get("business_type"), due_before=args.get("due_before"), overdue=args.get("overdue"),
+        instance_id=args.get("instance"), status=args["state"], sort=args["sort"], limit=limit, offset=offset)
+    return page_of([_row(t.item, t.business_key, t.business_type, t.customer_name) for t in found], total, args)
+
+
+@blp.route("/<string:task_id>", methods=["GET"], parameters=ID)
+@allow(blp, *STAFF)
+@blp.doc(summary="One task with its form", description="The form's JSON Schema and UI schema come from the "
+                                                       "case's definition version; `data` is what the task sees.")
+@blp.response(200, TaskDetailSchema)
+def get_task(task_id: str) -> Any:
+    return _detail(task_id)
+
+
+@blp.route("/<string:task_id>/claim", methods=["POST"], parameters=ID)
+@allow(blp, *WORKERS)
+@blp.doc(summary="Claim", description="403 outside the task's group, 409 if someone else holds it or it is closed.")
+@blp.response(200, TaskDetailSchema)
+def claim(task_id: str) -> Any:
+    _visible(task_id)
+    runtime.claim(db(), task_id, actor=actor())
+    return _detail(task_id)
+
+
+@blp.route("/<string:task_id>/unclaim", methods=["POST"], parameters=ID)
+@allow(blp, *WORKERS)
+@blp.doc(summary="Give back", description="Only the holder can give a task back (403 otherwise).")
+@blp.response(200, TaskDetailSchema)
+def unclaim(task_id: str) -> Any:
+    _visible(task_id)
+    runtime.unclaim(db(), task_id, actor=actor())
+    return _detail(task_id)
+
+
+@blp.route("/<string:task_id>/delegate", methods=["POST"], parameters=ID)
+@allow(blp, *WORKERS)
+@blp.doc(summary="Hand to a colleague",
+         description="Assign to another active member of the task's group: by the holder, by a group member while "
+                     "nobody holds it, or by a team lead of the group. 422 if the user is not in the group.")
+@blp.arguments(DelegateRequestSchema, example={"assignee": "clerk2", "note": "本人休假，转同组处理"})
+@blp.response(200, TaskDetailSchema)
+def delegate(body: dict[str, Any], task_id: str) -> Any:
+    _visible(task_id)
+    worklist.delegate(db(), task_id, body["assignee"], actor=actor(), note=body["note"])
+    return _detail(task_id)
+
+
+@blp.route("/<string:task_id>/complete", methods=["POST"], parameters=ID)
+@allow(blp, *WORKERS)
+@blp.doc(summary="Complete with form data",
+         description="The data is validated against the task's form: 422 with `details` = {field path: [messages]}. "
+                     "409 if the task is no longer open, is held by someone else, or the case changed since "
+                     "`expected_version`.")
+@blp.arguments(CompleteRequestSchema, example={"data": ACCEPT_EXAMPLE, "expected_version": 1})
+@blp.response(200, OutcomeSchema)
+def complete(body: dict[str, Any], task_id: str) -> Any:
+    _visible(task_id)
+    return runtime.complete_task(db(), task_id, body["data"], actor=actor(),
+                                 expected_version=body.get("expected_version"))

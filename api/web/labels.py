@@ -1,0 +1,116 @@
+"""Display labels for codes the engine stores (business types, statuses, event types, roles).
+
+English msgids, translated to Chinese by the `zh_Hans_CN` catalog; names that come from the
+models (task names, form titles) are already Chinese and shown as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+BUSINESS_TYPES: dict[str, Any] = {
+    "lv_res": _l("Low-voltage resident"),
+    "lv_nonres": _l("Low-voltage non-resident"),
+    "hv_single": _l("High-voltage, single supply"),
+    "hv_dual": _l("High-voltage, dual supply"),
+}
+
+INSTANCE_STATUS: dict[str, Any] = {
+    "running": _l("In progress"),
+    "waiting": _l("Waiting"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+    "error": _l("Error"),
+}
+
+ITEM_STATUS: dict[str, Any] = {
+    "open": _l("Open"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+}
+
+CLOCK_STATUS: dict[str, Any] = {
+    "running": _l("Running"),
+    "paused": _l("Paused"),
+    "met": _l("Met"),
+    "missed": _l("Missed"),
+    "void": _l("Void"),
+}
+
+CLOCK_SCOPE: dict[str, Any] = {
+    "process": _l("Whole process"),
+    "step": _l("Step"),
+}
+
+CHANNELS: dict[str, Any] = {
+    "counter": _l("Service counter"),
+    "app": _l("State Grid app"),
+    "web95598": _l("95598 website"),
+    "wechat": _l("WeChat"),
+}
+
+EVENT_TYPES: dict[str, Any] = {
+    "instance_started": _l("Case started"),
+    "task_completed": _l("Task completed"),
+    "task_claimed": _l("Task claimed"),
+    "task_unclaimed": _l("Task released"),
+    "timer_fired": _l("Timer fired"),
+    "message_received": _l("Message received"),
+    "service_called": _l("Service called"),
+    "service_failed": _l("Service failed"),
+    "instance_error": _l("Case error"),
+    "instance_retried": _l("Retried"),
+    "instance_cancelled": _l("Case cancelled"),
+    "instance_completed": _l("Case completed"),
+    "sla_started": _l("Deadline started"),
+    "sla_stopped": _l("Deadline stopped"),
+    "sla_paused": _l("Deadline paused"),
+    "sla_resumed": _l("Deadline resumed"),
+    "sla_recomputed": _l("Deadline recomputed"),
+    "sla_prewarn_50": _l("Pre-warning (50%)"),
+    "sla_prewarn_80": _l("Pre-warning (80%)"),
+    "sla_overdue": _l("Deadline overdue"),
+    "sla_supervise": _l("Supervision"),
+    "task_reminded": _l("Reminder sent"),
+}
+
+ROLES: dict[str, Any] = {
+    "clerk": _l("Counter clerk"),
+    "dispatcher": _l("Dispatcher"),
+    "manager": _l("Account manager"),
+    "surveyor": _l("Survey team"),
+    "metering": _l("Metering team"),
+    "reviewer": _l("Design reviewer / inspector"),
+    "lead": _l("Team lead"),
+    "supervisor": _l("Command centre supervisor"),
+    "auditor": _l("Auditor"),
+    "analyst": _l("Business analyst"),
+    "admin": _l("Administrator"),
+    "channel": _l("Channel client"),
+}
+
+#: Case-data keys the processes derive (no form declares them), with their labels.
+DERIVED_FIELDS: dict[str, Any] = {
+    "application_no": _l("Application number"),
+    "business_type": _l("Business type"),
+    "voltage_class": _l("Voltage class"),
+    "sanling": _l("Three-zero customer"),
+}
+
+VOLTAGE_CLASSES: dict[str, Any] = {"lv": _l("Low voltage"), "hv": _l("High voltage")}
+
+#: Processes a clerk may start at the counter, with their labels (shown if deployed).
+STARTABLE: dict[str, Any] = {
+    "new_connection": _l("New connection / capacity increase"),
+    "change": _l("Change of use"),
+}
+
+
+def label(table: dict[str, Any], code: Any) -> str:
+    """The label for a code, or the code itself when the table does not know it."""
+    if code is None or code == "":
+        return ""
+    found = table.get(code)
+    return str(found) if found is not None else str(code)
