@@ -198,6 +198,10 @@ def prepare(url: str, model: Path, forms: Path) -> tuple[Database, str]:
     calendar.seed_from_package(db)
     sla.seed_rule_sets(db)
     results = definitions.deploy_paths(db, [model], forms_dir=forms)
+    if model.is_dir():  # field jobs book against team capacity
+        from tests.process_helpers import seed_field_teams
+
+        seed_field_teams(db)
     key = "new_connection" if model.is_dir() else results[0].key
     return db, key
 
