@@ -351,11 +351,12 @@ class Step:
                 self.pauses[tid] = info.properties["slaPause"]
             new_rows.append({
                 "id": tid, "instance_id": self.instance_id, "process_key": info.process,
+                "due_at": _due_from(task, info.properties.get("dueFrom")),
                 "task_spec": info.bpmn_id, "name": info.name, "lane": info.lane,
                 "candidate_group": info.group, "assignee": None, "status": "open",
                 "priority": int(info.properties.get("priority", 50) or 50),
                 "form_schema": info.form_schema, "form_ui_schema": info.form_ui_schema,
-                "created_at": self.now, "due_at": None, "claimed_at": None,
+                "created_at": self.now, "claimed_at": None,
                 "completed_at": None, "completed_by": None})
         gone = self._ready_before - set(now_ready)
         return new_rows, gone
@@ -391,6 +392,19 @@ def _all_tasks(wf: BpmnWorkflow) -> Iterator[Any]:
     yield from wf.tasks.values()
     for sp in wf.subprocesses.values():
         yield from sp.tasks.values()
+
+
+def _due_from(task: Any, key: str | None) -> dt.datetime | None:
+    """A work item's due time from case data named by the task's `dueFrom` property (e.g. the
+    appointment's `job_due_at`); an SLA clock, where the step has one, overrides it."""
+    value = task.data.get(key) if key else None
+    if not isinstance(value, str):
+        return None
+    try:
+        due = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return due.astimezone(dt.timezone.utc) if due.tzinfo else None
 
 
 def _bpmn_parent(task: Any) -> str | None:

@@ -133,3 +133,19 @@ def test_a_withdrawn_case_releases_its_appointment_at_once(bundle, clock):
     released = [p for t, p in _types(db, case.iid) if t == "field_released"]
     assert released == [{"jobs": [appt.job_no], "reason": "case ended"}]
     assert booking.availability(db, "survey", start=appt.day, days=1, team="CQ-KC1")[0]["booked"] == 0
+
+
+def test_field_work_items_are_due_at_the_appointment(db, clock):
+    """The on-site tasks carry the appointment's time limit in the work lists (`dueFrom`)."""
+    import datetime as dt
+
+    from engine import runtime
+    from tests.process_helpers import START, deploy, drive, items, start_case
+
+    deploy(db)
+    clock.set(START)
+    iid = start_case(db)
+    drive(db, iid, until="report_arrival")
+    item = items(db, iid)["report_arrival"]
+    due = runtime.get_instance(db, iid).data["job_due_at"]
+    assert item.due_at == dt.datetime.fromisoformat(due)
