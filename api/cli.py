@@ -61,14 +61,16 @@ def cmd_deploy(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> int:
-    from werkzeug.serving import run_simple
+    """A production WSGI server (waitress, threads) with the scheduler in-process; for more
+    processes run gunicorn on `api.app:create_app()` and `yekuo scheduler` separately."""
+    import waitress
 
     from api.app import create_app
 
     _load_handlers()
     app = create_app(settings, start_scheduler=not args.no_scheduler)
     print(f"Yekuo serving on http://{args.host}:{args.port}", flush=True)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="Yekuo")
     return 0
 
 
@@ -633,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--no-scheduler", action="store_true")
+    s.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("scheduler", help="run the scheduler as its own process")
