@@ -62,6 +62,7 @@ class Definition:
     subprocess_specs: dict[str, BpmnProcessSpec]
     tasks: dict[tuple[str, str], TaskInfo]
     validators: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)  # lookups other modules build once per version
 
     def task_info(self, task: Any) -> TaskInfo:
         return self.tasks[(task.workflow.spec.name, task.task_spec.name)]

@@ -139,10 +139,12 @@ def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime 
 
 
 def _group_for_spec(definition: definitions.Definition, spec: str) -> str | None:
-    for info in definition.tasks.values():
-        if info.bpmn_id == spec:
-            return info.group
-    return None
+    """The candidate group of a BPMN task id (built once per definition version)."""
+    groups = definition.derived.get("kpi_groups")
+    if groups is None:
+        groups = definition.derived["kpi_groups"] = {i.bpmn_id: i.group for i in definition.tasks.values()
+                                                         if i.group}
+    return groups.get(spec)
 
 
 def _group_of(definition: definitions.Definition, ev: Any) -> str | None:

@@ -315,14 +315,19 @@ class Step:
     @property
     def process_clock_ended(self) -> bool:
         """True when a task marked `slaEnd` (e.g. energizing) finished in this command."""
+        return sla.PROCESS_KEY in self.finished_property("slaEnd")
+
+    def finished_property(self, name: str) -> list[str]:
+        """Values of BPMN property `name` on the tasks completed in this command, in order."""
+        values = []
         for entry in self.trail():
             if entry[1] != "c":
                 continue
             process = entry[3] if len(entry) > 3 else self.wf.spec.name
             info = self.definition.tasks.get((process, entry[0]))
-            if info and info.properties.get("slaEnd") == sla.PROCESS_KEY:
-                return True
-        return False
+            if info and info.properties.get(name):
+                values.append(info.properties[name])
+        return values
 
     def status(self) -> str:
         scan = self.scan()
@@ -621,15 +626,8 @@ def _queue_outbox(conn: Connection, step: Step) -> None:
 
 def _milestone(step: Step) -> str | None:
     """The latest customer-visible milestone reached: a `milestone` property on a finished task."""
-    found = None
-    for entry in step.trail():
-        if entry[1] != "c":
-            continue
-        process = entry[3] if len(entry) > 3 else step.wf.spec.name
-        info = step.definition.tasks.get((process, entry[0]))
-        if info and info.properties.get("milestone"):
-            found = info.properties["milestone"]
-    return found
+    reached = step.finished_property("milestone")
+    return reached[-1] if reached else None
 
 
 # ---------------------------------------------------------------------------------------------
