@@ -125,7 +125,8 @@ class Step:
         self.effects = services.Effects()
         self.error: dict[str, Any] | None = None
         self.recorded = list(recorded_services) if recorded_services is not None else None
-        wf.script_engine = make_script_engine(service_caller=self._call_service)
+        wf.script_engine = make_script_engine(service_caller=self._call_service,
+                                              helpers={"workdays_before": self._workdays_before})
         self._before: dict[Any, int] = {}
         self._ready_before: set[str] = set()
         self.sla_before: dict[str, str] = {}
@@ -164,6 +165,20 @@ class Step:
             finished.sort(key=lambda t: t.last_state_change)
             self._after = _Scan(self._trail_of(finished), ready, error)
         return self._after
+
+    def _workdays_before(self, day: Any, n: int) -> str:
+        """For scripts: the date N working days before `day` (ISO date or date), from the calendar;
+        a year without official data counts Monday–Friday, as warnings are not assessed deadlines."""
+        from engine import calendar
+
+        current = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        if not isinstance(current, dt.date) or not isinstance(n, int) or not 0 <= n <= 250:
+            raise ValueError("workdays_before(date, n) takes an ISO date and 0 ≤ n ≤ 250")
+        while n > 0:
+            current -= dt.timedelta(days=1)
+            if calendar.is_workday(self.db, current, fallback=True):
+                n -= 1
+        return current.isoformat()
 
     def _call_service(self, context: dict[str, Any], operation_name: str,
                       operation_params: dict[str, Any]) -> str:

@@ -125,3 +125,21 @@ def test_milestones_follow_the_customer_visible_steps(db, clock, models):
     drive(db, iid, {"book_appointment": example("field-appointment", appointment_date="2027-03-12")})
     seen.append(runtime.get_instance(db, iid, with_data=False).milestone)
     assert seen == ["申请受理", "供电方案答复", "设计审核", "中间检查", "竣工检验", "装表接电"]
+
+
+def test_scheme_expiry_warning_is_ten_working_days_ahead(db, clock):
+    """Scripts get `workdays_before` from the working-day calendar, for the scheme-expiry warning."""
+    from engine import calendar, definitions
+    from engine.runtime import Step
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from tests.process_helpers import deploy
+
+    calendar.seed_from_package(db)
+    deploy(db)
+    definition = definitions.load(db, definitions.latest_id(db, "hv_delivery"))
+    step = Step(db, definition, BpmnWorkflow(definition.spec, dict(definition.subprocess_specs)),
+                instance_id=None, business_key=None)
+    # back from Thu 15 Oct 2026 over National Day and Mid-Autumn: 14, 13, 12, 10 (Sat, 调休), 9, 8 Oct,
+    # 30, 29, 28 Sep, then 24 Sep (25–27 Sep off) — the days chinesecalendar marks as working days
+    assert step._workdays_before("2026-10-15", 10) == "2026-09-24"
+    assert step._workdays_before("2026-03-06", 5) == "2026-02-28"  # Sat 28 Feb is a 调休 working day
