@@ -177,6 +177,11 @@ def _calendar(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
     return "/api/v1/calendar/2030", {"data": CSV_EXAMPLE, "content_type": "text/csv"}
 
 
+# -- dispatch centre setups --
+# -- audit setups --
+# -- modeler setups --
+
+
 MATRIX: dict[str, Row] = {
     "auth.me": Row("GET", "/api/v1/auth/me", tuple(ROLES)),
     "groups.list": Row("GET", "/api/v1/groups", tuple(ROLES)),
@@ -225,6 +230,9 @@ MATRIX: dict[str, Row] = {
     "calendar.list": Row("GET", "/api/v1/calendar", STAFF),
     "calendar.export": Row("GET", "/api/v1/calendar/2026", STAFF),
     "calendar.import": Row("POST", "", common.ADMINS, 200, _calendar),
+    # -- dispatch centre rows --
+    # -- audit rows --
+    # -- modeler rows --
 }
 
 
@@ -252,6 +260,9 @@ def ctx(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         c.definition_id = definitions.latest_id(db, "new_connection")
         c.application_no = c.submitted()
         c.ref = c.upload("channel")
+        # -- dispatch centre fixtures --
+        # -- audit fixtures --
+        # -- modeler fixtures --
         yield c
     finally:
         services.unregister("test/flaky")
@@ -315,6 +326,9 @@ _PATH_OF = {
     "users.update": "/api/v1/users/{username}", "users.deactivate": "/api/v1/users/{username}",
     "calendar.list": "/api/v1/calendar", "calendar.export": "/api/v1/calendar/{year}",
     "calendar.import": "/api/v1/calendar/{year}",
+    # -- dispatch centre paths --
+    # -- audit paths --
+    # -- modeler paths --
 }
 
 

@@ -73,7 +73,7 @@ def ensure_catalogs(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     """Attach the page blueprint, Babel, the vendor static route."""
-    from api.web import views
+    from api.web import audit_pages, dispatch_pages, modeler_pages, views  # noqa: F401 (routes on views.bp)
 
     ensure_catalogs(app)
 

@@ -37,11 +37,11 @@ STARTERS = frozenset({"clerk"})
 SOON = dt.timedelta(hours=24)
 
 
-def _db() -> Database:
+def page_db() -> Database:
     return current_app.extensions["yekuo.db"]
 
 
-def _demo() -> bool:
+def is_demo() -> bool:
     return bool(getattr(current_app.extensions["yekuo.settings"], "demo", False))
 
 
@@ -78,8 +78,8 @@ def _page_context() -> dict[str, Any]:
     user = auth.current_user() if request.endpoint != "web.static" else None
     counts = None
     if user is not None and user.groups & STAFF:
-        counts = task_queries.counts(_db(), user=user.username, groups=user.groups, now=clock.now())
-    return {"user": user, "demo": _demo(), "csrf_token": auth.csrf_token, "counts": counts,
+        counts = task_queries.counts(page_db(), user=user.username, groups=user.groups, now=clock.now())
+    return {"user": user, "demo": is_demo(), "csrf_token": auth.csrf_token, "counts": counts,
             "labels": labels, "label": labels.label, "read_all": bool(user and user.groups & READ_ALL),
             "may_start": bool(user and user.groups & STARTERS), "vendor_ready": vendor_ready()}
 
@@ -129,17 +129,17 @@ def page(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _user() -> users.UserInfo:
+def page_user() -> users.UserInfo:
     user = auth.current_user()
     assert user is not None
     return user
 
 
-def _actor() -> runtime.Actor:
+def page_actor() -> runtime.Actor:
     return auth.actor_or_401()
 
 
-def _page_args() -> int:
+def page_number() -> int:
     try:
         return max(1, int(request.args.get("page", "1")))
     except ValueError:
@@ -159,7 +159,7 @@ def due_state(due_at: dt.datetime | None, now: dt.datetime) -> str:
 # -- sign-in ----------------------------------------------------------------------------------------
 
 def _login_page(*, error: str | None = None, status: int = 200, username: str = "") -> Any:
-    demo_users = [(code, labels.label(labels.ROLES, code)) for code, _name in users.ROLES] if _demo() else []
+    demo_users = [(code, labels.label(labels.ROLES, code)) for code, _name in users.ROLES] if is_demo() else []
     return render_template("login.html", error=error, username=username, next=request.values.get("next", ""),
                            demo_users=demo_users), status
 
@@ -205,13 +205,13 @@ def index() -> Any:
 # -- task lists -------------------------------------------------------------------------------------
 
 def _task_list(scope: str) -> Any:
-    user = _user()
+    user = page_user()
     now = clock.now()
     business_type = request.args.get("type") or None
     if business_type not in labels.BUSINESS_TYPES:
         business_type = None
     overdue = request.args.get("overdue") == "1"
-    page_no = _page_args()
+    page_no = page_number()
     kwargs: dict[str, Any] = {"business_type": business_type, "overdue_at": now if overdue else None,
                               "limit": PAGE_SIZE, "offset": (page_no - 1) * PAGE_SIZE}
     if scope == "mine":
@@ -220,7 +220,7 @@ def _task_list(scope: str) -> Any:
         kwargs.update(groups=user.groups, unassigned=True)
     elif not user.groups & READ_ALL:
         raise Forbidden("only supervisors, auditors and administrators see all open work")
-    rows, total = task_queries.list_tasks(_db(), **kwargs)
+    rows, total = task_queries.list_tasks(page_db(), **kwargs)
     return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
                            pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=business_type or "",
                            overdue=overdue, now=now, due_state=due_state)
@@ -297,7 +297,7 @@ def _is_date(text: str) -> bool:
 @bp.get("/tasks/<item_id>")
 @page
 def task(item_id: str) -> Any:
-    db, user = _db(), _user()
+    db, user = page_db(), page_user()
     item = runtime.get_work_item(db, item_id)
     if not _may_view(user, item):
         raise Forbidden(f"task '{item.name}' belongs to group '{item.candidate_group}'")
@@ -314,7 +314,7 @@ def task(item_id: str) -> Any:
     item_clocks = [c for c in sla.clocks_of(db, item.instance_id) if c.work_item_id == item.id]
     config = {
         "schema": schema, "ui": ui_schema, "startval": startval,
-        "example": fresh_example(schema, today) if (_demo() and isinstance(schema, dict)) else None,
+        "example": fresh_example(schema, today) if (is_demo() and isinstance(schema, dict)) else None,
         "lang": "en" if str(session.get("lang")) == "en" else "zh_CN",
         "today": today.isoformat(), "version": inst.version,
         "completeUrl": url_for("web.complete", item_id=item.id), "csrf": auth.csrf_token(),
@@ -339,7 +339,7 @@ def task(item_id: str) -> Any:
 @page
 def claim(item_id: str) -> Any:
     try:
-        item = runtime.claim(_db(), item_id, actor=_actor())
+        item = runtime.claim(page_db(), item_id, actor=page_actor())
         flash(_("You now hold this task; it is in My tasks."), "success")
         return redirect(url_for("web.task", item_id=item.id))
     except (Conflict, Forbidden, InvalidState) as err:
@@ -351,7 +351,7 @@ def claim(item_id: str) -> Any:
 @page
 def unclaim(item_id: str) -> Any:
     try:
-        runtime.unclaim(_db(), item_id, actor=_actor())
+        runtime.unclaim(page_db(), item_id, actor=page_actor())
         flash(_("You released the task; it is back in the group's list."), "success")
     except (Conflict, Forbidden, InvalidState) as err:
         flash(friendly(err) + f" ({err.message})", "error")
@@ -366,10 +366,10 @@ def complete(item_id: str) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise InvalidData("send {\"data\": {...}}", details={"_form": [_("The form could not be read.")]})
     version = body.get("version")
-    db = _db()
+    db = page_db()
     item = runtime.get_work_item(db, item_id)
     try:
-        outcome = runtime.complete_task(db, item_id, body["data"], actor=_actor(),
+        outcome = runtime.complete_task(db, item_id, body["data"], actor=page_actor(),
                                         expected_version=version if isinstance(version, int) else None)
     except InvalidData as err:
         return jsonify(error={"code": err.code, "message": friendly(err), "details": err.details}), err.status
@@ -381,7 +381,7 @@ def complete(item_id: str) -> Any:
     else:
         text = _("Submitted: %(task)s.", task=item.name)
     flash(text, "success")
-    actor = _actor()
+    actor = page_actor()
     follow = [i for i in outcome.new_items if actor.may_work_in(i.candidate_group)]
     # the same person goes on with the case's next step when it is theirs (the clerk signs the
     # contract right after accepting, with the customer still at the counter)
@@ -401,8 +401,8 @@ def cases() -> Any:
     business_type = request.args.get("type") or None
     if business_type not in labels.BUSINESS_TYPES:
         business_type = None
-    page_no = _page_args()
-    rows, total = runtime.list_instances(_db(), query=query or None, status=status, business_type=business_type,
+    page_no = page_number()
+    rows, total = runtime.list_instances(page_db(), query=query or None, status=status, business_type=business_type,
                                          limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     return render_template("cases.html", rows=rows, total=total, query=query, status=status or "",
                            business_type=business_type or "", page=page_no,
@@ -414,7 +414,7 @@ def _display_name(username: str | None) -> str:
         return ""
     cache = _display_names()
     if username not in cache:
-        found = users.get_user(_db(), username)
+        found = users.get_user(page_db(), username)
         cache[username] = found.display_name if found is not None else username
     return cache[username]
 
@@ -491,7 +491,7 @@ def _event_summary(ev: Any, payload: dict[str, Any], task_names: dict[str, str],
 @bp.get("/cases/<int:instance_id>")
 @page
 def case(instance_id: int) -> Any:
-    db = _db()
+    db = page_db()
     inst = runtime.get_instance(db, instance_id)
     definition = definitions.load(db, inst.definition_id)
     task_names = _task_names(definition)
@@ -521,9 +521,9 @@ def case(instance_id: int) -> Any:
 @bp.get("/cases/<int:instance_id>/diagram.json")
 @page
 def case_diagram(instance_id: int) -> Any:
-    db = _db()
+    db = page_db()
     found = diagrams.instance_diagrams(db, instance_id)
-    user = _user()
+    user = page_user()
     links: dict[tuple[str, str], str] = {}
     for item in runtime.list_work_items(db, instance_id=instance_id):
         if _may_view(user, item):
@@ -539,14 +539,14 @@ def case_diagram(instance_id: int) -> Any:
 # -- starting a counter application -----------------------------------------------------------------
 
 def _startable() -> list[tuple[str, str]]:
-    deployed = {d.key for d in definitions.list_definitions(_db(), latest_only=True)}
+    deployed = {d.key for d in definitions.list_definitions(page_db(), latest_only=True)}
     return [(key, str(text)) for key, text in labels.STARTABLE.items() if key in deployed]
 
 
 @bp.route("/start", methods=["GET", "POST"])
 @page
 def start() -> Any:
-    user = _user()
+    user = page_user()
     if not user.groups & STARTERS:
         raise Forbidden("only counter clerks accept applications")
     processes = _startable()
@@ -557,11 +557,11 @@ def start() -> Any:
     if key not in dict(processes) or channel not in labels.CHANNELS:
         flash(_("Choose a business and a channel."), "error")
         return render_template("start.html", processes=processes), 400
-    actor = _actor()
-    outcome = runtime.start_instance(_db(), key, {"channel": channel}, actor=actor)
+    actor = page_actor()
+    outcome = runtime.start_instance(page_db(), key, {"channel": channel}, actor=actor)
     mine = [i for i in outcome.new_items if actor.may_work_in(i.candidate_group)]
     if not mine:
         flash(_("The case was started."), "success")
         return redirect(url_for("web.case", instance_id=outcome.instance_id))
-    runtime.claim(_db(), mine[0].id, actor=actor)  # the clerk at the counter holds the acceptance
+    runtime.claim(page_db(), mine[0].id, actor=actor)  # the clerk at the counter holds the acceptance
     return redirect(url_for("web.task", item_id=mine[0].id))
