@@ -609,6 +609,8 @@ def cancel(db: Database, job_no: str, *, actor: str, reason: str) -> Appointment
         _close(conn, view, "cancelled", reason, actor, now)
         append_history(conn, view.instance_id, [history.NewEvent("field_cancelled", now, actor=actor, payload={
             "job_no": job_no, "team": view.team, "day": view.day.isoformat(), "reason": reason})])
+        if case_status not in ("completed", "cancelled"):
+            _notify_cancel(conn, view, now)
         return fetch(conn, job_no=job_no)
 
 
@@ -673,6 +675,45 @@ def _notify_change(conn: Connection, view: AppointmentView, now: dt.datetime) ->
         conn.execute(insert(outbox_t).values(idempotency_key=key, channel="sms", recipient=view.mobile,
                                              template="appointment_changed", body=body, instance_id=view.instance_id,
                                              status="pending", attempts=0, created_at=now, next_attempt_at=now))
+
+
+def _notify_cancel(conn: Connection, view: AppointmentView, now: dt.datetime) -> None:
+    """Tell the customer the visit is off (once per appointment: it can be cancelled only once)."""
+    from engine import formats, handlers, templates
+
+    if not view.mobile or not formats.is_mobile(view.mobile):
+        return
+    date_text, window_text = view.texts
+    body = templates.render("appointment_cancelled", {
+        "customer_name": view.customer_name or "客户", "application_no": view.application_no or f"#{view.instance_id}",
+        "job": handlers._JOB_TEXT.get(view.job_type, "现场作业"), "date": date_text, "time_window": window_text,
+        "service_phone": handlers.SERVICE_PHONE})
+    key = f"sms:{view.instance_id}:appointment:{view.job_no}:cancelled"
+    if conn.execute(select(outbox_t.c.id).where(outbox_t.c.idempotency_key == key)).first() is None:
+        conn.execute(insert(outbox_t).values(idempotency_key=key, channel="sms", recipient=view.mobile,
+                                             template="appointment_cancelled", body=body, instance_id=view.instance_id,
+                                             status="pending", attempts=0, created_at=now, next_attempt_at=now))
+
+
+def overbooked(db: Database, *, start: dt.date | None = None, days: int = 14, area: str | None = None,
+               team: str | None = None) -> list[dict[str, Any]]:
+    """Bookings that no longer fit because a team lowered a day's capacity below what was booked.
+
+    A capacity report states a fact (the team is at training, two workers are ill), so it is
+    accepted; the jobs booked last on such a day are the ones flagged for the dispatcher to
+    reschedule, as many as the day is over. Each item: the appointment and its day's numbers."""
+    start = start or clock.now().astimezone(CHINA).date()
+    out = []
+    for day in capacity.board(db, start, days, area=area, team=team):
+        if day.booked <= day.capacity:
+            continue
+        booked = [a for a in list_appointments(db, day=day.day, team=day.team, status=("booked", "dispatched"))
+                  if a.job_type == day.job_type]
+        excess = day.booked - day.capacity
+        for a in sorted(booked, key=lambda a: (a.booked_at, a.id))[-excess:]:
+            out.append({"appointment": a, "team": day.team, "job_type": day.job_type, "day": day.day,
+                        "capacity": day.capacity, "booked": day.booked})
+    return out
 
 
 def availability(db: Database, job_type: str, *, area: str = "urban", start: dt.date | None = None, days: int = 7,

@@ -9,6 +9,11 @@ else the latest report of an earlier week, carried forward as the team's standin
 against the working-day calendar: a statutory holiday on a weekday counts 0, a 调休 working
 weekend day counts like a Monday (a year without official calendar has no holidays).
 Bookings count against it in `capacity_usage` (engine.booking).
+
+A report that lowers a day below what is already booked is accepted, not refused: it states a fact
+(the team is at training, two workers are ill) that refusing would not change. The jobs booked last
+on such a day are flagged for the dispatcher to reschedule (`booking.overbooked`: the board, the
+capacity page and the API's answer to the report list them) until the day fits again.
 """
 
 from __future__ import annotations

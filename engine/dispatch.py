@@ -306,7 +306,7 @@ def assign(db: Database, job_no: str, worker: str, *, actor: runtime.Actor, plan
     if view.status == "booked":
         raise InvalidState(f"job {job_no} is booked but its case is not at 派工; it cannot be dispatched now")
     now = clock.now()
-    planned = planned_at or suggest_time(view, seq)
+    planned = planned_at or view.planned_at or suggest_time(view, seq)  # a new worker keeps the visit time
     with db.write() as conn:
         conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(
             worker_name=member.name, worker_mobile=member.mobile, planned_at=planned, route_seq=seq, updated_at=now))

@@ -27,7 +27,8 @@ from sqlalchemy import delete, insert, select, update
 
 from engine import booking, clock, dispatch, history, runtime, templates, timers
 from engine.db import Database
-from engine.errors import Forbidden, InvalidData, InvalidState, NotFound
+from engine.errors import Forbidden, InvalidData, InvalidState, NotFound, ServiceError
+from engine.services import service
 from engine.models import (
     appointment_t,
     callback_record_t,
@@ -159,6 +160,70 @@ def follow_up_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime
     return {"record_id": record, "resolved": resolved}
 
 
+def overdue_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
+                       actor: str = "lead") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """After 勘查超期督办: a reassignment moves the appointment to the new worker (the dispatch
+    list, the phone page and a later 催办 then name him); urging the same worker changes nothing."""
+    reassign = data.get("overdue_action") == "reassign" and bool(str(data.get("reassigned_worker") or "").strip())
+    with db.write() as conn:
+        view = booking.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
+        if not reassign or view.status not in booking.ACTIVE:
+            return {"reassigned": False, "worker_name": view.worker_name}, []
+        name = str(data["reassigned_worker"]).strip()
+        mobile = conn.execute(select(team_member_t.c.mobile).join(team_t, team_t.c.id == team_member_t.c.team_id)
+                              .where(team_t.c.code == view.team, team_member_t.c.name == name,
+                                     team_member_t.c.active)).scalar()
+        conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(
+            worker_name=name, worker_mobile=mobile, updated_at=now))
+    details = {"worker": name, "previous": view.worker_name, "reason": data.get("overdue_reason"),
+               "new_due_at": data.get("job_due_at")}
+    return ({"reassigned": True, "worker_name": name, "worker_mobile": mobile, "previous": view.worker_name},
+            [_log(view, now, actor, "reassigned", details)])
+
+
+#: The main process's 回访 satisfaction choices (forms/callback.schema.json) as scores 1–5.
+CASE_SATISFACTION = {"very_satisfied": 5, "satisfied": 4, "neutral": 3, "dissatisfied": 2, "very_dissatisfied": 1}
+
+
+def case_callback_in_command(db: Database, instance_id: int, data: dict[str, Any], *, now: dt.datetime,
+                             actor: str = "process") -> dict[str, Any]:
+    """The case's own 回访 after energizing, written to the call-back register like the field jobs'
+    call-backs, so the board and the satisfaction figures see it. It is keyed by the case's
+    installation job (which has no call-back of its own) or, without one, by the case."""
+    with db.read() as conn:
+        job_no = conn.execute(select(appointment_t.c.job_no).where(
+            appointment_t.c.instance_id == instance_id, appointment_t.c.job_type == "install",
+            appointment_t.c.status == "completed").order_by(appointment_t.c.id.desc()).limit(1)).scalar()
+    score = data.get("satisfaction")
+    if isinstance(score, str):
+        score = CASE_SATISFACTION.get(score)
+    record = dict(data, job_no=job_no or f"HF-{instance_id}", job_kind="install" if job_no else "case",
+                  satisfaction=score if isinstance(score, int) else None)
+    return callback_in_command(db, instance_id, record, now=now, actor=actor)
+
+
+def _service_db(call: Any) -> Database:
+    if call.db is None:
+        raise ServiceError(f"service '{call.operator}' keeps dispatch-centre records and runs inside an engine command")
+    return call.db
+
+
+@service("yekuo/field_overdue")
+def _field_overdue(call: Any) -> dict[str, Any]:
+    """登记督办: a reassigned overdue survey names the new worker on the appointment."""
+    from engine.models import appointment_log_t
+
+    result, logs = overdue_in_command(_service_db(call), call.data, now=call.now, actor="process")
+    call.effects.rows.extend((appointment_log_t, row) for row in logs)
+    return result
+
+
+@service("yekuo/case_callback")
+def _case_callback(call: Any) -> dict[str, Any]:
+    """登记回访 of the main process: the call-back register gets the case's 回访."""
+    return case_callback_in_command(_service_db(call), call.instance_id, call.data, now=call.now)
+
+
 # ---------------------------------------------------------------------------------------------
 # reports by job number (phone page, API): complete the case's open task
 
@@ -265,6 +330,48 @@ def overdue_arrivals(db: Database, *, now: dt.datetime | None = None,
     late = [a for a in booking.list_appointments(db, status=("booked", "dispatched"), area=area)
             if a.window_end < now and a.arrived_at is None]
     return sorted(late, key=lambda a: a.window_end)
+
+
+def urge_arrival(db: Database, job_no: str, *, actor: str) -> int:
+    """The dispatcher's 催办 from the board: a notice to the team leads to chase the worker now, and
+    a history event on the case. Only for a job whose window has closed without an arrival."""
+    now = clock.now()
+    with db.write() as conn:
+        view = booking.fetch(conn, job_no=job_no)
+        if view.status not in ("booked", "dispatched") or view.arrived_at is not None:
+            raise InvalidState(f"job {job_no} is {view.status}; there is no arrival to chase")
+        if view.window_end >= now:
+            raise InvalidState(f"job {job_no} is still within its window (until "
+                               f"{view.window_end.astimezone(CHINA):%H:%M}); nothing to chase yet")
+        due = view.window_end.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+        body = notice_text("arrival_overdue", {
+            "job_no": view.job_no, "application_no": view.application_no or f"#{view.instance_id}",
+            "customer_name": view.customer_name or "客户", "address": view.address or "—", "due": due,
+            "worker": view.worker_name or "（未派工）"})
+        nid = conn.execute(insert(notice_t).values(
+            instance_id=view.instance_id, work_item_id=None, kind="催办", recipient_group="lead",
+            title=f"催办：{view.job_no}（{view.team_name}）未报到达", body=body, requires_ack=True, created_at=now)
+            .returning(notice_t.c.id)).scalar_one()
+        booking.append_history(conn, view.instance_id, [history.NewEvent(
+            "field_arrival_urged", now, actor=actor,
+            payload={"job_no": view.job_no, "team": view.team, "worker": view.worker_name, "to_group": "lead",
+                     "due_at": booking.local_iso(view.window_end)})])
+    return nid
+
+
+def jobs_of(db: Database, username: str, day: dt.date) -> list[booking.AppointmentView]:
+    """The phone page's list: the day's jobs assigned to the team member(s) signed in as `username`,
+    in route order, plus earlier jobs of theirs still on site."""
+    with db.read() as conn:
+        members = conn.execute(select(team_t.c.code, team_member_t.c.name).join(
+            team_t, team_t.c.id == team_member_t.c.team_id).where(team_member_t.c.username == username,
+                                                                  team_member_t.c.active)).all()
+    out: list[booking.AppointmentView] = []
+    for code, name in members:
+        for a in booking.list_appointments(db, team=code, status=("dispatched", "arrived", "completed")):
+            if a.worker_name == name and (a.day == day or (a.day < day and a.status == "arrived")):
+                out.append(a)
+    return sorted(out, key=lambda a: (a.day, a.route_seq or 999, a.planned_at or a.window_start, a.job_no))
 
 
 def open_callbacks(db: Database) -> list[runtime.WorkItemView]:

@@ -116,8 +116,11 @@ def test_a_full_day_a_cancellation_and_a_follow_up_run_through_the_model(bundle,
     assert (done["survey"].day, done["install"].day) == (dt.date(2027, 3, 5), dt.date(2027, 3, 3))
     [first] = booking.list_appointments(db, instance_id=case.iid, status="cancelled")
     assert (first.day, first.note) == (dt.date(2027, 3, 4), "客户临时出差，改期待定")
-    [record] = field.callbacks(db, instance_id=case.iid)
+    record, = (r for r in field.callbacks(db, instance_id=case.iid) if r["job_type"] == "survey")
     assert (record["satisfaction"], record["follow_up_status"]) == (2, "resolved")
+    # the case's own 回访 after energizing is in the register too, keyed by the installation job
+    [after] = [r for r in field.callbacks(db, instance_id=case.iid) if r["job_type"] == "install"]
+    assert after["job_no"] == done["install"].job_no and after["satisfaction"] == 5 and after["reachable"]
     assert runtime.get_instance(db, case.iid).status == "completed"
     types = [t for t, _ in _types(db, case.iid)]
     assert "field_cancelled" in types
