@@ -109,3 +109,25 @@ def load(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise AnchorError(f"{path}: {exc}") from None
 
+
+
+def latest(directory: Path) -> Path | None:
+    """The newest anchor file in `directory` (names sort by their UTC time), if any."""
+    files = sorted(directory.glob("anchor-*.json")) if directory.is_dir() else []
+    return files[-1] if files else None
+
+
+def status(db: Database, key: bytes, directory: Path) -> dict[str, Any]:
+    """The newest anchor checked against the database now, for the pages and the API."""
+    if not key:
+        return {"configured": False}
+    path = latest(directory)
+    if path is None:
+        return {"configured": True, "file": None, "ok": None, "message": "no anchor written yet"}
+    try:
+        doc = load(path)
+        result = check(db, doc, key)
+    except AnchorError as exc:
+        return {"configured": True, "file": path.name, "ok": False, "message": exc.message}
+    return {"configured": True, "file": path.name, "created_at": doc.get("created_at"), "ok": result.ok,
+            "checked": result.checked, "problems": result.problems[:20], "message": str(result)}

@@ -90,6 +90,13 @@ def definition_xml(db: Database, definition_id: int, process: str | None = None)
     return src.files[src.processes[process][0]]
 
 
+def process_sources(db: Database, definition_id: int) -> list[tuple[str, str, str]]:
+    """(process id, name, XML) of every process the definition's files hold, the main one first."""
+    src = _sources(db, definition_id)
+    order = [src.main, *sorted(p for p in src.processes if p != src.main)]
+    return [(p, src.processes[p][1], src.files[src.processes[p][0]]) for p in order if p in src.processes]
+
+
 def instance_diagrams(db: Database, instance_id: int) -> list[ProcessDiagram]:
     """The main process first, then each called process the case entered, in order of entry."""
     with db.read() as conn:
@@ -99,8 +106,19 @@ def instance_diagrams(db: Database, instance_id: int) -> list[ProcessDiagram]:
             raise NotFound(f"process instance {instance_id} does not exist")
         payloads = conn.execute(select(event_t.c.payload).where(event_t.c.instance_id == instance_id)
                                 .order_by(event_t.c.seq)).scalars().all()
-    src = _sources(db, row.definition_id)
     definition = definitions.load(db, row.definition_id)
+    wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs) if row.state else None
+    return path_diagrams(db, definition, payloads, wf)
+
+
+def path_diagrams(db: Database, definition: definitions.Definition, payloads: list[str],
+                  wf: Any | None) -> list[ProcessDiagram]:
+    """The path of event payloads (their trails, in order) and what `wf` has open, per process.
+
+    Shared by the case page (all events, the stored state) and time travel (events up to one
+    seq, the workflow replay rebuilt at that event).
+    """
+    src = _sources(db, definition.id)
     flow_ids: dict[tuple[str, str, str], str] = {}
     for f in definition.meta.get("flows", []):
         flow_ids.setdefault((f["process"], f["source"], f["target"]), f["id"])
@@ -132,8 +150,7 @@ def instance_diagrams(db: Database, instance_id: int) -> list[ProcessDiagram]:
 
     active: dict[str, list[str]] = {}
     waiting: dict[str, list[str]] = {}
-    if row.state:
-        wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs)
+    if wf is not None:
         for task in [*wf.tasks.values(), *(t for sp in wf.subprocesses.values() for t in sp.tasks.values())]:
             bpmn_id = getattr(task.task_spec, "bpmn_id", None)
             if bpmn_id is None:

@@ -79,7 +79,7 @@ def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime 
         case = cases[iid]
         if evs and _in(evs[0].at, start, end):
             out.cases += 1
-        definition = definitions.load(db, case.definition_id)
+        definition = _Lazy(db, case.definition_id)  # loaded only for cases with tasks or trails
         m = _milestones(definition, evs, start, end)
         if m is not None:
             milestones.append(m)
@@ -138,7 +138,19 @@ def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime 
     return out
 
 
-def _group_for_spec(definition: definitions.Definition, spec: str) -> str | None:
+class _Lazy:
+    """A definition loaded on first use: a case with only bookings or notices never needs it."""
+
+    def __init__(self, db: Database, definition_id: int) -> None:
+        self._db, self._id, self._found = db, definition_id, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._found is None:
+            self._found = definitions.load(self._db, self._id)
+        return getattr(self._found, name)
+
+
+def _group_for_spec(definition: Any, spec: str) -> str | None:
     """The candidate group of a BPMN task id (built once per definition version)."""
     groups = definition.derived.get("kpi_groups")
     if groups is None:
@@ -147,11 +159,11 @@ def _group_for_spec(definition: definitions.Definition, spec: str) -> str | None
     return groups.get(spec)
 
 
-def _group_of(definition: definitions.Definition, ev: Any) -> str | None:
+def _group_of(definition: Any, ev: Any) -> str | None:
     return _group_for_spec(definition, ev.task_spec) if ev.task_spec else None
 
 
-def _milestones(definition: definitions.Definition, evs: list[Any], start: dt.datetime | None,
+def _milestones(definition: Any, evs: list[Any], start: dt.datetime | None,
                 end: dt.datetime | None) -> int | None:
     """Distinct customer-visible milestones of a case that ended in the period."""
     ended = [e for e in evs if e.type in ("instance_completed",)]
@@ -167,3 +179,72 @@ def _milestones(definition: definitions.Definition, evs: list[Any], start: dt.da
             if info and info.properties.get("milestone"):
                 seen.add(info.properties["milestone"])
     return len(seen)
+
+
+def months(start: dt.date, end: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Calendar months (China time) overlapping [start, end), as [first instant, next month's)."""
+    out = []
+    y, m = start.year, start.month
+    while dt.date(y, m, 1) < end:
+        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+        out.append((dt.datetime(y, m, 1, tzinfo=CHINA), dt.datetime(ny, nm, 1, tzinfo=CHINA)))
+        y, m = ny, nm
+    return out[:36]
+
+
+def series(db: Database, start: dt.date, end: dt.date, *, business_type: str | None = None,
+           group: str | None = None) -> list[tuple[str, Kpis]]:
+    """One `compute` per calendar month between the dates: the trend the dashboard charts."""
+    return [(f"{a.year}-{a.month:02d}", compute(db, start=a, end=b, business_type=business_type, group=group))
+            for a, b in months(start, end)]
+
+
+@dataclass
+class Heat:
+    """Waiting time of one user task: how often it was worked, total and average hours it waited."""
+
+    element: str
+    name: str
+    process: str
+    count: int
+    total_hours: float
+    avg_hours: float
+    max_hours: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def heatmap(db: Database, definition_id: int, *, start: dt.datetime | None = None,
+            end: dt.datetime | None = None) -> list[Heat]:
+    """Where waiting time accumulates on one definition version's diagram.
+
+    A human task waits from the command that opened it to its completion (the same `opened` and
+    `task_completed` events replay checks); tasks of called processes are attributed to their own
+    element ids. Sorted by total hours, largest first.
+    """
+    definition = definitions.load(db, definition_id)
+    with db.read() as conn:
+        ids = list(conn.execute(select(instance_t.c.id).where(instance_t.c.definition_id == definition_id)).scalars())
+        events = conn.execute(select(event_t).where(event_t.c.instance_id.in_(ids or [-1]))
+                              .order_by(event_t.c.instance_id, event_t.c.seq)).all()
+    waits: dict[str, list[float]] = defaultdict(list)
+    opened: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    for ev in events:
+        if ev.type not in ("instance_started", "task_completed", "timer_fired", "message_received",
+                           "instance_retried"):
+            continue
+        p = history.payload_of(ev)
+        if ev.type == "task_completed" and ev.task_spec and opened.get((ev.instance_id, ev.task_spec)):
+            since = opened[(ev.instance_id, ev.task_spec)].pop(0)
+            if _in(ev.at, start, end):
+                waits[ev.task_spec].append((ev.at - since).total_seconds() / 3600)
+        for spec in p.get("opened", []):
+            opened[(ev.instance_id, spec)].append(ev.at)
+    names: dict[str, tuple[str, str]] = {}
+    for info in definition.tasks.values():
+        if info.form_schema or info.group:
+            names.setdefault(info.bpmn_id, (info.name, info.process))
+    out = [Heat(k, names.get(k, (k, definition.spec.name))[0], names.get(k, (k, definition.spec.name))[1], len(v),
+                round(sum(v), 2), round(mean(v), 2), round(max(v), 2)) for k, v in waits.items()]
+    return sorted(out, key=lambda h: (-h.total_hours, h.element))

@@ -72,8 +72,30 @@ class _Diverged(Exception):
         self.divergence = divergence
 
 
+@dataclass
+class Rebuilt:
+    """A case rebuilt by replay up to some event: the workflow then and the data just before it."""
+
+    report: ReplayReport
+    workflow: BpmnWorkflow
+    definition: Any
+    events: list[Any]
+    data_before: dict[str, Any]
+
+
 def replay(db: Database, instance_id: int) -> ReplayReport:
     """Re-run one case from its history and compare it with what is stored."""
+    return rebuild(db, instance_id).report
+
+
+def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Rebuilt:
+    """Replay the inputs up to event `until_seq` (all of them when None) and keep the workflow.
+
+    With `until_seq` the final comparison with the stored state is skipped (the case has moved
+    on since); every step up to there is still compared with its record, so a divergence before
+    that event is reported. `data_before` is the case data just before that event's input (equal
+    to the data after it when the event is not an input: its command's input came earlier).
+    """
     from engine.runtime import Step, instance_data
 
     with db.read() as conn:
@@ -89,8 +111,13 @@ def replay(db: Database, instance_id: int) -> ReplayReport:
     report = ReplayReport(instance_id, len(events), 0, True)
     wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
     deadlines = _DeadlineCheck(db, clocks)
+    data_before: dict[str, Any] | None = None
     try:
         for i, ev in enumerate(events):
+            if until_seq is not None and ev.seq > until_seq:
+                break
+            if until_seq is not None and ev.seq == until_seq:
+                data_before = instance_data(wf) if ev.type != "instance_started" else {}
             if ev.type in INPUTS:
                 group = _group_after(events, i)
                 with clock.using(clock.FixedClock(ev.at)):
@@ -104,13 +131,17 @@ def replay(db: Database, instance_id: int) -> ReplayReport:
                 report.inputs += 1
             elif ev.type.startswith("sla_"):
                 deadlines.feed(ev)
-        _compare_final(wf, row, definition, open_items, instance_data)
-        deadlines.finish()
+        if until_seq is None:
+            _compare_final(wf, row, definition, open_items, instance_data)
+            deadlines.finish()
     except _Diverged as exc:
         report.ok, report.divergence = False, exc.divergence
-    cancelled = any(e.type == "instance_cancelled" for e in events)
+    seen = [e for e in events if until_seq is None or e.seq <= until_seq]
+    cancelled = any(e.type == "instance_cancelled" for e in seen)
     report.final = {"status": "cancelled" if cancelled else _status(wf), "open_tasks": _ready_specs(wf)}
-    return report
+    if data_before is None:
+        data_before = instance_data(wf) if seen else {}
+    return Rebuilt(report, wf, definition, events, data_before)
 
 
 def _group_after(events: list[Any], i: int) -> list[Any]:

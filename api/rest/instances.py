@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 
 from api.rest.common import (CANCELLERS, MESSENGERS, PAUSERS, REPLAYERS, RETRIERS, STAFF, STARTERS, actor, allow, db, page_of,
                              path_param, window)
+from api.rest.audit_schemas import HistoryArgsSchema
 from api.rest.schemas import (START_EXAMPLE, CancelRequestSchema, ClocksSchema, HistorySchema, InstanceArgsSchema,
                               InstanceSchema, InstanceSummarySchema, MessageRequestSchema, OutcomeSchema,
-                              PageArgsSchema, PauseRequestSchema, PauseResultSchema, StartInstanceSchema,
+                              PauseRequestSchema, PauseResultSchema, StartInstanceSchema,
                               page_schema)
 from engine import audit, history, runtime, sla
 from engine.errors import Conflict
@@ -56,13 +57,14 @@ def get_instance(instance_id: int) -> Any:
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/history", methods=["GET"], parameters=ID)
 @allow(blp, *STAFF)
-@blp.doc(summary="The case's hash-chained history", description="Events in order, with the chain's verification.")
-@blp.arguments(PageArgsSchema, location="query")
+@blp.doc(summary="The case's hash-chained history",
+         description="Events in order, with the chain's verification (always over all events); `type` (repeatable) "
+                     "and `actor` narrow the list.")
+@blp.arguments(HistoryArgsSchema, location="query")
 @blp.response(200, HistorySchema)
 def get_history(args: dict[str, Any], instance_id: int) -> Any:
     [report] = audit.verify(db(), instance_id)
-    with db().read() as conn:
-        rows = list(history.events_of(conn, instance_id))
+    rows, _ = audit.events(db(), instance_id, types=args.get("type"), actor=args.get("actor"))
     limit, offset = window(args)
     events = [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor, "task_id": r.task_id,
                "task_spec": r.task_spec, "payload": history.payload_of(r), "hash": r.hash}
