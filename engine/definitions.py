@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from engine import clock, services
 from engine.codec import CODEC
 from engine.db import Database
-from engine.errors import Conflict, DeployError, NotFound, Problem
+from engine.errors import Conflict, DeployError, InvalidData, NotFound, Problem
 from engine.models import definition_t, group_t
 
 
@@ -90,12 +90,19 @@ def group_names(db: Database) -> dict[str, str]:
 
 
 def deploy_files(db: Database, files: dict[str, bytes], *, forms_dir: Path, actor: str = "system",
-                 note: str = "", max_bytes: int = 5 * 1024 * 1024) -> list[DeployResult]:
-    """Validate the bundle, then store each executable process as a new version if it changed."""
+                 note: str = "", max_bytes: int = 5 * 1024 * 1024, require_note: bool = False) -> list[DeployResult]:
+    """Validate the bundle, then store each executable process as a new version if it changed.
+
+    With `require_note`, a bundle that would create a version is refused without a change note
+    (the modeler and the API say why each version exists); re-deploying identical content is not.
+    """
     from engine.validation import parse_bundle
 
     parsed = parse_bundle(files, forms_dir=forms_dir, groups=group_names(db),
                           operators=services.operators(), max_bytes=max_bytes)
+    if require_note and not note.strip() and any(_changed(db, proc) for proc in parsed):
+        raise InvalidData("a change note is required to deploy a new version",
+                          details={"note": ["写明这一版改了什么、为什么改 (a change note is required)"]})
     results = []
     for proc in parsed:
         results.append(_store(db, proc, actor, note))
@@ -106,6 +113,13 @@ def deploy_paths(db: Database, paths: list[Path], *, forms_dir: Path, actor: str
                  note: str = "", max_bytes: int = 5 * 1024 * 1024) -> list[DeployResult]:
     return deploy_files(db, collect_files(paths), forms_dir=forms_dir, actor=actor, note=note,
                         max_bytes=max_bytes)
+
+
+def _changed(db: Database, proc: Any) -> bool:
+    with db.read() as conn:
+        latest = conn.execute(select(definition_t.c.checksum).where(definition_t.c.key == proc.key)
+                              .order_by(definition_t.c.version.desc()).limit(1)).scalar()
+    return latest != proc.checksum
 
 
 def _store(db: Database, proc: Any, actor: str, note: str) -> DeployResult:

@@ -6,25 +6,31 @@ it as one engine command with an `instance_migrated` event naming both versions 
 `revert` moves it back while nothing else has happened on it since. The alignment of old and new
 elements is SpiffWorkflow's (`SpecDiff`: by BPMN id, then by position in the flow).
 
-A case cannot move when: it has ended; an element it is at now (a ready or waiting task, or an
-active call activity's process) does not exist in the new version; or a subprocess it is inside
-was dropped from the new version.
+A case cannot move when: it has ended; it is already on the target version; an element it is at
+now (a ready or waiting task, or an active call activity's process) does not exist in the new
+version; or a subprocess it is inside was dropped from the new version.
+
+What moving does to a case: open work items take the new version's name, lane/group and forms;
+a timer the case already waits on is re-evaluated with the new expression, counted from the
+migration (its old row is dropped); SLA clocks already running keep the limit they froze when the
+step opened (a changed `slaKey` applies from the next step that opens).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from engine import definitions, history
 from engine.codec import CODEC
 from engine.db import Database
 from engine.errors import InvalidState, NotFound
-from engine.models import definition_t, instance_t, work_item_t
+from engine.models import definition_t, instance_t, timer_t, work_item_t
 
 _OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
@@ -181,12 +187,33 @@ def _migrate_command(db: Database, row: Any, wf: Any, current: definitions.Defin
     with db.write() as conn:
         outcome = _save(db, step, row, primary)
         conn.execute(update(instance_t).where(instance_t.c.id == row.id).values(definition_id=target.id))
+        _drop_stale_timers(conn, row.id, wf)
         for item_id, task in step.scan().ready.items():  # names, lanes and forms may differ in the new version
             info = target.task_info(task)
             conn.execute(update(work_item_t).where(work_item_t.c.id == item_id, work_item_t.c.status == "open")
                          .values(name=info.name, task_spec=info.bpmn_id, lane=info.lane, candidate_group=info.group,
                                  form_schema=info.form_schema, form_ui_schema=info.form_ui_schema))
     return outcome
+
+
+def _drop_stale_timers(conn: Any, instance_id: int, wf: Any) -> None:
+    """A timer the case waits on is re-evaluated against the new version (a changed expression gives
+    a new due time, counted from the migration); the row with the old due time must go, or the
+    scheduler would wake the case for nothing."""
+    from engine.runtime import CLOCK_TIMER, waiting_timers
+
+    waiting = waiting_timers(wf)
+    rows = conn.execute(select(timer_t.c.id, timer_t.c.task_id, timer_t.c.due_at).where(
+        timer_t.c.instance_id == instance_id, timer_t.c.purpose == CLOCK_TIMER, timer_t.c.fired_at.is_(None))).all()
+    stale = [r.id for r in rows if waiting.get(r.task_id) != _utc(r.due_at)]
+    if stale:
+        conn.execute(delete(timer_t).where(timer_t.c.id.in_(stale)))
+
+
+def _utc(value: Any) -> Any:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc) if value is not None else None
 
 
 def revert(db: Database, instance_id: int, *, actor: str) -> Any:
@@ -209,3 +236,119 @@ def revert(db: Database, instance_id: int, *, actor: str) -> Any:
             raise InvalidState("cannot revert: " + "; ".join(reasons), details=reasons)
         return _migrate_command(db, row, wf, current, previous, actor=actor, note=f"revert of event {last.seq}",
                                 event="instance_migration_reverted")
+
+
+# ------------------------------------------------------------------------------------------------
+# what the modeler's pages need: versions with counts, choosing cases, moving many
+
+
+@dataclass
+class VersionInfo:
+    id: int
+    key: str
+    version: int
+    name: str
+    deployed_at: Any
+    deployed_by: str
+    note: str
+    running: int
+
+
+def versions(db: Database, key: str) -> list[VersionInfo]:
+    """Every version of `key`, newest first, with who deployed it, when, why, and its running cases."""
+    counts = running_counts(db, key)
+    found = [d for d in definitions.list_definitions(db) if d.key == key]
+    if not found:
+        raise NotFound(f"no process '{key}' is deployed")
+    return [VersionInfo(d.id, d.key, d.version, d.name, d.deployed_at, d.deployed_by, d.note, counts.get(d.version, 0))
+            for d in sorted(found, key=lambda d: d.version, reverse=True)]
+
+
+def select_instances(db: Database, key: str, from_version: int, *, ids: list[int] | None = None,
+                     status: str | None = None, at_step: str | None = None, query: str | None = None,
+                     limit: int = 1000) -> list[int]:
+    """Cases of `key` on `from_version` that have not ended: the given ids, or those matching a filter
+    (status, an open step, application number / customer), or all of them."""
+    from sqlalchemy import or_
+
+    q = (select(instance_t.c.id).join(definition_t, definition_t.c.id == instance_t.c.definition_id)
+         .where(definition_t.c.key == key, definition_t.c.version == from_version,
+                instance_t.c.status.notin_(("completed", "cancelled"))))
+    if ids is not None:
+        q = q.where(instance_t.c.id.in_(ids))
+    if status:
+        q = q.where(instance_t.c.status == status)
+    if query:
+        like = f"%{query.strip()}%"
+        q = q.where(or_(instance_t.c.business_key.like(like), instance_t.c.customer_name.like(like)))
+    if at_step:
+        q = q.where(instance_t.c.id.in_(select(work_item_t.c.instance_id).where(
+            work_item_t.c.task_spec == at_step, work_item_t.c.status == "open")))
+    with db.read() as conn:
+        return list(conn.execute(q.order_by(instance_t.c.id).limit(limit)).scalars())
+
+
+@dataclass
+class MigrationResult:
+    instance_id: int
+    migrated: bool
+    from_version: int
+    to_version: int
+    reasons: list[str] = field(default_factory=list)
+
+
+def migrate_many(db: Database, instance_ids: list[int], to_version: int | None = None, *, actor: str,
+                 note: str = "") -> list[MigrationResult]:
+    """Move each case that can move (one command and one audit event each); report the others with
+    their reasons. A case that changed between the dry run and now is re-checked, not forced."""
+    out = []
+    for verdict in check(db, instance_ids, to_version):
+        result = MigrationResult(verdict.instance_id, False, verdict.from_version, verdict.to_version,
+                                 list(verdict.reasons))
+        if verdict.can_migrate:
+            try:
+                migrate(db, verdict.instance_id, verdict.to_version, actor=actor, note=note)
+                result.migrated = True
+            except (InvalidState, NotFound) as exc:
+                result.reasons = list(exc.details or [exc.message]) if isinstance(exc.details, list) else [exc.message]
+        out.append(result)
+    return out
+
+
+def last_migration(db: Database, instance_id: int) -> dict[str, Any] | None:
+    """The case's last event if it is a migration (then it can still be reverted), else None."""
+    with db.read() as conn:
+        last = conn.execute(select(history.event_t).where(history.event_t.c.instance_id == instance_id)
+                            .order_by(history.event_t.c.seq.desc()).limit(1)).first()
+    if last is None or last.type != "instance_migrated":
+        return None
+    return {"seq": last.seq, "at": last.at, "actor": last.actor, **history.payload_of(last)}
+
+
+@dataclass
+class RunningCase:
+    id: int
+    business_key: str | None
+    customer_name: str | None
+    status: str
+    started_at: Any
+    steps: list[tuple[str, str]]  # (BPMN id, name) of the open work items
+
+
+def running_cases(db: Database, key: str, version: int, *, limit: int = 500) -> list[RunningCase]:
+    """Cases on one version that have not ended, with their open steps (for choosing what to migrate)."""
+    ids = select_instances(db, key, version, limit=limit)
+    if not ids:
+        return []
+    with db.read() as conn:
+        rows = conn.execute(select(instance_t.c.id, instance_t.c.business_key, instance_t.c.customer_name,
+                                   instance_t.c.status, instance_t.c.started_at)
+                            .where(instance_t.c.id.in_(ids)).order_by(instance_t.c.id)).all()
+        items = conn.execute(select(work_item_t.c.instance_id, work_item_t.c.task_spec, work_item_t.c.name)
+                             .where(work_item_t.c.instance_id.in_(ids), work_item_t.c.status == "open")
+                             .order_by(work_item_t.c.created_at)).all()
+    steps: dict[int, list[tuple[str, str]]] = {}
+    for item in items:
+        steps.setdefault(item.instance_id, []).append((item.task_spec, item.name))
+    return [RunningCase(r.id, r.business_key, r.customer_name, r.status, r.started_at, steps.get(r.id, []))
+            for r in rows]

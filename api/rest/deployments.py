@@ -11,9 +11,10 @@ from flask_smorest import Blueprint
 from api.rest.common import (DEPLOYERS, STAFF, actor, allow, db, page_of, paginate_list, path_param, settings,
                              window)
 from api.rest.errors import validation_details
+from api.rest.modeling_schemas import BundleDeploymentSchema
 from api.rest.schemas import (DEPLOYMENT_EXAMPLE, DefinitionArgsSchema, DefinitionDetailSchema, DefinitionSchema,
-                              DeploymentRequestSchema, DeploymentSchema, PageArgsSchema, page_schema)
-from engine import definitions
+                              DeploymentSchema, PageArgsSchema, page_schema)
+from engine import definitions, modeling
 from engine.errors import InvalidData, YekuoError
 
 definitions_blp = Blueprint("process-definitions", __name__, url_prefix="/api/v1/process-definitions",
@@ -62,7 +63,8 @@ def list_deployments(args: dict[str, Any]) -> Any:
 
 _MULTIPART_SCHEMA = {
     "type": "object", "required": ["files"],
-    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                             "description": ".bpmn/.dmn files, or one .zip as exported (BPMN/DMN and forms)"},
                    "note": {"type": "string", "maxLength": 500}},
 }
 
@@ -71,17 +73,20 @@ _MULTIPART_SCHEMA = {
 @allow(deployments_blp, *DEPLOYERS)
 @deployments_blp.doc(
     summary="Deploy BPMN/DMN files",
-    description="JSON `{files: {name: xml}, note}` or multipart (`files` repeated, `note`). Forms are taken "
-                "from the server's forms directory. 201 with one result per executable process (`created` is "
-                "false for a process whose content was already deployed); 422 lists every problem with file, "
-                "element and line.",
+    description="JSON `{files: {name: xml}, forms: {name: schema}, note}` or multipart (`files` repeated — or one "
+                "exported `.zip` — and `note`). Forms come from the server's forms directory, with the bundle's own "
+                "`forms` laid over it. Camunda Modeler / spiff-arena files are normalised as on import. A change "
+                "`note` is required whenever a new version would be created (422 `invalid_data` on `note`). 201 "
+                "with one result per executable process (`created` is false for a process whose content was "
+                "already deployed); 422 lists every problem with file, element and line.",
     requestBody={"required": True, "content": {
-        "application/json": {"schema": DeploymentRequestSchema, "example": DEPLOYMENT_EXAMPLE},
+        "application/json": {"schema": BundleDeploymentSchema, "example": DEPLOYMENT_EXAMPLE},
         "multipart/form-data": {"schema": _MULTIPART_SCHEMA}}})
 @deployments_blp.response(201, DeploymentSchema)
 def deploy() -> Any:
     conf = settings()
     request.max_content_length = conf.max_bpmn_bytes * 4
+    forms: dict[str, Any] = {}
     if request.mimetype == "multipart/form-data":
         uploads = request.files.getlist("files")
         if not uploads:
@@ -89,19 +94,25 @@ def deploy() -> Any:
         files = {}
         for up in uploads:
             name = (up.filename or "").rsplit("/", 1)[-1]
+            if name.endswith(".zip"):
+                unzipped, zipped_forms = modeling.read_zip(up.stream.read(conf.max_bpmn_bytes * 4 + 1))
+                files.update(unzipped)
+                forms.update(zipped_forms)
+                continue
             if not name.endswith((".bpmn", ".dmn")):
-                raise InvalidData("only .bpmn and .dmn files can be deployed", details={"files": [name or "?"]})
+                raise InvalidData("only .bpmn, .dmn and .zip files can be deployed", details={"files": [name or "?"]})
             files[name] = up.stream.read(conf.max_bpmn_bytes + 1)
         note = request.form.get("note", "")[:500]
     elif request.is_json:
         try:
-            body = DeploymentRequestSchema().load(request.get_json(silent=True) or {})
+            body = BundleDeploymentSchema().load(request.get_json(silent=True) or {})
         except ma.ValidationError as exc:
             raise InvalidData("the request is not valid", details=validation_details({"json": exc.messages})) from None
         files = {name: text.encode("utf-8") for name, text in body["files"].items()}
+        forms = body["forms"]
         note = body["note"]
     else:
         raise UnsupportedMediaType("send application/json or multipart/form-data")
-    results = definitions.deploy_files(db(), files, forms_dir=conf.forms_dir, actor=actor().name, note=note,
-                                       max_bytes=conf.max_bpmn_bytes)
+    results = modeling.deploy(db(), files, forms_dir=conf.forms_dir, forms=forms, actor=actor().name, note=note,
+                              max_bytes=conf.max_bpmn_bytes)
     return {"results": results}
