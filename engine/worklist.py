@@ -13,12 +13,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
-from engine import clock, runtime, users
+from engine import clock, runtime
 from engine.db import Database
-from engine.errors import Conflict, Forbidden, InvalidData
-from engine.history import NewEvent
+from engine.errors import InvalidData
 from engine.models import instance_t, work_item_t
 
 SORTS = ("due", "-due", "priority", "-priority", "created", "-created")

@@ -178,8 +178,125 @@ def _calendar(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
 
 
 # -- dispatch centre setups --
+_DISPATCH_DAYS = [dt.date(2026, 3, d) for d in range(3, 28) if dt.date(2026, 3, d).weekday() < 5]
+
+
+def _dispatch_booking(c: Ctx, status: str = "booked") -> str:
+    """A fresh survey appointment of a bare case at CQ-KC1 (team lead: user `lead`), spread over the month."""
+    from sqlalchemy import update
+
+    from engine import booking
+    from engine.models import appointment_t
+    from tests.dispatch_support import bare_cases
+
+    [iid] = bare_cases(c.api.db, 1)
+    day = _DISPATCH_DAYS[int(c.unique()) % len(_DISPATCH_DAYS)]
+    view = booking.book(c.api.db, iid, {"job_type": "survey", "mode": "fixed", "date": day.isoformat(), "period": "am",
+                                        "team": "CQ-KC1"}, actor="dispatcher")
+    if status != "booked":
+        with c.api.db.write() as conn:
+            conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(status=status,
+                                                                                           worker_name="刘洋"))
+    return view.job_no
+
+
+def _dispatch_field_job(c: Ctx, who: str, until: str) -> str:
+    """A real case's field job at `until`, assigned to `who` when a field worker asks (his own job)."""
+    from engine import dispatch
+    from tests import process_helpers as ph
+
+    install = who == "metering"
+    iid = c.case().instance_id
+    accept = ph.example("accept") if install else ph.example("accept", survey_with_install=False)
+    ph.drive(c.api.db, iid, {"accept": accept}, until="dispatch_job")
+    job_no = runtime.get_instance(c.api.db, iid).data["job_no"]
+    dispatch.assign(c.api.db, job_no, "孙涛" if install else "刘洋", actor=runtime.Actor("lead", frozenset({"lead"})))
+    if until != "report_arrival":
+        ph.drive(c.api.db, iid, until=until)
+    return job_no
+
+
+def _dispatch_row(allowed: tuple[str, ...], build: Callable[[Ctx, str], tuple[str, dict[str, Any]]],
+                  fallback: str) -> Setup:
+    """Build a fresh target only for a caller who may act; the others are refused before it matters."""
+    def setup(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+        if who in allowed:
+            return build(c, who)
+        return fallback.format(c=c), {"json": {}}
+    return setup
+
+
+def _team_create(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/teams", {"json": {"code": f"T-{c.unique()}", "name": "临时班组", "area": "urban"}}
+
+
+def _member_add(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/teams/CQ-KC1/members", {"json": {"name": f"临时{c.unique()}", "mobile": "13700007777"}}
+
+
+def _member_remove(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from engine import teams
+
+    name = f"临时{c.unique()}"
+    teams.add_member(c.api.db, "CQ-KC1", name, "13700007777")
+    return f"/api/v1/teams/CQ-KC1/members/{name}", {}
+
+
+def _book_direct(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from tests.dispatch_support import bare_cases
+
+    [iid] = bare_cases(c.api.db, 1)
+    day = _DISPATCH_DAYS[int(c.unique()) % len(_DISPATCH_DAYS)]
+    return "/api/v1/appointments", {"json": {"instance_id": iid, "job_type": "survey", "mode": "fixed",
+                                             "date": day.isoformat(), "period": "pm"}}
+
+
+_DISPATCH_CENTRE = ("dispatcher", "supervisor")
+_DISPATCH_READERS = ("dispatcher", "supervisor", "lead", "manager", "auditor")
+_DISPATCH_LEADS = ("lead", "dispatcher", "supervisor")
+_DISPATCH_REPORTERS = ("dispatcher", "surveyor", "metering")
+_NO_JOB = "/api/v1/appointments/ZY00000000-0000"
+
+
+def _works_entry(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from engine import works
+
+    entry = works.add(c.api.db, c.case().instance_id, "internal", "客户受电工程", actor="manager")
+    return f"/api/v1/works/{entry.id}/follow-ups", {"json": {"status": "in_progress", "note": "电缆沟已开挖"}}
 # -- audit setups --
 # -- modeler setups --
+def _deploy_noted(c: Ctx, who: str, _plain: Setup = _deploy) -> tuple[str, dict[str, Any]]:
+    path, kw = _plain(c, who)
+    kw["json"]["note"] = "角色矩阵：新版本须写变更说明"
+    return path, kw
+
+
+_deploy = _deploy_noted  # since issue #8 a deployment that makes a new version needs a change note
+
+
+def _check_bundle(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from api.rest.schemas import EXAMPLE_BPMN
+
+    return "/api/v1/deployments/check", {"json": {"files": {"meter_check.bpmn": EXAMPLE_BPMN}}}
+
+
+def _migration(suffix: str) -> Setup:
+    def setup(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+        iid = runtime.start_instance(c.api.db, "engine_model", version=1).instance_id
+        return f"/api/v1/migrations{suffix}", {"json": {"key": "engine_model", "from_version": 1, "to_version": 2,
+                                                         "instance_ids": [iid]}}
+    return setup
+
+
+def _revert_migration(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from engine import migration
+
+    iid = runtime.start_instance(c.api.db, "engine_model", version=1).instance_id
+    migration.migrate(c.api.db, iid, 2, actor="analyst")
+    return f"/api/v1/process-instances/{iid}/revert-migration", {}
+
+
+MODEL_READERS = ("analyst", "supervisor", "auditor", "admin")
 
 
 MATRIX: dict[str, Row] = {
@@ -231,8 +348,72 @@ MATRIX: dict[str, Row] = {
     "calendar.export": Row("GET", "/api/v1/calendar/2026", STAFF),
     "calendar.import": Row("POST", "", common.ADMINS, 200, _calendar),
     # -- dispatch centre rows --
+    "dispatch.teams.list": Row("GET", "/api/v1/teams", _DISPATCH_READERS),
+    "dispatch.teams.create": Row("POST", "", _DISPATCH_CENTRE, 201, _team_create),
+    "dispatch.teams.get": Row("GET", "/api/v1/teams/CQ-KC1", _DISPATCH_READERS),
+    "dispatch.teams.update": Row("PATCH", "", _DISPATCH_CENTRE, 200,
+                                 _static("/api/v1/teams/CQ-KC1", json={"name": "城区勘查一班"})),
+    "dispatch.members.add": Row("POST", "", _DISPATCH_CENTRE, 201, _member_add),
+    "dispatch.members.remove": Row("DELETE", "", _DISPATCH_CENTRE, 200, _member_remove),
+    "dispatch.capacity.board": Row("GET", "/api/v1/capacity?days=3", _DISPATCH_READERS),
+    "dispatch.capacity.week": Row("PUT", "", _DISPATCH_LEADS, 200, _static(
+        "/api/v1/capacity/CQ-KC1/weeks/2026-04-06", json={"plan": {"verify": [20, 20, 20, 20, 20, 0, 0]}})),
+    "dispatch.capacity.day": Row("PUT", "", _DISPATCH_LEADS, 200, _static(
+        "/api/v1/capacity/CQ-KC1/days/2026-04-06", json={"job_type": "verify", "capacity": 10, "reason": "培训"})),
+    "dispatch.capacity.history": Row("GET", "/api/v1/capacity/CQ-KC1/history", _DISPATCH_READERS),
+    "dispatch.availability": Row("GET", "/api/v1/availability?job_type=survey", (*_DISPATCH_READERS, "clerk")),
+    "dispatch.appointments.list": Row("GET", "/api/v1/appointments", _DISPATCH_READERS),
+    "dispatch.appointments.book": Row("POST", "", _DISPATCH_CENTRE, 201, _book_direct),
+    "dispatch.appointments.get": Row("GET", "/api/v1/appointments/{c.job_no}", _DISPATCH_READERS),
+    "dispatch.appointments.reschedule": Row("POST", "", _DISPATCH_CENTRE, 200, _dispatch_row(
+        _DISPATCH_CENTRE, lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c)}/reschedule",
+                                          {"json": {"period": "pm", "reason": "客户要求"}}), _NO_JOB + "/reschedule")),
+    "dispatch.appointments.cancel": Row("POST", "", _DISPATCH_CENTRE, 200, _dispatch_row(
+        _DISPATCH_CENTRE, lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c)}/cancel",
+                                          {"json": {"reason": "客户出差"}}), _NO_JOB + "/cancel")),
+    "dispatch.appointments.assign": Row("POST", "", _DISPATCH_LEADS, 200, _dispatch_row(
+        _DISPATCH_LEADS, lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c, 'dispatched')}/assign",
+                                         {"json": {"worker": "赵敏"}}), _NO_JOB + "/assign")),
+    "dispatch.lists.get": Row("GET", "/api/v1/dispatch-lists", _DISPATCH_READERS),
+    "dispatch.lists.generate": Row("POST", "", _DISPATCH_CENTRE, 200,
+                                   _static("/api/v1/dispatch-lists", json={"day": "2026-03-03", "slot": "am"})),
+    "dispatch.lists.csv": Row("GET", "/api/v1/dispatch-lists.csv?day=2026-03-03", _DISPATCH_READERS),
+    "dispatch.lists.assign": Row("POST", "", _DISPATCH_LEADS, 200, _dispatch_row(
+        _DISPATCH_LEADS, lambda c, who: ("/api/v1/dispatch-lists/assign",
+                                         {"json": {"job_no": _dispatch_booking(c, "dispatched"), "worker": "赵敏"}}),
+        "/api/v1/dispatch-lists/assign")),
+    "dispatch.field.arrival": Row("POST", "", _DISPATCH_REPORTERS, 200, _dispatch_row(
+        _DISPATCH_REPORTERS, lambda c, who: (f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'report_arrival')}"
+                                             "/arrival", {"json": {}}), "/api/v1/field-jobs/{c.job_no}/arrival")),
+    "dispatch.field.completion": Row("POST", "", _DISPATCH_REPORTERS, 200, _dispatch_row(
+        _DISPATCH_REPORTERS, lambda c, who: (
+            f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'report_completion')}/completion",
+            {"json": {"work_summary": "作业完成", "customer_signed": True}}),
+        "/api/v1/field-jobs/{c.job_no}/completion")),
+    "dispatch.field.callback": Row("POST", "", ("dispatcher",), 200, _dispatch_row(
+        ("dispatcher",), lambda c, who: (f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'job_callback')}/callback",
+                                         {"json": {"reachable": True, "satisfaction": 5}}),
+        "/api/v1/field-jobs/{c.job_no}/callback")),
+    "dispatch.overdue": Row("GET", "/api/v1/overdue-arrivals", _DISPATCH_READERS),
+    "dispatch.callbacks": Row("GET", "/api/v1/callbacks", _DISPATCH_READERS),
+    "dispatch.works.list": Row("GET", "/api/v1/works", ("manager", "dispatcher", "supervisor", "auditor")),
+    "dispatch.works.follow_up": Row("POST", "", ("manager", "supervisor"), 200, _dispatch_row(
+        ("manager", "supervisor"), _works_entry, "/api/v1/works/1/follow-ups")),
     # -- audit rows --
+    "audit.as_of": Row("GET", "/api/v1/process-instances/{c.instance_id}/as-of/1?xml=false", common.REPLAYERS),
+    "audit.case_file": Row("GET", "/api/v1/process-instances/{c.instance_id}/case-file", ("auditor", "supervisor")),
+    "audit.chains": Row("GET", "/api/v1/audit/chains?instance={c.instance_id}", ("auditor", "supervisor")),
+    "audit.kpis": Row("GET", "/api/v1/kpis?start=2026-03-01&end=2026-04-01", ("auditor", "supervisor", "analyst")),
+    "audit.heatmap": Row("GET", "/api/v1/kpis/heatmap?key=new_connection", ("auditor", "supervisor", "analyst")),
     # -- modeler rows --
+    "modeling.check": Row("POST", "", common.DEPLOYERS, 200, _check_bundle),
+    "modeling.versions": Row("GET", "/api/v1/process-definitions/new_connection/versions", MODEL_READERS),
+    "modeling.diff": Row("GET", "/api/v1/process-definitions/engine_model/diff?from=1&to=2", MODEL_READERS),
+    "modeling.export": Row("GET", "/api/v1/process-definitions/{c.definition_id}/export", MODEL_READERS),
+    "modeling.bpmn": Row("GET", "/api/v1/process-definitions/{c.definition_id}/bpmn", MODEL_READERS),
+    "migrations.check": Row("POST", "", common.DEPLOYERS, 200, _migration("/check")),
+    "migrations.run": Row("POST", "", common.DEPLOYERS, 200, _migration("")),
+    "migrations.revert": Row("POST", "", common.DEPLOYERS, 200, _revert_migration),
 }
 
 
@@ -261,8 +442,13 @@ def ctx(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         c.application_no = c.submitted()
         c.ref = c.upload("channel")
         # -- dispatch centre fixtures --
+        c.job_no = _dispatch_booking(c)
         # -- audit fixtures --
         # -- modeler fixtures --
+        definitions.deploy_paths(db, [ENGINE_MODEL / "engine_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
+        changed = (ENGINE_MODEL / "engine_model.bpmn").read_text(encoding="utf-8").replace('"P2D"', '"P1D"')
+        (tmp / "engine_model.bpmn").write_text(changed, encoding="utf-8")
+        definitions.deploy_paths(db, [tmp / "engine_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
         yield c
     finally:
         services.unregister("test/flaky")
@@ -327,8 +513,37 @@ _PATH_OF = {
     "calendar.list": "/api/v1/calendar", "calendar.export": "/api/v1/calendar/{year}",
     "calendar.import": "/api/v1/calendar/{year}",
     # -- dispatch centre paths --
+    "dispatch.teams.list": "/api/v1/teams", "dispatch.teams.create": "/api/v1/teams",
+    "dispatch.teams.get": "/api/v1/teams/{code}", "dispatch.teams.update": "/api/v1/teams/{code}",
+    "dispatch.members.add": "/api/v1/teams/{code}/members",
+    "dispatch.members.remove": "/api/v1/teams/{code}/members/{name}",
+    "dispatch.capacity.board": "/api/v1/capacity", "dispatch.capacity.week": "/api/v1/capacity/{code}/weeks/{monday}",
+    "dispatch.capacity.day": "/api/v1/capacity/{code}/days/{day}",
+    "dispatch.capacity.history": "/api/v1/capacity/{code}/history", "dispatch.availability": "/api/v1/availability",
+    "dispatch.appointments.list": "/api/v1/appointments", "dispatch.appointments.book": "/api/v1/appointments",
+    "dispatch.appointments.get": "/api/v1/appointments/{job_no}",
+    "dispatch.appointments.reschedule": "/api/v1/appointments/{job_no}/reschedule",
+    "dispatch.appointments.cancel": "/api/v1/appointments/{job_no}/cancel",
+    "dispatch.appointments.assign": "/api/v1/appointments/{job_no}/assign",
+    "dispatch.lists.get": "/api/v1/dispatch-lists", "dispatch.lists.generate": "/api/v1/dispatch-lists",
+    "dispatch.lists.csv": "/api/v1/dispatch-lists.csv", "dispatch.lists.assign": "/api/v1/dispatch-lists/assign",
+    "dispatch.field.arrival": "/api/v1/field-jobs/{job_no}/arrival",
+    "dispatch.field.completion": "/api/v1/field-jobs/{job_no}/completion",
+    "dispatch.field.callback": "/api/v1/field-jobs/{job_no}/callback",
+    "dispatch.overdue": "/api/v1/overdue-arrivals", "dispatch.callbacks": "/api/v1/callbacks",
+    "dispatch.works.list": "/api/v1/works", "dispatch.works.follow_up": "/api/v1/works/{entry_id}/follow-ups",
     # -- audit paths --
+    "audit.as_of": "/api/v1/process-instances/{instance_id}/as-of/{seq}",
+    "audit.case_file": "/api/v1/process-instances/{instance_id}/case-file",
+    "audit.chains": "/api/v1/audit/chains", "audit.kpis": "/api/v1/kpis", "audit.heatmap": "/api/v1/kpis/heatmap",
     # -- modeler paths --
+    "modeling.check": "/api/v1/deployments/check",
+    "modeling.versions": "/api/v1/process-definitions/{key}/versions",
+    "modeling.diff": "/api/v1/process-definitions/{key}/diff",
+    "modeling.export": "/api/v1/process-definitions/{definition_id}/export",
+    "modeling.bpmn": "/api/v1/process-definitions/{definition_id}/bpmn",
+    "migrations.check": "/api/v1/migrations/check", "migrations.run": "/api/v1/migrations",
+    "migrations.revert": "/api/v1/process-instances/{instance_id}/revert-migration",
 }
 
 

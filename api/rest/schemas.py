@@ -289,7 +289,7 @@ class TaskArgsSchema(PageArgsSchema):
     business_type = fields.String(validate=validate.Length(max=20), metadata={"example": "lv_res"})
     due_before = fields.AwareDateTime(default_timezone=CHINA)
     overdue = fields.Boolean()
-    instance = fields.Integer(validate=validate.Range(min=1))
+    instance = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
     state = fields.String(load_default="open", validate=validate.OneOf(worklist.STATUSES))
     sort = fields.String(load_default="due", validate=validate.OneOf(worklist.SORTS),
                          metadata={"description": "due date or priority (`-` for descending); ties by priority, age"})

@@ -74,6 +74,20 @@ EVENT_TYPES: dict[str, Any] = {
     "sla_overdue": _l("Deadline overdue"),
     "sla_supervise": _l("Supervision"),
     "task_reminded": _l("Reminder sent"),
+    "task_delegated": _l("Task delegated"),
+    "instance_migrated": _l("Case migrated"),
+    "instance_migration_reverted": _l("Migration reverted"),
+    "field_booked": _l("Appointment booked"),
+    "field_rescheduled": _l("Appointment rescheduled"),
+    "field_released": _l("Appointment released"),
+    "field_cancelled": _l("Appointment cancelled"),
+    "field_reassigned": _l("Worker reassigned"),
+    "field_arrival_overdue": _l("Arrival overdue"),
+    "field_arrival_urged": _l("Arrival chased"),
+    "works_listed": _l("Added to the works list"),
+    "works_done": _l("Works done"),
+    "works_followed_up": _l("Works followed up"),
+    "works_follow_up_due": _l("Works follow-up due"),
 }
 
 ROLES: dict[str, Any] = {

@@ -326,13 +326,13 @@ def task(item_id: str) -> Any:
                  "noLibrary": _("The form library did not load.")},
     }
     return render_template("task.html", item=item, inst=inst, config=config, schema=schema,
-                           case=casedata.describe(data, definition.forms, _form_order(definition, _events(db, item.instance_id))),
+                           case=casedata.describe(data, definition.forms, form_order(definition, _events(db, item.instance_id))),
                            instructions=_instructions(definition, item),
                            may_act=_may_act(user, item),
                            may_claim=item.status == "open" and item.assignee is None and item.candidate_group in user.groups,
                            may_unclaim=item.status == "open" and item.assignee == user.username,
                            clocks=item_clocks, now=now, due_state=due_state,
-                           assignee_name=_display_name(item.assignee) if item.assignee else "")
+                           assignee_name=display_name(item.assignee) if item.assignee else "")
 
 
 @bp.post("/tasks/<item_id>/claim")
@@ -409,7 +409,7 @@ def cases() -> Any:
                            pages=max(1, math.ceil(total / PAGE_SIZE)))
 
 
-def _display_name(username: str | None) -> str:
+def display_name(username: str | None) -> str:
     if not username:
         return ""
     cache = _display_names()
@@ -432,7 +432,7 @@ def _events(db: Database, instance_id: int) -> list[Any]:
         return list(history.events_of(conn, instance_id))
 
 
-def _form_order(definition: definitions.Definition, events: list[Any]) -> list[str]:
+def form_order(definition: definitions.Definition, events: list[Any]) -> list[str]:
     """The form files of the case's completed tasks, in the order they were completed."""
     forms_of: dict[str, str] = {}
     for info in definition.tasks.values():
@@ -446,16 +446,16 @@ def _form_order(definition: definitions.Definition, events: list[Any]) -> list[s
     return order
 
 
-def _task_names(definition: definitions.Definition) -> dict[str, str]:
+def task_names(definition: definitions.Definition) -> dict[str, str]:
     names: dict[str, str] = {}
     for info in definition.tasks.values():
         names.setdefault(info.bpmn_id, info.name)
     return names
 
 
-def _event_summary(ev: Any, payload: dict[str, Any], task_names: dict[str, str],
-                   clock_titles: dict[int, str]) -> str:
-    task = task_names.get(ev.task_spec or "", ev.task_spec or "")
+def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
+                  clock_titles: dict[int, str]) -> str:
+    task = names.get(ev.task_spec or "", ev.task_spec or "")
     kind = ev.type
     if kind == "instance_started":
         channel = (payload.get("data") or {}).get("channel")
@@ -485,6 +485,20 @@ def _event_summary(ev: Any, payload: dict[str, Any], task_names: dict[str, str],
         return str(payload.get("message", ""))[:200]
     if kind == "instance_cancelled":
         return str(payload.get("reason", ""))
+    if kind in ("instance_migrated", "instance_migration_reverted"):
+        text = f"v{payload.get('from_version', '')} → v{payload.get('to_version', '')}"
+        return text + (f" · {payload['note']}" if payload.get("note") else "")
+    if kind.startswith("field_"):
+        parts = [payload.get("job_no"), payload.get("team"), payload.get("worker") or payload.get("worker_name")]
+        due = payload.get("due_at")
+        if isinstance(due, str):
+            parts.append(_("due %(at)s", at=due[:16].replace("T", " ")))
+        return " · ".join(str(p) for p in parts if p) or task
+    if kind.startswith("works_"):
+        parts = [payload.get("title"), payload.get("status"), payload.get("note")]
+        if payload.get("next_follow_up"):
+            parts.append(_("next follow-up %(day)s", day=payload["next_follow_up"]))
+        return " · ".join(str(p) for p in parts if p) or task
     return task
 
 
@@ -494,19 +508,19 @@ def case(instance_id: int) -> Any:
     db = page_db()
     inst = runtime.get_instance(db, instance_id)
     definition = definitions.load(db, inst.definition_id)
-    task_names = _task_names(definition)
+    names = task_names(definition)
     clocks = sla.clocks_of(db, instance_id)
     clock_titles = {c.id: c.title or c.sla_key for c in clocks}
     events = []
     rows = _events(db, instance_id)
-    order = _form_order(definition, rows)
+    order = form_order(definition, rows)
     for ev in rows:
         payload = history.payload_of(ev)
         payload.pop("trail", None)
         events.append({"seq": ev.seq, "at": ev.at, "type": ev.type,
                        "type_label": labels.label(labels.EVENT_TYPES, ev.type),
-                       "actor": _display_name(ev.actor) if ev.actor else "",
-                       "actor_code": ev.actor or "", "summary": _event_summary(ev, payload, task_names, clock_titles),
+                       "actor": display_name(ev.actor) if ev.actor else "",
+                       "actor_code": ev.actor or "", "summary": event_summary(ev, payload, names, clock_titles),
                        "payload": payload})
     events.reverse()
     now = clock.now()
@@ -514,7 +528,7 @@ def case(instance_id: int) -> Any:
                            case=casedata.describe(inst.data, definition.forms, order), clocks=clocks,
                            events=events, now=now, due_state=due_state,
                            application_no=inst.business_key or inst.data.get("application_no") or "",
-                           customer=inst.data.get("customer_name") or "", started_by=_display_name(inst.started_by),
+                           customer=inst.data.get("customer_name") or "", started_by=display_name(inst.started_by),
                            business_type=inst.data.get("business_type") or "")
 
 

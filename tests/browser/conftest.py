@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext
 from werkzeug.serving import make_server
 
 from engine import clock as engine_clock
@@ -141,3 +142,17 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def new_context(browser: Browser, browser_context_args: dict[str, Any]) -> Any:
+    contexts: list[BrowserContext] = []
+
+    def make(**extra: Any) -> BrowserContext:
+        ctx = browser.new_context(**{**browser_context_args, **extra})
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()

@@ -14,49 +14,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import expect
 
 from engine import clock as engine_clock
 from engine import runtime
 from engine.db import Database
+from tests.browser.support import field, form_ready, sign_in
 from tests.browser.conftest import NOW
 from tests.process_helpers import drive, example
 
 GOOD_ID = "110101199003070011"
 BAD_ID = "110101199003070012"  # the last character should be 1: GB 11643 check digit
-
-
-def sign_in(context: BrowserContext, username: str) -> Page:
-    page = context.new_page()
-    page.goto("/login")
-    page.get_by_test_id("username").fill(username)
-    page.get_by_test_id("password").fill("demo")
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/tasks$"))
-    return page
-
-
-@pytest.fixture
-def new_context(browser: Browser, browser_context_args: dict[str, Any]) -> Any:
-    contexts: list[BrowserContext] = []
-
-    def make() -> BrowserContext:
-        ctx = browser.new_context(**browser_context_args)
-        contexts.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in contexts:
-        ctx.close()
-
-
-def field(page: Page, path: str, tag: str = "input") -> Any:
-    return page.locator(f'[data-schemapath="root.{path}"] {tag}').first
-
-
-def form_ready(page: Page) -> None:
-    page.wait_for_function("window.yekuoFormReady === true")
 
 
 def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
