@@ -37,8 +37,11 @@ deploy: init
 run: deploy
 	YEKUO_DEMO=1 YEKUO_CALENDAR_FALLBACK=$${YEKUO_CALENDAR_FALLBACK:-1} $(BIN)/yekuo serve --host 127.0.0.1 --port 8000
 
+# the suite in parallel processes (one per core, at most 4: each holds its own databases and browser)
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 bench: install
 	$(BIN)/python bench/engine_overhead.py
