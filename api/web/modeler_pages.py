@@ -17,6 +17,7 @@ from flask import jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
 from api import auth
+from api.web import problem_texts
 from api.web.views import bp, page, page_db, page_user
 from engine import definitions, migration, modeling, sla
 from engine.errors import Forbidden, InvalidData, NotFound
@@ -154,7 +155,7 @@ def modeler_edit(key: str) -> Any:
         "versionsUrl": url_for("web.modeler_versions", key="__KEY__"),
         "migrateUrl": url_for("web.modeler_migrate", key="__KEY__"),
         "lang": "en" if str(request.args.get("lang") or "") == "en" else "zh_CN",
-        "text": _texts(),
+        "text": _texts(), "problemTexts": problem_texts.for_page(),
     }
     return render_template("modeler_edit.html", source=source, config=config, latest=latest)
 

@@ -120,7 +120,9 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
         badge = page.locator('[data-testid="problem-badge"][data-element="check_designer"]')
         expect(badge).to_be_visible()
         problems = page.get_by_test_id("problem")
-        expect(problems.filter(has_text="formJsonSchemaFilename")).to_have_count(1)
+        missing_form = problems.filter(has_text="该用户任务没有表单")  # the engine's text, in Chinese on the page
+        expect(missing_form).to_have_count(1)
+        expect(missing_form.locator(".problem-text")).to_have_attribute("title", re.compile("formJsonSchemaFilename"))
         assert page.evaluate("() => window.yekuoModeler.problems.map(p => p.element)") == ["check_designer"]
         page.screenshot(path=artifacts / "20-modeler-missing-form.png", full_page=True)
         problems.first.click()
@@ -131,7 +133,7 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
         page.get_by_test_id("form-new-name").fill("designer-check.schema.json")
         page.get_by_test_id("form-new").click()
         page.get_by_test_id("form-text").fill('{"type": "objec"}')
-        expect(page.get_by_test_id("form-status")).to_contain_text("meta-schema")
+        expect(page.get_by_test_id("form-status")).to_contain_text("不是有效的 JSON Schema")
         page.get_by_test_id("form-text").fill(json.dumps(FORM, ensure_ascii=False, indent=2))
         expect(page.get_by_test_id("form-status")).to_have_class(re.compile("form-ok"))
         expect(page.get_by_test_id("form-preview")).to_contain_text("设计单位资质符合要求")

@@ -29,6 +29,16 @@
     return String(text || '').replace(/%\((\w+)\)s/g, function (_m, k) { return values[k] !== undefined ? values[k] : ''; });
   }
 
+  // the engine's problem text in the page's language (api/web/problem_texts.py); unmatched text stays as it is
+  var problemTexts = (cfg.problemTexts || []).map(function (t) { return { re: new RegExp(t.re), text: t.text }; });
+  function localise(message) {
+    for (var i = 0; i < problemTexts.length; i++) {
+      var m = problemTexts[i].re.exec(message);
+      if (m) return problemTexts[i].text.replace(/\{(\d+)\}/g, function (_x, n) { return m[+n] || ''; });
+    }
+    return message;
+  }
+
   function say(text, kind) {
     statusEl.hidden = !text;
     statusEl.className = 'alert alert-' + (kind || 'info');
@@ -461,7 +471,7 @@
         var problems = (r.data && r.data.problems) || [];
         formStatus.className = 'small ' + (problems.length ? 'form-bad' : 'form-ok');
         formStatus.textContent = problems.length ? problems.map(function (p) {
-          return (p.element ? p.element + ': ' : '') + p.message;
+          return (p.element ? p.element + ': ' : '') + localise(p.message);
         }).join('\n') : T.formOk;
       });
     }, immediate ? 0 : 400);
@@ -547,11 +557,11 @@
       var li = el('li', { class: onCanvas ? 'problem clickable' : 'problem', 'data-element': p.element || '',
         'data-testid': 'problem' }, [
         el('div', { class: 'problem-where muted small', text: [p.file, p.element, p.line ? fmt(T.line, { n: p.line }) : ''].filter(Boolean).join(' · ') }),
-        el('div', { text: p.message })
+        el('div', { class: 'problem-text', text: localise(p.message), title: p.message })
       ]);
       if (onCanvas) li.addEventListener('click', function () { focusElement(p.element); });
       list.appendChild(li);
-      if (onCanvas) (perElement[p.element] = perElement[p.element] || []).push(p.message);
+      if (onCanvas) (perElement[p.element] = perElement[p.element] || []).push(localise(p.message));
     });
     Object.keys(perElement).forEach(function (id) {
       canvas.addMarker(id, 'yk-problem');

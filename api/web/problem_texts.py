@@ -1,0 +1,76 @@
+"""Chinese wording of the deploy-time problems, for the analyst's modeler page.
+
+The engine reports each problem in English (the CLI, logs and the API keep that text, which is
+what a developer searches for). The modeler page shows analysts the translated sentence and keeps
+the engine's text as a tooltip. Each entry is a regular expression over the engine's message
+(written so JavaScript's RegExp reads it the same) and a template whose `{1}`, `{2}`… are the groups;
+a message no pattern matches is shown as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+PATTERNS: list[tuple[str, Any]] = [
+    (r"^user task has no spiffworkflow property 'formJsonSchemaFilename'$",
+     _l("The user task has no form: choose or create one under Form in the properties.")),
+    (r"^form file '(.+)' not found in the forms directory$",
+     _l("Form file “{1}” does not exist: create it on the Forms tab or choose an existing one.")),
+    (r"^task lies in no lane, so nobody would see it in a work list$",
+     _l("The task lies in no lane, so nobody would see it in a work list: put it in a lane.")),
+    (r"^lane has no name, so no group can be assigned$",
+     _l("The lane has no name, so it matches no group.")),
+    (r"^lane '(.+)' matches no group; known: (.*)$",
+     _l("Lane “{1}” matches no group. Known groups: {2}")),
+    (r"^call activity has no calledElement$",
+     _l("The call activity does not name the process it calls.")),
+    (r"^calls process '(.+)', which no file of this deployment defines$",
+     _l("It calls process “{1}”, which is not in this deployment.")),
+    (r"^calls process '(.+)', which is not executable$",
+     _l("It calls process “{1}”, which is not marked executable.")),
+    (r"^service task has no spiffworkflow:serviceTaskOperator$",
+     _l("The service task has no operator: choose one of the registered operators.")),
+    (r"^unknown service operator '(.+)'; registered: (.*)$",
+     _l("Operator “{1}” is not registered. Registered: {2}")),
+    (r"^calledDecisionId '(.+)' matches no DMN decision; available: (.*)$",
+     _l("Decision “{1}” does not exist. Available: {2}")),
+    (r"^script task has no script$", _l("The script task has no script.")),
+    (r"^flow leaves gateway '(.+)' without a condition and is not its default; ",
+     _l("A flow leaves gateway “{1}” without a condition and is not its default flow: add a condition or make "
+        "it the default.")),
+    (r"^timer has an empty (.+) expression$", _l("The timer's expression is empty.")),
+    (r"^timer expression uses (.+), which no form of this process provides",
+     _l("The timer expression uses {1}, which no form of this process provides.")),
+    (r"^timer expression fails on the forms' sample data: (.*)$",
+     _l("The timer expression fails on the forms' sample data: {1}")),
+    (r"^timer expression evaluates to (.+?),? (?:which is )?not an ISO 8601",
+     _l("The timer expression gives {1}, which is not an ISO 8601 time (like \"P2D\" or \"PT48H\").")),
+    (r"^timer date '(.+)' has no UTC offset",
+     _l("Timer date “{1}” has no time zone: write one, e.g. +08:00.")),
+    (r"^(.+) has a syntax error: (.*)$", _l("Syntax error in {1}: {2}")),
+    (r"^(.+) refused: (.*)$", _l("{1} is not allowed: {2}")),
+    (r"^form file name '(.+)' must be a plain file name",
+     _l("Form file name “{1}” must be a plain file name, without a path or “..”.")),
+    (r"^form file is not valid JSON: (.*)$", _l("The form file is not valid JSON: {1}")),
+    (r"^form schema fails the JSON Schema meta-schema: (.*)$",
+     _l("The form is not a valid JSON Schema: {1}")),
+    (r"^example (\d+) does not match its own schema at (.+?): (.*)$",
+     _l("Example {1} does not match the form at {2}: {3}")),
+    (r"^DOCTYPE/DTD and entity declarations are not allowed",
+     _l("DOCTYPE/DTD and entity declarations are not allowed in BPMN or DMN files.")),
+    (r"^XML syntax error: (.*)$", _l("XML syntax error: {1}")),
+    (r"^BPMN schema violation: (.*)$", _l("Not valid BPMN 2.0: {1}")),
+    (r"^([\w:]+) is not supported by SpiffWorkflow", _l("The engine does not support {1}.")),
+    (r"^([\w:]+) is not connected to the process flow",
+     _l("{1} is not connected to the process flow, so it would never run.")),
+    (r"^the bundle contains no executable process$", _l("There is no executable process to deploy.")),
+    (r"^process id '(.+)' is already defined in (.+)$", _l("Process id “{1}” is already defined in {2}.")),
+    (r"^SpiffWorkflow: (.*)$", _l("The engine cannot read this: {1}")),
+]
+
+
+def for_page() -> list[dict[str, str]]:
+    """The patterns with their templates in the page's language, for the modeler script."""
+    return [{"re": pattern, "text": str(text)} for pattern, text in PATTERNS]
