@@ -660,38 +660,30 @@ def release_ended(db: Database, *, actor: str = "scheduler") -> int:
 
 def _notify_change(conn: Connection, view: AppointmentView, now: dt.datetime) -> None:
     """Tell the customer the new time (once per change: the key carries the change's count)."""
-    from engine import formats, handlers
-
-    if not view.mobile or not formats.is_mobile(view.mobile):
-        return
     n = conn.execute(select(func.count()).select_from(appointment_log_t).where(
         appointment_log_t.c.appointment_id == view.id, appointment_log_t.c.action == "rescheduled")).scalar()
-    date_text, window_text = view.texts
-    body = handlers.render_sms("appointment_changed", {
-        "customer_name": view.customer_name, "application_no": view.application_no, "job_kind": view.job_type,
-        "booking": {"date": date_text, "time_window": window_text}})
-    key = f"sms:{view.instance_id}:appointment:{view.job_no}:changed-{n}"
-    if conn.execute(select(outbox_t.c.id).where(outbox_t.c.idempotency_key == key)).first() is None:
-        conn.execute(insert(outbox_t).values(idempotency_key=key, channel="sms", recipient=view.mobile,
-                                             template="appointment_changed", body=body, instance_id=view.instance_id,
-                                             status="pending", attempts=0, created_at=now, next_attempt_at=now))
+    _queue_sms(conn, view, "appointment_changed", f"changed-{n}", now)
 
 
 def _notify_cancel(conn: Connection, view: AppointmentView, now: dt.datetime) -> None:
     """Tell the customer the visit is off (once per appointment: it can be cancelled only once)."""
-    from engine import formats, handlers, templates
+    _queue_sms(conn, view, "appointment_cancelled", "cancelled", now)
+
+
+def _queue_sms(conn: Connection, view: AppointmentView, template: str, event: str, now: dt.datetime) -> None:
+    """One outbox row per appointment event, in the caller's transaction (the key makes a retry a no-op)."""
+    from engine import formats, handlers
 
     if not view.mobile or not formats.is_mobile(view.mobile):
         return
     date_text, window_text = view.texts
-    body = templates.render("appointment_cancelled", {
-        "customer_name": view.customer_name or "客户", "application_no": view.application_no or f"#{view.instance_id}",
-        "job": handlers._JOB_TEXT.get(view.job_type, "现场作业"), "date": date_text, "time_window": window_text,
-        "service_phone": handlers.SERVICE_PHONE})
-    key = f"sms:{view.instance_id}:appointment:{view.job_no}:cancelled"
+    body = handlers.render_sms(template, {
+        "customer_name": view.customer_name, "application_no": view.application_no, "job_kind": view.job_type,
+        "booking": {"date": date_text, "time_window": window_text}})
+    key = f"sms:{view.instance_id}:appointment:{view.job_no}:{event}"
     if conn.execute(select(outbox_t.c.id).where(outbox_t.c.idempotency_key == key)).first() is None:
         conn.execute(insert(outbox_t).values(idempotency_key=key, channel="sms", recipient=view.mobile,
-                                             template="appointment_cancelled", body=body, instance_id=view.instance_id,
+                                             template=template, body=body, instance_id=view.instance_id,
                                              status="pending", attempts=0, created_at=now, next_attempt_at=now))
 
 
