@@ -68,6 +68,30 @@ PATTERNS: list[tuple[str, Any]] = [
     (r"^the bundle contains no executable process$", _l("There is no executable process to deploy.")),
     (r"^process id '(.+)' is already defined in (.+)$", _l("Process id “{1}” is already defined in {2}.")),
     (r"^SpiffWorkflow: (.*)$", _l("The engine cannot read this: {1}")),
+    # files made in Camunda Modeler (engine/modeling.py, on import and check)
+    (r"^camunda:(formKey|formRef|formData|formField)\b",
+     _l("camunda:{1} is a Camunda form, which Yekuo does not have: give the task a JSON-Schema form "
+        "(formJsonSchemaFilename).")),
+    (r"^camunda:(class|delegateExpression|expression|type|topic|connector|field)\b",
+     _l("camunda:{1} runs Java or a Camunda expression, which Yekuo cannot run: choose a registered service "
+        "operator.")),
+    (r"^camunda:(assignee|candidateGroups|candidateUsers)\b",
+     _l("camunda:{1} assigns the task in Camunda; in Yekuo the task's lane decides the group: put the task in a "
+        "lane.")),
+    (r"^camunda:(executionListener|taskListener)\b",
+     _l("Camunda listeners (camunda:{1}) would not run: use a script task or a service task.")),
+    (r"^camunda:(inputOutput|in|out)\b",
+     _l("Camunda variable mappings (camunda:{1}) would not run: map the data in a Python script.")),
+    (r"^camunda:(\w+)", _l("camunda:{1} has no meaning in Yekuo: remove it.")),
+    (r"^zeebe:(\w+) is Camunda 8",
+     _l("zeebe:{1} is Camunda 8 (Zeebe) configuration, which Yekuo cannot run: use a service operator, a "
+        "JSON-Schema form and lanes instead.")),
+    (r"^Yekuo runs scripts as restricted Python; this script is '(.+)'",
+     _l("Yekuo runs scripts as restricted Python; this script is {1}: rewrite it in Python.")),
+    (r"^(\w+) '(.*)' is a JUEL expression",
+     _l("{1} “{2}” is a Camunda JUEL expression: write it in Python, e.g. amount > 100 or \"PT48H\".")),
+    (r"^the root element is in namespace '(.*)'",
+     _l("The root element is in namespace “{1}”, not BPMN 2.0.")),
 ]
 
 
