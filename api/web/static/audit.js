@@ -9,14 +9,7 @@
 (function () {
   'use strict';
 
-  function isActivity(element) { return /Task$|CallActivity$|SubProcess$/.test(element.type); }
-
-  function badge(cls, text) {
-    var el = document.createElement('span');
-    el.className = 'yk-badge ' + cls;
-    el.textContent = text;
-    return el;
-  }
+  var badge = window.YekuoMarks.badge;
 
   function json(url, opts) {
     return fetch(url, Object.assign({ credentials: 'same-origin', headers: { 'Accept': 'application/json' } }, opts || {}))
@@ -42,45 +35,6 @@
     var viewer = typeof window.BpmnJS !== 'undefined' ? new window.BpmnJS({ container: canvasEl }) : null;
     if (!viewer) statusEl.textContent = T.loadFailed;
 
-    function decorate(d) {
-      var canvas = viewer.get('canvas');
-      var overlays = viewer.get('overlays');
-      var registry = viewer.get('elementRegistry');
-      var shown = { done: [], active: [], waiting: [], failed: [], flows: [], counts: {} };
-      overlays.clear();
-      registry.getAll().forEach(function (el) {
-        ['yk-done', 'yk-active', 'yk-waiting', 'yk-failed', 'yk-flow'].forEach(function (m) { canvas.removeMarker(el.id, m); });
-      });
-      Object.keys(d.flows).forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, 'yk-flow'); shown.flows.push(id); } });
-      Object.keys(d.completed).forEach(function (id) {
-        var el = registry.get(id);
-        if (!el) return;
-        var n = d.completed[id];
-        canvas.addMarker(id, 'yk-done');
-        shown.done.push(id);
-        shown.counts[id] = n;
-        if (isActivity(el) || n > 1) {
-          overlays.add(id, 'yk-count', { position: { top: -11, right: 11 },
-            html: badge('yk-badge-done', n > 1 ? '✓ ' + T.times.replace('%(n)s', n) : '✓') });
-        }
-      });
-      d.waiting.forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, 'yk-waiting'); shown.waiting.push(id); } });
-      d.active.forEach(function (id) {
-        if (!registry.get(id)) return;
-        canvas.removeMarker(id, 'yk-done');
-        canvas.addMarker(id, 'yk-active');
-        shown.active.push(id);
-        overlays.add(id, 'yk-state', { position: { top: -11, left: -6 }, html: badge('yk-badge-active', T.active) });
-      });
-      d.failed.forEach(function (id) {
-        if (!registry.get(id)) return;
-        canvas.addMarker(id, 'yk-failed');
-        shown.failed.push(id);
-        overlays.add(id, 'yk-state', { position: { top: -11, left: -6 }, html: badge('yk-badge-failed', T.failed) });
-      });
-      return shown;
-    }
-
     function draw(seq) {
       if (!viewer || !state) return Promise.resolve();
       var d = state.processes.filter(function (p) { return p.process === tab; })[0] || state.processes[0];
@@ -96,7 +50,7 @@
       var ready = xml === drawnXml ? Promise.resolve(false) : viewer.importXML(xml).then(function () { drawnXml = xml; return true; });
       return ready.then(function (fresh) {
         if (fresh) viewer.get('canvas').zoom('fit-viewport', 'auto');
-        var shown = decorate(d);
+        var shown = window.YekuoMarks.decorate(viewer, d, T);
         statusEl.hidden = true;
         window.yekuoDiagram = { process: d.process, seq: seq, shown: shown };
         canvasEl.setAttribute('data-ready', d.process + ':' + seq);

@@ -1,8 +1,7 @@
 /* The case diagram: bpmn-js's navigated viewer (from node_modules) with the case's path on it.
  *
- * Markers: yk-done (finished), yk-active (to do / running), yk-waiting (timer, message, join),
- * yk-failed, and yk-flow on the sequence flows taken. Overlays carry the counts. The bpmn.io
- * watermark (bottom right of the canvas) is left alone: nothing of ours is placed over it.
+ * The marks (done with counts, active, waiting, failed, flows taken) come from diagram_marks.js.
+ * The bpmn.io watermark (bottom right of the canvas) is left alone: nothing of ours is placed over it.
  */
 (function () {
   'use strict';
@@ -21,62 +20,6 @@
   }
   var viewer = new window.BpmnJS({ container: canvasEl });
 
-  function isActivity(element) {
-    return /Task$|CallActivity$|SubProcess$/.test(element.type);
-  }
-
-  function badge(cls, text, href) {
-    var el = document.createElement(href ? 'a' : 'span');
-    el.className = 'yk-badge ' + cls;
-    el.textContent = text;
-    if (href) el.href = href;
-    return el;
-  }
-
-  function decorate(d) {
-    var canvas = viewer.get('canvas');
-    var overlays = viewer.get('overlays');
-    var registry = viewer.get('elementRegistry');
-    var shown = { done: [], active: [], waiting: [], failed: [], flows: [] };
-
-    Object.keys(d.flows).forEach(function (id) {
-      if (registry.get(id)) { canvas.addMarker(id, 'yk-flow'); shown.flows.push(id); }
-    });
-    Object.keys(d.completed).forEach(function (id) {
-      var el = registry.get(id);
-      if (!el) return;
-      var n = d.completed[id];
-      canvas.addMarker(id, 'yk-done');
-      shown.done.push(id);
-      if (isActivity(el) || n > 1) {
-        overlays.add(id, 'yk-count', { position: { top: -11, right: 11 },
-          html: badge('yk-badge-done', n > 1 ? '✓ ' + T.times.replace('%(n)s', n) : '✓') });
-      }
-    });
-    d.waiting.forEach(function (id) {
-      if (!registry.get(id)) return;
-      canvas.addMarker(id, 'yk-waiting');
-      shown.waiting.push(id);
-    });
-    d.active.forEach(function (id) {
-      var el = registry.get(id);
-      if (!el) return;
-      canvas.removeMarker(id, 'yk-done');
-      canvas.addMarker(id, 'yk-active');
-      shown.active.push(id);
-      var link = (d.links || {})[id];
-      overlays.add(id, 'yk-state', { position: { top: -11, left: -6 },
-        html: badge('yk-badge-active', T.active + (link ? ' ›' : ''), link) });
-    });
-    d.failed.forEach(function (id) {
-      if (!registry.get(id)) return;
-      canvas.addMarker(id, 'yk-failed');
-      shown.failed.push(id);
-      overlays.add(id, 'yk-state', { position: { top: -11, left: -6 }, html: badge('yk-badge-failed', T.failed) });
-    });
-    return shown;
-  }
-
   function show(index) {
     if (index === current) return Promise.resolve();
     current = index;
@@ -88,7 +31,7 @@
     canvasEl.removeAttribute('data-ready');
     return viewer.importXML(d.xml).then(function () {
       viewer.get('canvas').zoom('fit-viewport', 'auto');
-      var shown = decorate(d);
+      var shown = window.YekuoMarks.decorate(viewer, d, T);
       statusEl.hidden = true;
       window.yekuoDiagram = { process: d.process, shown: shown };
       canvasEl.setAttribute('data-ready', d.process);
