@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+
+from lxml import etree
 
 from engine import runtime
 from engine.db import Database
@@ -87,3 +90,20 @@ def clone_waiting_instances(db: Database, template_id: int, n: int) -> list[int]
             ids += new_ids
         conn.execute(insert(timer_t), timers)
     return ids
+
+
+def xml_signatures(xml: bytes | str) -> Counter:
+    """Every element of a BPMN file with its owner id, tag, attributes and text: what a modeler's
+    open-and-save must keep (bpmn-js drops `cancelActivity="true"`, the default, so it is ignored)."""
+    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    out: Counter = Counter()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        owner = el
+        while owner is not None and not owner.get("id"):
+            owner = owner.getparent()
+        attrs = {k: v for k, v in el.attrib.items() if not (k == "cancelActivity" and v == "true")}
+        out[(owner.get("id") if owner is not None else None, el.tag, tuple(sorted(attrs.items())),
+             (el.text or "").strip())] += 1
+    return out

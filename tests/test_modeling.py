@@ -12,15 +12,14 @@ import os
 import shutil
 import subprocess
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
 from engine import definitions, migration, modeling, runtime
 from engine.config import PROJECT_ROOT
 from engine.db import Database
+from tests.helpers import xml_signatures
 from engine.errors import DeployError, InvalidData
 from tests.conftest import ENGINE_MODEL
 
@@ -213,21 +212,6 @@ def test_read_zip_refuses_what_is_not_a_zip() -> None:
 # -- the moddle descriptor keeps every Yekuo extension ------------------------------------------
 
 
-def _signatures(xml: bytes | str) -> Counter:
-    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
-    out: Counter = Counter()
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        owner = el
-        while owner is not None and not owner.get("id"):
-            owner = owner.getparent()
-        attrs = {k: v for k, v in el.attrib.items() if not (k == "cancelActivity" and v == "true")}  # the default
-        out[(owner.get("id") if owner is not None else None, el.tag, tuple(sorted(attrs.items())),
-             (el.text or "").strip())] += 1
-    return out
-
-
 NODE_ROUND_TRIP = """
 const BpmnModdle = require(process.argv[2]);
 const fs = require('fs');
@@ -261,7 +245,7 @@ def test_every_model_round_trips_through_the_moddle_descriptor(tmp_path: Path) -
     assert len(results) == len(models)
     for path, result in results.items():
         assert result["warnings"] == [], path
-        assert _signatures(result["xml"]) == _signatures(Path(path).read_bytes()), path
+        assert xml_signatures(result["xml"]) == xml_signatures(Path(path).read_bytes()), path
     # and what comes back still deploys exactly as before
     xml = results[str(BPMN / "design_review.bpmn")]["xml"]
     assert modeling.normalize({"d.bpmn": xml}).problems == []

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from engine import audit, calendar, definitions, history, runtime, sla, timers
 from engine.errors import InvalidState
-from engine.models import event_t, notice_t, timer_t, work_item_t
+from engine.models import notice_t, timer_t
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 

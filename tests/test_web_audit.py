@@ -15,7 +15,8 @@ from sqlalchemy import update
 from engine import users
 from engine.models import event_t
 from tests.process_helpers import drive, start_case
-from tests.test_web_pages import app, calendar_db, csrf_of, sign_in  # noqa: F401  (fixtures)
+from tests.test_web_pages import app, calendar_db  # noqa: F401  (fixtures)
+from tests.web_support import csrf_of, sign_in
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from api import auth
 from api.app import create_app
 from engine import booking, capacity, clock as engine_clock, config, dispatch, history, runtime, sla, users, works
 from engine.db import Database
+from tests.web_support import csrf_of, sign_in
 from engine.models import notice_t
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
@@ -54,20 +55,6 @@ def app(web_db: Database, clock: engine_clock.FixedClock) -> Any:
         users.upsert_user(web_db, role, "demo", [role], display_name=f"演示{role}")
     auth.reset_throttle()
     return create_app(config.Settings(database_url=str(web_db.engine.url), secret_key="test", demo=True), db=web_db)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def sign_in(app: Any, username: str) -> FlaskClient:
-    client = app.test_client()
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": "demo", "csrf_token": csrf_of(page.text)})
-    assert r.status_code == 302, r.text
-    return client
 
 
 def post(client: FlaskClient, page: str, action: str, data: dict[str, Any]) -> Any:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 
 from api import auth
 from api.app import create_app
 from engine import clock as engine_clock
 from engine import config, definitions, runtime, sla, users
 from engine.db import Database
+from tests.web_support import sign_in
 
 IMPORT = Path(__file__).parent / "data" / "import"
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +40,6 @@ def app(tmp_path: Path, sqlite_template: Path, clock: engine_clock.FixedClock) -
     settings = config.Settings(database_url=str(db.engine.url), secret_key="test", demo=True)
     yield create_app(settings, db=db)
     db.dispose()
-
-
-def sign_in(app: Any, username: str) -> FlaskClient:
-    client = app.test_client()
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": "demo", "csrf_token": token})
-    assert r.status_code == 302
-    return client
 
 
 def config_of(html: str, element_id: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ behaviour (rendering, client-side validation, the diagram) is in tests/browser/.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from api.web import NODE_MODULES, views
 from engine import clock as engine_clock
 from engine import config, runtime, sla, users
 from engine.db import Database
+from tests.web_support import csrf_of, sign_in
 from tests.process_helpers import example, start_case
 
 GOOD = example("accept")
@@ -55,20 +55,6 @@ def app(calendar_db: Database, clock: engine_clock.FixedClock) -> Any:
     auth.reset_throttle()
     settings = config.Settings(database_url=str(calendar_db.engine.url), secret_key="test", demo=True)
     return create_app(settings, db=calendar_db)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def sign_in(app: Any, username: str) -> FlaskClient:
-    client = app.test_client()
-    page = client.get("/login")
-    response = client.post("/login", data={"username": username, "password": "demo", "csrf_token": csrf_of(page.text)})
-    assert response.status_code == 302, response.text
-    return client
 
 
 def start_at_counter(client: FlaskClient) -> str:

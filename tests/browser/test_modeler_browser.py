@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from playwright.sync_api import Browser, expect
 from engine import definitions, runtime
 from engine.config import PROJECT_ROOT
 from engine.db import Database
+from tests.helpers import xml_signatures
 from tests.browser.support import sign_in
 
 KEY = "design_review_mx"
@@ -55,22 +55,6 @@ ADD_TASK = """() => {
 }"""
 
 
-def _signatures(xml: str | bytes) -> Counter:
-    """Every element with its owner id, tag, attributes and text: what a round trip must keep."""
-    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
-    out: Counter = Counter()
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        owner = el
-        while owner is not None and not owner.get("id"):
-            owner = owner.getparent()
-        attrs = {k: v for k, v in el.attrib.items() if not (k == "cancelActivity" and v == "true")}
-        out[(owner.get("id") if owner is not None else None, el.tag, tuple(sorted(attrs.items())),
-             (el.text or "").strip())] += 1
-    return out
-
-
 def _model_copy() -> bytes:
     xml = (PROJECT_ROOT / "bpmn" / "design_review.bpmn").read_text(encoding="utf-8")
     xml = xml.replace('processRef="design_review"', f'processRef="{KEY}"')
@@ -98,7 +82,7 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
 
         # opened and saved without edits: every Yekuo extension survives the moddle descriptor
         saved = page.evaluate("() => window.yekuoModeler.modeler.saveXML({format: true}).then(r => r.xml)")
-        assert _signatures(saved) == _signatures(_model_copy())
+        assert xml_signatures(saved) == xml_signatures(_model_copy())
 
         # the existing step's time limit: the panel shows and edits spiffworkflow properties
         page.evaluate("() => window.yekuoModeler.modeler.get('selection').select("
@@ -232,7 +216,7 @@ def test_panel_edits_yekuo_attributes_and_every_model_round_trips(browser: Brows
         saved = page.evaluate(ROUND_TRIP, files)
         for name, text in files.items():
             assert saved[name]["warnings"] == [], name
-            assert _signatures(saved[name]["xml"]) == _signatures(text), name
+            assert xml_signatures(saved[name]["xml"]) == xml_signatures(text), name
 
         # service operator: chosen from the registered handlers
         page.evaluate(SELECT, "assign_number")
