@@ -51,24 +51,47 @@ def _in(at: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> 
     return (start is None or at >= start) and (end is None or at < end)
 
 
-def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-            business_type: str | None = None, group: str | None = None) -> Kpis:
-    """KPIs over events in [start, end); `group` narrows waiting times and on-time rates to one team."""
-    out = Kpis((start.isoformat() if start else None, end.isoformat() if end else None))
+@dataclass
+class _Record:
+    """The cases, their events (payloads parsed once) and running clocks: read once per report,
+    however many periods it is cut into."""
+
+    cases: dict[int, Any]
+    events: dict[int, list[tuple[Any, dict[str, Any]]]]
+    running: list[Any]
+    definitions: dict[int, _Lazy]
+
+
+def _load(db: Database, business_type: str | None) -> _Record:
     with db.read() as conn:
         q = select(instance_t.c.id, instance_t.c.business_type, instance_t.c.definition_id)
         if business_type:
             q = q.where(instance_t.c.business_type == business_type)
         cases = {r.id: r for r in conn.execute(q)}
-        events = conn.execute(select(event_t).where(event_t.c.instance_id.in_(list(cases) or [-1]))
-                              .order_by(event_t.c.instance_id, event_t.c.seq)).all()
+        rows = conn.execute(select(event_t).where(event_t.c.instance_id.in_(list(cases) or [-1]))
+                            .order_by(event_t.c.instance_id, event_t.c.seq)).all()
         running = conn.execute(select(sla_clock_t.c.instance_id, sla_clock_t.c.deadline_at).where(
             sla_clock_t.c.status == "running", sla_clock_t.c.instance_id.in_(list(cases) or [-1]))).all()
+    events: dict[int, list[tuple[Any, dict[str, Any]]]] = defaultdict(list)
+    for ev in rows:
+        events[ev.instance_id].append((ev, history.payload_of(ev)))
+    # loaded only for cases with tasks or trails
+    lazy = {d: _Lazy(db, d) for d in {c.definition_id for c in cases.values()}}
+    return _Record(cases, events, running, lazy)
+
+
+def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+            business_type: str | None = None, group: str | None = None) -> Kpis:
+    """KPIs over events in [start, end); `group` narrows waiting times and on-time rates to one team."""
+    return _compute(db, _load(db, business_type), start, end, group)
+
+
+def _compute(db: Database, record: _Record, start: dt.datetime | None, end: dt.datetime | None,
+             group: str | None) -> Kpis:
+    out = Kpis((start.isoformat() if start else None, end.isoformat() if end else None))
     now = clock.now()
-    out.overdue_now = len({r.instance_id for r in running if r.deadline_at < now})
-    by_case: dict[int, list[Any]] = defaultdict(list)
-    for ev in events:
-        by_case[ev.instance_id].append(ev)
+    out.overdue_now = len({r.instance_id for r in record.running if r.deadline_at < now})
+    cases, by_case = record.cases, record.events
     durations: dict[str, list[float]] = defaultdict(list)
     met = missed = 0
     punctual = late = 0
@@ -77,17 +100,16 @@ def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime 
     waits: dict[str, list[float]] = defaultdict(list)
     for iid, evs in by_case.items():
         case = cases[iid]
-        if evs and _in(evs[0].at, start, end):
+        if evs and _in(evs[0][0].at, start, end):
             out.cases += 1
-        definition = _Lazy(db, case.definition_id)  # loaded only for cases with tasks or trails
+        definition = record.definitions[case.definition_id]
         m = _milestones(definition, evs, start, end)
         if m is not None:
             milestones.append(m)
         clocks: dict[int, dict[str, Any]] = {}
         opened: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
         due_at: dt.datetime | None = None
-        for ev in evs:
-            p = history.payload_of(ev)
+        for ev, p in evs:
             if ev.type == "sla_started":
                 clocks[p["clock_id"]] = {"scope": p["scope"], "start": ev.at, "paused": 0}
             elif ev.type == "sla_resumed":
@@ -163,15 +185,15 @@ def _group_of(definition: Any, ev: Any) -> str | None:
     return _group_for_spec(definition, ev.task_spec) if ev.task_spec else None
 
 
-def _milestones(definition: Any, evs: list[Any], start: dt.datetime | None,
+def _milestones(definition: Any, evs: list[tuple[Any, dict[str, Any]]], start: dt.datetime | None,
                 end: dt.datetime | None) -> int | None:
     """Distinct customer-visible milestones of a case that ended in the period."""
-    ended = [e for e in evs if e.type in ("instance_completed",)]
+    ended = [e for e, _p in evs if e.type == "instance_completed"]
     if not ended or not _in(ended[-1].at, start, end):
         return None
     seen: set[str] = set()
-    for ev in evs:
-        for entry in history.payload_of(ev).get("trail", []):
+    for _ev, payload in evs:
+        for entry in payload.get("trail", []):
             if entry[1] != "c":
                 continue
             process = entry[3] if len(entry) > 3 and entry[3] else definition.spec.name
@@ -194,9 +216,9 @@ def months(start: dt.date, end: dt.date) -> list[tuple[dt.datetime, dt.datetime]
 
 def series(db: Database, start: dt.date, end: dt.date, *, business_type: str | None = None,
            group: str | None = None) -> list[tuple[str, Kpis]]:
-    """One `compute` per calendar month between the dates: the trend the dashboard charts."""
-    return [(f"{a.year}-{a.month:02d}", compute(db, start=a, end=b, business_type=business_type, group=group))
-            for a, b in months(start, end)]
+    """The KPIs per calendar month between the dates (the trend the dashboard charts), from one read."""
+    record = _load(db, business_type)
+    return [(f"{a.year}-{a.month:02d}", _compute(db, record, a, b, group)) for a, b in months(start, end)]
 
 
 @dataclass
