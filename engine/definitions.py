@@ -100,9 +100,11 @@ def deploy_files(db: Database, files: dict[str, bytes], *, forms_dir: Path, acto
 
     parsed = parse_bundle(files, forms_dir=forms_dir, groups=group_names(db),
                           operators=services.operators(), max_bytes=max_bytes)
-    if require_note and not note.strip() and any(_changed(db, proc) for proc in parsed):
-        raise InvalidData("a change note is required to deploy a new version",
-                          details={"note": ["写明这一版改了什么、为什么改 (a change note is required)"]})
+    if require_note and not note.strip():
+        latest = latest_checksums(db)
+        if any(latest.get(proc.key, (0, ""))[1] != proc.checksum for proc in parsed):
+            raise InvalidData("a change note is required to deploy a new version",
+                              details={"note": ["写明这一版改了什么、为什么改 (a change note is required)"]})
     results = []
     for proc in parsed:
         results.append(_store(db, proc, actor, note))
@@ -115,11 +117,12 @@ def deploy_paths(db: Database, paths: list[Path], *, forms_dir: Path, actor: str
                         max_bytes=max_bytes)
 
 
-def _changed(db: Database, proc: Any) -> bool:
+def latest_checksums(db: Database) -> dict[str, tuple[int, str]]:
+    """key -> (latest version, its checksum): whether a bundle would make a new version, and which."""
     with db.read() as conn:
-        latest = conn.execute(select(definition_t.c.checksum).where(definition_t.c.key == proc.key)
-                              .order_by(definition_t.c.version.desc()).limit(1)).scalar()
-    return latest != proc.checksum
+        rows = conn.execute(select(definition_t.c.key, definition_t.c.version, definition_t.c.checksum)
+                            .order_by(definition_t.c.key, definition_t.c.version)).all()
+    return {r.key: (r.version, r.checksum) for r in rows}
 
 
 def _store(db: Database, proc: Any, actor: str, note: str) -> DeployResult:

@@ -311,13 +311,6 @@ def forms_overlay(forms_dir: Path, forms: dict[str, Any] | None) -> Iterator[Pat
         yield target
 
 
-def _latest_checksums(db: Database) -> dict[str, tuple[int, str]]:
-    with db.read() as conn:
-        rows = conn.execute(select(definition_t.c.key, definition_t.c.version, definition_t.c.checksum)
-                            .order_by(definition_t.c.key, definition_t.c.version)).all()
-    return {r.key: (r.version, r.checksum) for r in rows}
-
-
 def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
           max_bytes: int = 5 * 1024 * 1024) -> CheckResult:
     """Everything `yekuo deploy` would say about this bundle, without storing anything."""
@@ -341,7 +334,7 @@ def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms
                                   operators=services.operators(), max_bytes=max_bytes)
         except DeployError as exc:
             problems += exc.problems
-    latest = _latest_checksums(db)
+    latest = definitions.latest_checksums(db)
     processes = []
     for proc in parsed:
         version, checksum = latest.get(proc.key, (0, ""))
