@@ -6,14 +6,16 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from engine import config
-from engine.db import Database
-from engine.errors import YekuoError
+from engine import wiring
+from engine.core import config
+from engine.core.db import Database
+from engine.core.errors import YekuoError
 
 
 def create_app(settings: config.Settings | None = None, db: Database | None = None,
                *, start_scheduler: bool = False) -> Flask:
     settings = settings or config.from_env()
+    wiring.install()
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key
     app.extensions["yekuo.settings"] = settings

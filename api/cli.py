@@ -14,29 +14,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import config
-from engine.db import Database
-from engine.errors import DeployError, YekuoError
+from engine import wiring
+from engine.core import clock, config
+from engine.core.db import Database
+from engine.core.errors import DeployError, YekuoError
 
 
 def _db(settings: config.Settings) -> Database:
     return Database(settings.database_url)
 
 
-def _load_handlers() -> None:
-    """Import the modules that register service-task handlers, so deploy and run know them."""
-    import engine.handlers  # noqa: F401
-
-
 def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar, schema, users
+    from engine.core import schema, users
+    from engine.deadlines import calendar
 
     db = _db(settings)
     schema.upgrade(db)
     added = users.seed_groups(db)
     calendar.seed_from_package(db)
     print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
-    from engine import sla
+    from engine.deadlines import sla
 
     loaded = sla.seed_rule_sets(db)
     if loaded:
@@ -49,9 +46,8 @@ def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import definitions
+    from engine.core import definitions
 
-    _load_handlers()
     results = definitions.deploy_paths(_db(settings), [Path(p) for p in args.paths],
                                        forms_dir=Path(args.forms or settings.forms_dir),
                                        actor=args.by, note=args.note, max_bytes=settings.max_bpmn_bytes)
@@ -67,7 +63,6 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> int:
 
     from api.app import create_app
 
-    _load_handlers()
     app = create_app(settings, start_scheduler=not args.no_scheduler)
     print(f"Yekuo serving on http://{args.host}:{args.port}", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="Yekuo")
@@ -77,7 +72,6 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> int:
 def cmd_scheduler(args: argparse.Namespace, settings: config.Settings) -> int:
     from engine import scheduler
 
-    _load_handlers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     print("Yekuo scheduler running; Ctrl-C stops it", flush=True)
     try:
@@ -88,9 +82,8 @@ def cmd_scheduler(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_fire_due(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import timers
+    from engine.core import timers
 
-    _load_handlers()
     now = _parse_instant(args.now) if args.now else None
     report = timers.fire_due(_db(settings), now)
     print(report)
@@ -98,7 +91,7 @@ def cmd_fire_due(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import audit
+    from engine.audit import chains as audit
 
     reports = audit.verify(_db(settings), args.instance)
     bad = [r for r in reports if not r.ok]
@@ -107,7 +100,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int
     print(f"{len(reports)} chain(s) checked, {len(bad)} broken")
     anchored_ok = True
     if args.anchor:
-        from engine import anchor
+        from engine.audit import anchor
 
         result = anchor.check(_db(settings), anchor.load(Path(args.anchor)), settings.anchor_key.encode())
         for problem in result.problems:
@@ -118,7 +111,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_audit_anchor(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import anchor
+    from engine.audit import anchor
 
     doc = anchor.create(_db(settings), settings.anchor_key.encode())
     path = anchor.write(doc, Path(args.out) if args.out else settings.anchor_dir)
@@ -127,9 +120,8 @@ def cmd_audit_anchor(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_audit_replay(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import replay
+    from engine.audit import replay
 
-    _load_handlers()
     report = replay.replay(_db(settings), args.instance)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
@@ -139,7 +131,7 @@ def cmd_audit_replay(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_sla_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     db = _db(settings)
     for c in sla.clocks_of(db, args.instance):
@@ -152,7 +144,7 @@ def cmd_sla_show(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_sla_pause(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     n = sla.pause(_db(settings), args.instance, reason=args.reason, actor=args.by, note=args.note)
     print(f"{n} clock(s) paused")
@@ -160,7 +152,7 @@ def cmd_sla_pause(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_sla_resume(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     n = sla.resume(_db(settings), args.instance, actor=args.by)
     print(f"{n} clock(s) resumed")
@@ -168,7 +160,7 @@ def cmd_sla_resume(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_sla_recompute(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     n = sla.recompute(_db(settings), instance_ids=args.instances or None, actor="cli")
     print(f"{n} deadline(s) moved")
@@ -176,7 +168,7 @@ def cmd_sla_recompute(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_versions_diff(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
     diff = migration.diff_versions(_db(settings), args.key, args.from_version, args.to_version)
     for c in diff.changes:
@@ -187,9 +179,8 @@ def cmd_versions_diff(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_migrate_check(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
-    _load_handlers()
     for r in migration.check(_db(settings), args.instances, args.to):
         verdict = "can move" if r.can_migrate else "cannot move: " + "; ".join(r.reasons)
         print(f"instance {r.instance_id} v{r.from_version} -> v{r.to_version}: {verdict}")
@@ -197,9 +188,8 @@ def cmd_migrate_check(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_migrate_run(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
-    _load_handlers()
     db, failed = _db(settings), 0
     for r in migration.check(db, args.instances, args.to):
         if not r.can_migrate:
@@ -212,16 +202,15 @@ def cmd_migrate_run(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_migrate_revert(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
-    _load_handlers()
     migration.revert(_db(settings), args.instance, actor=args.by)
     print(f"instance {args.instance} reverted")
     return 0
 
 
 def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     name = sla.load_rule_set(_db(settings), Path(args.file), actor="cli", activate=args.activate)
     print(f"rule set {name} loaded" + (" and active" if args.activate else ""))
@@ -229,7 +218,7 @@ def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     sla.activate_rule_set(_db(settings), args.name)
     print(f"rule set {args.name} is active")
@@ -237,9 +226,8 @@ def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import runtime
+    from engine.core import runtime
 
-    _load_handlers()
     out = runtime.start_instance(_db(settings), args.key, _json_arg(args.data),
                                  business_key=args.business_key)
     print(f"instance {out.instance_id} {out.status}")
@@ -247,7 +235,7 @@ def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import runtime
+    from engine.core import runtime
 
     inst = runtime.get_instance(_db(settings), args.instance)
     print(json.dumps({"id": inst.id, "key": inst.key, "version": inst.definition_version,
@@ -259,16 +247,15 @@ def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import runtime
+    from engine.core import runtime
 
-    _load_handlers()
     out = runtime.retry(_db(settings), args.instance, actor=runtime.Actor(args.by, system=True))
     print(f"instance {out.instance_id} {out.status}")
     return 0
 
 
 def cmd_outbox_deliver(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import outbox, sinks
+    from engine.messages import outbox, sinks
 
     now = _parse_instant(args.now) if args.now else None
     report = outbox.deliver_due(_db(settings), now, sink=sinks.from_settings(settings),
@@ -279,7 +266,7 @@ def cmd_outbox_deliver(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_outbox_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import outbox
+    from engine.messages import outbox
 
     messages = outbox.list_messages(_db(settings), args.status, instance_id=args.instance, limit=args.limit)
     if args.json:
@@ -295,7 +282,7 @@ def cmd_outbox_list(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_outbox_retry(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import outbox
+    from engine.messages import outbox
 
     if not args.ids and not args.all:
         raise YekuoError("name the message ids to retry, or --all for every failed message")
@@ -305,7 +292,7 @@ def cmd_outbox_retry(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_outbox_templates(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import templates
+    from engine.messages import templates
 
     active = templates.reload(args.file or settings.templates_file)
     for t in active.templates.values():
@@ -315,7 +302,7 @@ def cmd_outbox_templates(args: argparse.Namespace, settings: config.Settings) ->
 
 
 def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     start = _parse_date(args.date)
     result = calendar.add_workdays(_db(settings), start, args.n, fallback=args.fallback or settings.calendar_fallback)
@@ -328,7 +315,7 @@ def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     try:
         report = calendar.import_year(_db(settings), Path(args.file), actor=args.by)
@@ -344,13 +331,13 @@ def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_calendar_export(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     sys.stdout.write(calendar.export_csv(_db(settings), args.year))
     return 0
 
 def cmd_calendar_status(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar, clock
+    from engine.deadlines import calendar
 
     loaded = calendar.years(_db(settings))
     for y in loaded:
@@ -373,20 +360,19 @@ def cmd_calendar_status(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def _demo_teams(db: Database) -> None:
-    from engine import teams
+    from engine.dispatch import teams
 
     added = teams.seed_demo(db)
     print(f"demo teams: {', '.join(added) if added else 'already there'}")
 
 
 def _today(text: str | None) -> dt.date:
-    from engine import clock
 
-    return _parse_date(text) if text else clock.now().astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    return _parse_date(text) if text else clock.now().astimezone(clock.CHINA).date()
 
 
 def cmd_teams_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     found = teams.list_teams(_db(settings), area=args.area, active_only=not args.all)
     for t in found:
@@ -398,7 +384,7 @@ def cmd_teams_list(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_teams_add(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     t = teams.create_team(_db(settings), args.code, args.name, args.area, actor=args.by)
     print(f"team {t.code} {t.name} ({t.area_text}) added")
@@ -406,7 +392,7 @@ def cmd_teams_add(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_teams_member(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     m = teams.add_member(_db(settings), args.team, args.name, args.mobile, role="lead" if args.lead else "worker",
                          username=args.user)
@@ -415,7 +401,7 @@ def cmd_teams_member(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_teams_remove_member(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     teams.remove_member(_db(settings), args.team, args.name)
     print(f"{args.team}: {args.name} deactivated")
@@ -433,7 +419,7 @@ def _week_numbers(text: str) -> list[int]:
 
 
 def cmd_capacity_report(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     plan = {jt: _week_numbers(getattr(args, jt)) for jt in capacity.JOB_TYPES if getattr(args, jt) is not None}
     if not plan:
@@ -445,7 +431,7 @@ def cmd_capacity_report(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_capacity_adjust(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     version = capacity.adjust_day(_db(settings), args.team, _parse_date(args.date), args.job_type, args.capacity,
                                   actor=args.by, note=args.note)
@@ -454,7 +440,7 @@ def cmd_capacity_adjust(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_capacity_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     rows = capacity.board(_db(settings), _today(args.date), args.days, area=args.area, team=args.team,
                           job_type=args.job_type)
@@ -468,7 +454,7 @@ def cmd_capacity_show(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_capacity_history(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     for h in capacity.history(_db(settings), args.team, job_type=args.job_type):
         print(f"{h['reported_at']:%Y-%m-%d %H:%M} {h['reported_by']}\t{h['job_type']}\t{h['kind']} {h['day']} "
@@ -477,7 +463,8 @@ def cmd_capacity_history(args: argparse.Namespace, settings: config.Settings) ->
 
 
 def cmd_dispatch_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking, dispatch
+    from engine.dispatch import booking
+    from engine.dispatch import lists as dispatch
 
     db, day = _db(settings), _today(args.date)
     if args.csv:
@@ -499,7 +486,7 @@ def cmd_dispatch_list(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_dispatch_generate(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import dispatch
+    from engine.dispatch import lists as dispatch
 
     db = _db(settings)
     if args.slot:
@@ -514,19 +501,19 @@ def cmd_dispatch_generate(args: argparse.Namespace, settings: config.Settings) -
 
 
 def cmd_dispatch_assign(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import dispatch, runtime
+    from engine.core import runtime
+    from engine.dispatch import lists as dispatch
 
-    _load_handlers()
     actor = runtime.Actor(args.by, frozenset({"lead"}))
     a = dispatch.assign(_db(settings), args.job_no, args.worker, actor=actor,
                         planned_at=_parse_instant(args.at) if args.at else None, route_seq=args.seq)
-    when = a.planned_at.astimezone(dt.timezone(dt.timedelta(hours=8))) if a.planned_at else None
+    when = a.planned_at.astimezone(clock.CHINA) if a.planned_at else None
     print(f"{a.job_no}: {a.worker_name} {a.worker_mobile}" + (f" at {when:%Y-%m-%d %H:%M}" if when else ""))
     return 0
 
 
 def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking
+    from engine.dispatch import booking
 
     found = booking.list_appointments(_db(settings), day=_parse_date(args.date) if args.date else None, team=args.team,
                                       status=args.status, instance_id=args.instance)
@@ -541,9 +528,8 @@ def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -
 
 
 def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking
+    from engine.dispatch import booking
 
-    _load_handlers()
     changes = {"mode": args.mode, "date": args.date, "period": args.period, "within_hours": args.hours,
                "team": args.team}
     a = booking.reschedule(_db(settings), args.job_no, changes, actor=args.by, reason=args.reason)
@@ -552,7 +538,7 @@ def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Setti
 
 
 def cmd_appointments_cancel(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking
+    from engine.dispatch import booking
 
     a = booking.cancel(_db(settings), args.job_no, actor=args.by, reason=args.reason)
     print(f"{a.job_no}: {a.status}")
@@ -560,7 +546,7 @@ def cmd_appointments_cancel(args: argparse.Namespace, settings: config.Settings)
 
 
 def cmd_works_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import works
+    from engine.dispatch import works
 
     found = works.entries(_db(settings), status=None if args.all else "open",
                           due_by=_parse_date(args.due) if args.due else None)
@@ -572,14 +558,14 @@ def cmd_works_list(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_works_sync(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import works
+    from engine.dispatch import works
 
     print(works.sync(_db(settings), interval_days=settings.works_follow_up_days, actor="cli"))
     return 0
 
 
 def cmd_works_follow_up(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import works
+    from engine.dispatch import works
 
     e = works.record_follow_up(_db(settings), args.entry, status=args.status, note=args.note, actor=args.by,
                                next_follow_up=_parse_date(args.next) if args.next else None)
@@ -880,6 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = config.from_env()
+    wiring.install()
     try:
         return args.func(args, settings)
     except DeployError as err:

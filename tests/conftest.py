@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from engine import clock as engine_clock
-from engine import definitions, schema, users
-from engine.db import Database
-from engine.models import Base
+from engine import wiring
+from engine.core import clock as engine_clock
+from engine.core import definitions, schema, users
+from engine.core.db import Database
+from engine.core.models import Base
 
 DATA = Path(__file__).parent / "data"
 ENGINE_MODEL = DATA / "engine_model"
@@ -30,6 +31,11 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 if os.environ.get("CI") and not PG_URL:
     raise pytest.UsageError("CI runs must set YEKUO_TEST_PG_URL so the suite also runs on PostgreSQL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Wire the engine once, before collection, as every entry point does (`engine.wiring.install`)."""
+    wiring.install()
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +102,6 @@ def clock() -> Iterator[engine_clock.FixedClock]:
 @pytest.fixture
 def engine_model(db: Database, clock: engine_clock.FixedClock) -> definitions.DeployResult:
     """The 22-task engine test process (loop, boundary timer, parallel split) deployed."""
-    import engine.handlers  # noqa: F401
-
     [result] = definitions.deploy_paths(db, [ENGINE_MODEL / "engine_model.bpmn"],
                                         forms_dir=ENGINE_MODEL / "forms")
     return result
@@ -107,7 +111,7 @@ def engine_model(db: Database, clock: engine_clock.FixedClock) -> definitions.De
 def calendar_db(db: Database) -> Database:
     """`db` with the official working-day calendar 2024–2026 seeded from chinesecalendar, as
     `yekuo init` does (all 23 packaged years would cost ~0.2 s a test; these three suffice)."""
-    from engine import calendar
+    from engine.deadlines import calendar
 
     calendar.seed_from_package(db, only=range(2024, 2027))
     return db

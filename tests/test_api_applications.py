@@ -8,10 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from engine import applications, runtime
+from engine.core import runtime
+from engine.intake import applications
 from tests import process_helpers
-from tests.api_support import (JPEG, PDF, PNG, Api, accept_example, api, application_example,  # noqa: F401
-                               seed_deadlines, upload, with_documents)
+from tests.api_support import (  # noqa: F401
+    JPEG,
+    PDF,
+    PNG,
+    Api,
+    accept_example,
+    api,
+    application_example,
+    seed_deadlines,
+    upload,
+    with_documents,
+)
 
 URL = "/api/v1/applications"
 

@@ -9,8 +9,10 @@ import io
 
 from sqlalchemy import select
 
-from engine import booking, dispatch, runtime, works
-from engine.models import outbox_t
+from engine.core import runtime
+from engine.core.models import outbox_t
+from engine.dispatch import booking, works
+from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.dispatch_support import bare_cases

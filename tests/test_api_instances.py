@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import definitions, services
+from engine.core import definitions, services
 from tests.api_support import Api, accept_example, api, seed_deadlines  # noqa: F401  (fixture)
 from tests.conftest import ENGINE_MODEL
 
@@ -119,7 +119,7 @@ def flaky() -> Iterator[dict]:
             raise RuntimeError("gateway timeout from the billing system")
         return {"ok": True, "amount": call.params["amount"]}
 
-    services.service("test/flaky")(handler)
+    services.register("test/flaky", handler)
     yield state
     services.unregister("test/flaky")
 

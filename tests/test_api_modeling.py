@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions, history, runtime
-from engine.config import PROJECT_ROOT
+from engine.core import definitions, history, runtime
+from engine.core.config import PROJECT_ROOT
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, complete
@@ -26,8 +26,6 @@ def engine_model_xml(reminder: str = '"P2D"') -> str:
 @pytest.fixture
 def two_versions(api: Api) -> tuple[int, int]:
     """engine_model v1 with a case at `accept` and one further on; v2 (reminder after 1 day) via the API."""
-    import engine.handlers  # noqa: F401
-
     definitions.deploy_paths(api.db, [ENGINE_MODEL / "engine_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
     a = runtime.start_instance(api.db, "engine_model", business_key="YK-A").instance_id
     b = runtime.start_instance(api.db, "engine_model", business_key="YK-B").instance_id

@@ -8,8 +8,12 @@ import datetime as dt
 
 import pytest
 
-from engine import audit, booking, dispatch, field, history, replay, runtime, timers
-from engine.errors import Forbidden, InvalidState
+from engine.audit import chains as audit
+from engine.audit import replay
+from engine.core import history, runtime, timers
+from engine.core.errors import Forbidden, InvalidState
+from engine.dispatch import booking, field
+from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.dispatch_support import at
 
@@ -142,7 +146,7 @@ def test_field_work_items_are_due_at_the_appointment(db, clock):
     """The on-site tasks carry the appointment's time limit in the work lists (`dueFrom`)."""
     import datetime as dt
 
-    from engine import runtime
+    from engine.core import runtime
     from tests.process_helpers import START, deploy, drive, items, start_case
 
     deploy(db)

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from engine import calendar, definitions, kpi, sla
+from engine.audit import kpi
+from engine.core import definitions
+from engine.deadlines import calendar, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import complete
 from tests.test_sla import TEST_RULES, at, start_case
@@ -14,8 +16,6 @@ from tests.test_sla import TEST_RULES, at, start_case
 
 @pytest.fixture
 def month(db, clock):
-    import engine.handlers  # noqa: F401
-
     calendar.seed_from_package(db)
     sla.load_rule_set(db, TEST_RULES, activate=True)
     definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
@@ -133,13 +133,12 @@ def field_visits(db, clock, tmp_path):
     booking service's recorded result, as the real `yekuo/field_appointment` records it."""
     import json
 
-    import engine.handlers  # noqa: F401
-    from engine import runtime, services
+    from engine.core import runtime, services
 
     name = "yekuo/field_appointment"
     real = services.get(name)
     services.unregister(name)
-    services.service(name)(lambda call: {"booked": True, "due_at": call.data["window_end"]})
+    services.register(name, lambda call: {"booked": True, "due_at": call.data["window_end"]})
     try:
         (tmp_path / "kpi_field.bpmn").write_text(FIELD_BPMN, encoding="utf-8")
         forms = tmp_path / "forms"
@@ -173,7 +172,7 @@ def field_visits(db, clock, tmp_path):
         ]
     finally:
         services.unregister(name)
-        services.service(name)(real)
+        services.register(name, real)
 
 
 def test_punctuality_and_satisfaction_match_hand_computed_values(db, clock, field_visits):

@@ -16,22 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions, migration, modeling, runtime
-from engine.config import PROJECT_ROOT
-from engine.db import Database
-from tests.helpers import xml_signatures
-from engine.errors import DeployError, InvalidData
+from engine.core import definitions, runtime
+from engine.core.config import PROJECT_ROOT
+from engine.core.db import Database
+from engine.core.errors import DeployError, InvalidData
+from engine.modeling import authoring as modeling
+from engine.modeling import migration
 from tests.conftest import ENGINE_MODEL
+from tests.helpers import xml_signatures
 
 IMPORT = Path(__file__).parent / "data" / "import"
 FORMS = PROJECT_ROOT / "forms"
 BPMN = PROJECT_ROOT / "bpmn"
 DESCRIPTOR = PROJECT_ROOT / "api" / "web" / "static" / "modeler_spiffworkflow.json"
-
-
-@pytest.fixture(autouse=True)
-def _handlers() -> None:
-    import engine.handlers  # noqa: F401  (registers yekuo/sms and friends)
 
 
 def _design_review(key: str = "design_review") -> dict[str, bytes]:
@@ -295,8 +292,8 @@ def test_a_changed_timer_the_case_waits_on_restarts_at_migration(db: Database, e
 
     from sqlalchemy import select
 
-    from engine import replay
-    from engine.models import timer_t
+    from engine.audit import replay
+    from engine.core.models import timer_t
     from tests.helpers import ACCEPT, complete
 
     iid = runtime.start_instance(db, "engine_model").instance_id

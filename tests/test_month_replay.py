@@ -13,7 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from engine import audit, calendar, kpi, replay, runtime, sla, timers
+from engine.audit import chains as audit
+from engine.audit import kpi, replay
+from engine.core import runtime, timers
+from engine.deadlines import calendar, sla
 from tests.process_helpers import SCENARIOS, START, deploy, drive, run, start_case
 
 DATA = Path(__file__).parent / "data"

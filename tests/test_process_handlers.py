@@ -8,8 +8,12 @@ import datetime as dt
 
 import pytest
 
-from engine import booking, handlers, services
-from engine.errors import InvalidData, ServiceError
+from engine.core import services
+from engine.core.errors import InvalidData, ServiceError
+from engine.dispatch import booking
+from engine.dispatch import handlers as dispatch_handlers
+from engine.intake import numbers
+from engine.messages import sms
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
@@ -32,7 +36,7 @@ CASE = {"customer_name": "张伟", "mobile": "13912345678", "application_no": "Y
 
 def test_sms_goes_to_the_outbox_keyed_by_instance_and_purpose():
     c = call("yekuo/sms", {"template": "accepted", "purpose": "accepted"}, CASE)
-    result = handlers.send_sms(c)
+    result = sms.send_sms(c)
     assert result == {"sent": True, "key": "sms:42:accepted", "template": "accepted", "to": "139****5678"}
     [msg] = c.effects.outbox
     assert (msg["channel"], msg["recipient"], msg["idempotency_key"]) == ("sms", "13912345678", "sms:42:accepted")
@@ -40,21 +44,21 @@ def test_sms_goes_to_the_outbox_keyed_by_instance_and_purpose():
 
 
 def test_sms_texts_not_in_the_shared_catalog_come_from_the_process_set():
-    body = handlers.render_sms("withdrawn", {**CASE, "withdrawal_reason": "项目取消"})
+    body = sms.render_sms("withdrawn", {**CASE, "withdrawal_reason": "项目取消"})
     assert body.startswith("【供电服务】") and "项目取消" in body and "YK20270301-0001" in body
 
 
 def test_sms_without_a_mobile_number_is_recorded_as_not_sent():
     c = call("yekuo/sms", {"template": "withdrawn"}, {"customer_name": "赵磊"})
-    assert handlers.send_sms(c)["sent"] is False
+    assert sms.send_sms(c)["sent"] is False
     assert c.effects.outbox == []
 
 
 def test_sms_missing_a_field_fails_instead_of_sending_half_a_message():
     with pytest.raises(ServiceError, match="scheme_valid_until"):
-        handlers.render_sms("scheme_expiry", CASE)
+        sms.render_sms("scheme_expiry", CASE)
     with pytest.raises(ServiceError, match="unknown SMS template"):
-        handlers.render_sms("no_such_text", CASE)
+        sms.render_sms("no_such_text", CASE)
 
 
 @pytest.mark.parametrize(("data", "due", "window"), [
@@ -86,7 +90,7 @@ def test_an_appointment_that_already_closed_is_refused():
 
 def test_the_booking_service_needs_the_command_database():
     with pytest.raises(ServiceError, match="inside an engine command"):
-        handlers.field_appointment(call("yekuo/field_appointment", data={"appointment_mode": "within"}))
+        dispatch_handlers.SERVICES["yekuo/field_appointment"](call("yekuo/field_appointment", data={"appointment_mode": "within"}))
 
 
 def test_archive_numbers_the_file_and_lists_every_attachment():
@@ -94,6 +98,6 @@ def test_archive_numbers_the_file_and_lists_every_attachment():
             "photos": [{"ref": "att-222222", "name": "表箱.jpg"}, {"ref": "att-111111", "name": "重复"}],
             "archive_record": None, "note": "att-333333 is just text"}
     counters = {"archive:2027": 41}
-    result = handlers.archive_case(call("yekuo/archive_case", data=data, counters=counters))
+    result = numbers.archive_case(call("yekuo/archive_case", data=data, counters=counters))
     assert result["archive_no"] == "DA2027-000042"
     assert (result["attachments"], result["attachment_count"]) == (["att-111111", "att-222222"], 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import runtime
+from engine.core import runtime
 from tests.process_helpers import START, deploy, drive, example, run, sms, start_case
 
 
@@ -129,9 +129,11 @@ def test_milestones_follow_the_customer_visible_steps(db, clock, models):
 
 def test_scheme_expiry_warning_is_ten_working_days_ahead(db, clock):
     """Scripts get `workdays_before` from the working-day calendar, for the scheme-expiry warning."""
-    from engine import calendar, definitions
-    from engine.runtime import Step
     from SpiffWorkflow.bpmn import BpmnWorkflow
+
+    from engine.core import definitions
+    from engine.core.runtime import Step
+    from engine.deadlines import calendar
     from tests.process_helpers import deploy
 
     calendar.seed_from_package(db)
@@ -139,7 +141,8 @@ def test_scheme_expiry_warning_is_ten_working_days_ahead(db, clock):
     definition = definitions.load(db, definitions.latest_id(db, "hv_delivery"))
     step = Step(db, definition, BpmnWorkflow(definition.spec, dict(definition.subprocess_specs)),
                 instance_id=None, business_key=None)
+    workdays_before = step.wf.script_engine.environment.globals["workdays_before"]
     # back from Thu 15 Oct 2026 over National Day and Mid-Autumn: 14, 13, 12, 10 (Sat, 调休), 9, 8 Oct,
     # 30, 29, 28 Sep, then 24 Sep (25–27 Sep off) — the days chinesecalendar marks as working days
-    assert step._workdays_before("2026-10-15", 10) == "2026-09-24"
-    assert step._workdays_before("2026-03-06", 5) == "2026-02-28"  # Sat 28 Feb is a 调休 working day
+    assert workdays_before("2026-10-15", 10) == "2026-09-24"
+    assert workdays_before("2026-03-06", 5) == "2026-02-28"  # Sat 28 Feb is a 调休 working day

@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import update
 
-from engine import calendar, definitions, replay, runtime, services, sla, timers
-from engine.models import event_t
+from engine.audit import replay
+from engine.core import definitions, runtime, services, timers
+from engine.core.models import event_t
+from engine.deadlines import calendar, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, actor, complete, drive_engine_model, open_items
 from tests.test_sla import TEST_RULES, at, start_case
@@ -42,8 +44,6 @@ def test_a_running_case_with_a_timer_and_claims_replays(db, engine_model, clock)
 
 
 def test_errors_retries_and_service_results_replay(db, clock):
-    import engine.handlers  # noqa: F401
-
     state = {"fail": True}
 
     def flaky(call):
@@ -51,7 +51,7 @@ def test_errors_retries_and_service_results_replay(db, clock):
             raise RuntimeError("billing system down")
         return {"ok": True}
 
-    services.service("test/flaky")(flaky)
+    services.register("test/flaky", flaky)
     try:
         definitions.deploy_paths(db, [ENGINE_MODEL / "service_retry.bpmn"], forms_dir=ENGINE_MODEL / "forms")
         iid = runtime.start_instance(db, "service_retry", {"amount": 100, "parts": 4}).instance_id
@@ -72,8 +72,6 @@ def test_cancelled_case_replays(db, engine_model):
 
 
 def test_deadlines_with_pauses_replay(db, clock):
-    import engine.handlers  # noqa: F401
-
     calendar.seed_from_package(db)
     sla.load_rule_set(db, TEST_RULES, activate=True)
     definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
@@ -107,7 +105,7 @@ def test_a_tampered_state_is_found_in_the_final_comparison(db, engine_model):
     iid = runtime.start_instance(db, "engine_model").instance_id
     complete(db, iid, "accept", ACCEPT)
     with db.write() as conn:
-        from engine.models import work_item_t
+        from engine.core.models import work_item_t
 
         conn.execute(update(work_item_t).where(work_item_t.c.instance_id == iid, work_item_t.c.status == "open")
                      .values(status="completed"))
@@ -116,7 +114,7 @@ def test_a_tampered_state_is_found_in_the_final_comparison(db, engine_model):
 
 
 def test_unknown_instance(db):
-    from engine.errors import NotFound
+    from engine.core.errors import NotFound
 
     with pytest.raises(NotFound):
         replay.replay(db, 12345)

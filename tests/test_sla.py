@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, calendar, definitions, history, runtime, sla, timers
-from engine.errors import InvalidState
-from engine.models import notice_t, timer_t
+from engine.audit import chains as audit
+from engine.core import definitions, history, runtime, timers
+from engine.core.errors import InvalidState
+from engine.core.models import notice_t, timer_t
+from engine.deadlines import calendar, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 
@@ -33,8 +35,6 @@ def at(y, m, d, h=9, mi=0):
 
 @pytest.fixture
 def sla_model(db, clock):
-    import engine.handlers  # noqa: F401
-
     calendar.seed_from_package(db)
     sla.load_rule_set(db, TEST_RULES, activate=True)
     [result] = definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")

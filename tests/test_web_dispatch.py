@@ -23,12 +23,16 @@ from sqlalchemy import select
 
 from api import auth
 from api.app import create_app
-from engine import booking, capacity, clock as engine_clock, config, dispatch, history, runtime, sla, users, works
-from engine.db import Database
-from tests.web_support import csrf_of, sign_in
-from engine.models import notice_t
+from engine.core import clock as engine_clock
+from engine.core import config, history, runtime, users
+from engine.core.db import Database
+from engine.core.models import notice_t
+from engine.deadlines import sla
+from engine.dispatch import booking, capacity, works
+from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
+from tests.web_support import csrf_of, sign_in
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 TODAY = dt.date(2026, 3, 2)
@@ -37,7 +41,7 @@ ROLES = ("dispatcher", "lead", "surveyor", "metering", "manager", "clerk", "audi
 
 @pytest.fixture
 def web_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)

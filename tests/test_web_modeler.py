@@ -15,9 +15,10 @@ import pytest
 
 from api import auth
 from api.app import create_app
-from engine import clock as engine_clock
-from engine import config, definitions, runtime, sla, users
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.core import config, definitions, runtime, users
+from engine.core.db import Database
+from engine.deadlines import sla
 from tests.web_support import sign_in
 
 IMPORT = Path(__file__).parent / "data" / "import"
@@ -26,8 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def app(tmp_path: Path, sqlite_template: Path, clock: engine_clock.FixedClock) -> Iterator[Any]:
-    import engine.handlers  # noqa: F401
-
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)
     db = Database(f"sqlite:///{target}")

@@ -35,8 +35,19 @@ class YekuoApi(Api):
 
 
 def _blueprints() -> list[Any]:
-    from api.rest import (applications, audit, auth, calendar, deployments, dispatch, instances, modeling, notices,
-                          tasks, users)
+    from api.rest import (
+        applications,
+        audit,
+        auth,
+        calendar,
+        deployments,
+        dispatch,
+        instances,
+        modeling,
+        notices,
+        tasks,
+        users,
+    )
 
     return [auth.blp, *deployments.blueprints, instances.blp, tasks.blp, *applications.blueprints, notices.blp,
             *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints]

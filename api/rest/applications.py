@@ -9,13 +9,35 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from api import uploads
-from api.rest.common import (ALL_ROLES, STAFF, SUBMITTERS, UPLOADERS, WITHDRAWERS, actor, allow, db, has_role,
-                             page_of, path_param, window)
-from api.rest.schemas import (APPLICATION_REQUEST_EXAMPLE, ApplicationArgsSchema, ApplicationCreatedSchema,
-                              ApplicationRequestSchema, ApplicationStatusSchema, DocumentSchema,
-                              IdempotencyHeaderSchema, OutcomeSchema, UploadSchema, WithdrawRequestSchema, page_schema)
-from engine import applications, documents
-from engine.errors import NotFound
+from api.rest.common import (
+    ALL_ROLES,
+    STAFF,
+    SUBMITTERS,
+    UPLOADERS,
+    WITHDRAWERS,
+    actor,
+    allow,
+    db,
+    has_role,
+    page_of,
+    path_param,
+    window,
+)
+from api.rest.schemas import (
+    APPLICATION_REQUEST_EXAMPLE,
+    ApplicationArgsSchema,
+    ApplicationCreatedSchema,
+    ApplicationRequestSchema,
+    ApplicationStatusSchema,
+    DocumentSchema,
+    IdempotencyHeaderSchema,
+    OutcomeSchema,
+    UploadSchema,
+    WithdrawRequestSchema,
+    page_schema,
+)
+from engine.core.errors import NotFound
+from engine.intake import applications, documents
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
                 description="Applications from the channels (app, 95598 website, WeChat, counter).")

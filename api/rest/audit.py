@@ -13,11 +13,23 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from api.rest.audit_schemas import (AsOfArgsSchema, AsOfSchema, CaseFileSchema, ChainArgsSchema, ChainsSchema,
-                                    HeatmapArgsSchema, HeatmapSchema, KpiArgsSchema, KpiReportSchema)
+from api.rest.audit_schemas import (
+    AsOfArgsSchema,
+    AsOfSchema,
+    CaseFileSchema,
+    ChainArgsSchema,
+    ChainsSchema,
+    HeatmapArgsSchema,
+    HeatmapSchema,
+    KpiArgsSchema,
+    KpiReportSchema,
+)
 from api.rest.common import REPLAYERS, allow, db, path_param, settings
-from engine import anchor, audit, definitions, kpi, timetravel
-from engine.codec import CODEC
+from engine.audit import anchor, kpi, timetravel
+from engine.audit import chains as audit
+from engine.core import definitions
+from engine.core.clock import CHINA
+from engine.core.codec import CODEC
 
 #: Read every case's record, chain and case file.
 AUDITORS = ("auditor", "supervisor")
@@ -25,7 +37,6 @@ AUDITORS = ("auditor", "supervisor")
 KPI_READERS = ("auditor", "supervisor", "analyst")
 #: Look at a case as of any event (what replay rebuilds; same people who may replay).
 TIME_TRAVELLERS = REPLAYERS
-CHINA = dt.timezone(dt.timedelta(hours=8))
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1",
                 description="Audit: a case as of any event, case files, chain verification, KPIs.")
@@ -136,7 +147,7 @@ def heatmap(args: dict[str, Any]) -> Any:
 
 
 def heatmap_of(args: dict[str, Any]) -> dict[str, Any]:
-    from engine import diagrams
+    from engine.audit import diagrams
 
     definition_id = definitions.latest_id(db(), args["key"], args.get("version"))
     definition = definitions.load(db(), definition_id)
@@ -149,7 +160,7 @@ def heatmap_of(args: dict[str, Any]) -> dict[str, Any]:
 
 def heat_processes(definition_id: int, heat: list[kpi.Heat]) -> list[dict[str, str]]:
     """The diagrams worth colouring: the main process and every called process that has waiting."""
-    from engine import diagrams
+    from engine.audit import diagrams
 
     used = {h.process for h in heat}
     found = diagrams.process_sources(db(), definition_id)

@@ -8,14 +8,21 @@ import marshmallow as ma
 from flask import request
 from flask_smorest import Blueprint
 
-from api.rest.common import (DEPLOYERS, STAFF, actor, allow, db, page_of, paginate_list, path_param, settings,
-                             window)
+from api.rest.common import DEPLOYERS, STAFF, actor, allow, db, page_of, paginate_list, path_param, settings, window
 from api.rest.errors import validation_details
 from api.rest.modeling_schemas import BundleDeploymentSchema
-from api.rest.schemas import (DEPLOYMENT_EXAMPLE, DefinitionArgsSchema, DefinitionDetailSchema, DefinitionSchema,
-                              DeploymentSchema, PageArgsSchema, page_schema)
-from engine import definitions, modeling
-from engine.errors import InvalidData, YekuoError
+from api.rest.schemas import (
+    DEPLOYMENT_EXAMPLE,
+    DefinitionArgsSchema,
+    DefinitionDetailSchema,
+    DefinitionSchema,
+    DeploymentSchema,
+    PageArgsSchema,
+    page_schema,
+)
+from engine.core import definitions
+from engine.core.errors import InvalidData, YekuoError
+from engine.modeling import authoring as modeling
 
 definitions_blp = Blueprint("process-definitions", __name__, url_prefix="/api/v1/process-definitions",
                             description="Deployed process versions (immutable; running cases keep theirs).")

@@ -8,13 +8,15 @@ import json
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import fields, validate
 from flask_smorest.fields import Upload
+from marshmallow import fields, validate
 
-from engine import applications, sla, worklist
-from engine.config import PROJECT_ROOT
+from engine.core import worklist
+from engine.core.clock import CHINA
+from engine.core.config import PROJECT_ROOT
+from engine.deadlines import sla
+from engine.intake import applications
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 ROLE_CODES = ["clerk", "dispatcher", "manager", "surveyor", "metering", "reviewer", "lead", "supervisor",
               "auditor", "analyst", "admin", "channel"]
 

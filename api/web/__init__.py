@@ -14,7 +14,8 @@ from typing import Any
 from flask import Flask, abort, request, send_from_directory, session
 from flask_babel import Babel, get_locale
 
-from engine.config import PROJECT_ROOT
+from engine.core.clock import CHINA
+from engine.core.config import PROJECT_ROOT
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = PROJECT_ROOT / "node_modules"
@@ -24,7 +25,6 @@ VENDOR: dict[str, tuple[Path, tuple[str, ...]]] = {
     "json-editor": (NODE_MODULES / "@json-editor" / "json-editor" / "dist", (".js",)),
 }
 LANGUAGES = ("zh_CN", "en")
-CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def select_locale() -> str:

@@ -19,9 +19,12 @@ from markupsafe import Markup, escape
 
 from api.rest.audit import jsonable
 from api.web import CHINA, casedata, labels
-from api.web.views import (display_name, event_summary, form_order, task_names, bp, page, page_db, page_user)
-from engine import anchor, audit, clock, definitions, history, kpi, replay, runtime, sla, timetravel
-from engine.errors import Forbidden, InvalidData
+from api.web.views import bp, display_name, event_summary, form_order, page, page_db, page_user, task_names
+from engine.audit import anchor, kpi, replay, timetravel
+from engine.audit import chains as audit
+from engine.core import clock, definitions, history, runtime
+from engine.core.errors import Forbidden, InvalidData
+from engine.deadlines import sla
 
 TIME_TRAVELLERS = frozenset({"auditor", "supervisor", "analyst"})
 AUDITORS = frozenset({"auditor", "supervisor"})

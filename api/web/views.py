@@ -17,15 +17,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from api import auth
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
-from engine import clock, definitions, diagrams, history, runtime, sla, task_queries, users
-from engine.db import Database
-from engine.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
+from engine.audit import diagrams
+from engine.core import clock, definitions, history, runtime, task_queries, users
+from engine.core.db import Database
+from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
+from engine.deadlines import sla
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets/web")

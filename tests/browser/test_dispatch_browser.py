@@ -17,10 +17,12 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from engine import booking, clock as engine_clock, runtime
-from engine.db import Database
-from tests.browser.support import field, form_ready, sign_in
+from engine.core import clock as engine_clock
+from engine.core import runtime
+from engine.core.db import Database
+from engine.dispatch import booking
 from tests.browser.conftest import CHINA
+from tests.browser.support import field, form_ready, sign_in
 from tests.process_helpers import drive, example, items
 
 PHONE = {"width": 390, "height": 844}

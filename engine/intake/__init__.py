@@ -1,0 +1,1 @@
+"""Applications coming in: O2O channel intake, application and archive numbers, uploaded documents."""

@@ -1,0 +1,2 @@
+"""The analyst's side: checking, importing and exporting models, version diffs and migrating
+running cases between versions."""

@@ -1,0 +1,69 @@
+"""Builds the engine for one process: the only place that connects the packages.
+
+Every entry point — the app factory, the scheduler, the command line, the tests and benchmarks —
+calls `install()` once before it runs a case. Nothing registers itself by being imported: the
+service handlers come from each package's `SERVICES` table, and the core's hooks (case end,
+command writes, timers by purpose, script helpers, calendar imports) are filled here, so a process
+started any way at all (a gunicorn worker importing only `api.app`) knows everything it needs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.core import clock, runtime, services, timers
+from engine.deadlines import calendar, sla, steps
+from engine.dispatch import booking, field, works
+from engine.dispatch import handlers as dispatch_handlers
+from engine.intake import numbers
+from engine.messages import sms
+
+#: Every service operator the bundled models may call, by package.
+SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **sms.SERVICES, **dispatch_handlers.SERVICES}
+#: Timers the scheduler fires besides BPMN timers, by purpose.
+TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
+    sla.PURPOSE: sla.fire,
+    sla.REMINDER: sla.fire_reminder,
+    field.ARRIVAL_PURPOSE: field.fire_arrival_check,
+    works.PURPOSE: works.fire_follow_up,
+}
+#: Records a case holds outside its state, released in the transaction that ends it.
+CASE_END_HOOKS = (booking.release_for_case, works.close_for_case)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What `install` plugged in, for the start-up log and for tests."""
+
+    services: tuple[str, ...]
+    timer_purposes: tuple[str, ...]
+
+
+_lock = threading.Lock()
+_installed: Installed | None = None
+
+
+def install() -> Installed:
+    """Plug every package into the core; idempotent, safe to call from any entry point."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            clock.install()
+            for name, handler in SERVICES.items():
+                services.register(name, handler)
+            timers.HANDLERS.update(TIMER_HANDLERS)
+            _add_once(runtime.CASE_END_HOOKS, *CASE_END_HOOKS)
+            _add_once(runtime.WRITE_HOOKS, steps.on_write)
+            runtime.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
+            _add_once(calendar.after_import, sla.after_calendar_import)
+            _installed = Installed(tuple(sorted(SERVICES)), tuple(sorted(timers.HANDLERS)))
+        return _installed
+
+
+def _add_once(hooks: list[Any], *fns: Any) -> None:
+    for fn in fns:
+        if fn not in hooks:
+            hooks.append(fn)
