@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export YEKUO_DATABASE_URL ?= sqlite:///instance/yekuo.db
 
-.PHONY: run test install init deploy serve bench clean
+.PHONY: run test lint install init deploy serve bench clean
 
 MO     := api/web/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
 
@@ -40,8 +40,12 @@ run: deploy
 # the suite in parallel processes (one per core, at most 4: each holds its own databases and browser)
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
-test: install
+test: install lint
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
+
+# the import contract in pyproject.toml: engine never imports api or Flask; engine packages in layers
+lint: install
+	$(BIN)/lint-imports --no-cache
 
 bench: install
 	$(BIN)/python bench/engine_overhead.py
