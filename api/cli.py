@@ -75,8 +75,10 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: config.Settings) -> int:
+    from api import security
     from engine import scheduler
 
+    security.require_secret(settings)  # a production process: same rule as the server
     _load_handlers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     print("Yekuo scheduler running; Ctrl-C stops it", flush=True)

@@ -23,8 +23,9 @@ from api.web import NODE_MODULES, views
 from engine import clock as engine_clock
 from engine import config, runtime, sla, users
 from engine.db import Database
-from tests.web_support import csrf_of, sign_in
+from tests.api_support import TEST_SECRET
 from tests.process_helpers import example, start_case
+from tests.web_support import csrf_of, sign_in
 
 GOOD = example("accept")
 BAD = example("accept", id_number="110101199003070012")
@@ -187,7 +188,7 @@ def test_language_switch_and_demo_banner(app: Any, calendar_db: Database) -> Non
     assert "Group tasks" in clerk.get("/tasks/group").text  # sticky for the session
     assert "组任务" in clerk.get("/tasks/group?lang=zh_CN").text
 
-    plain = create_app(config.Settings(database_url=str(calendar_db.engine.url), secret_key="t"), db=calendar_db)
+    plain = create_app(config.Settings(database_url=str(calendar_db.engine.url), secret_key=TEST_SECRET), db=calendar_db)
     assert "演示模式" not in plain.test_client().get("/login").text
 
 
