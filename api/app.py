@@ -7,9 +7,9 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.routing import IntegerConverter
 
-from engine import config
-from engine.db import Database
-from engine.errors import YekuoError
+from engine.core import config
+from engine.core.db import Database
+from engine.core.errors import YekuoError
 
 
 class RowId(IntegerConverter):

@@ -1,8 +1,8 @@
 """Who is asking: bearer tokens for the API, session login for pages, CSRF, login throttling.
 
-Every view gets the caller as an `engine.runtime.Actor` (username + groups) through
+Every view gets the caller as an `engine.core.runtime.Actor` (username + groups) through
 `current_actor()`; role checks are `require(*groups)`. Tokens are signed and expire
-(`YEKUO_TOKEN_TTL` seconds, default 8 h); passwords are checked by `engine.users` (scrypt).
+(`YEKUO_TOKEN_TTL` seconds, default 8 h); passwords are checked by `engine.core.users` (scrypt).
 Throttling is per process and per username+address: after 5 failures in 15 minutes further
 attempts get 429 until the window passes (behind several processes, put the limit in the proxy too).
 """
@@ -23,10 +23,10 @@ from flask import current_app, g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
 
-from engine import runtime, users
-from engine.db import Database
-from engine.errors import Forbidden, YekuoError
-from engine.models import user_t
+from engine.core import runtime, users
+from engine.core.db import Database
+from engine.core.errors import Forbidden, YekuoError
+from engine.core.models import user_t
 
 TOKEN_SALT = "yekuo-api-token"
 MAX_FAILURES, WINDOW = 5, 15 * 60

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import config
-from engine.db import Database
-from engine.errors import DeployError, YekuoError
+from engine.core import config
+from engine.core.db import Database
+from engine.core.errors import DeployError, YekuoError
 
 
 def _db(settings: config.Settings) -> Database:
@@ -29,14 +29,15 @@ def _load_handlers() -> None:
 
 
 def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar, schema, users
+    from engine.deadlines import calendar
+    from engine.core import schema, users
 
     db = _db(settings)
     schema.upgrade(db)
     added = users.seed_groups(db)
     calendar.seed_from_package(db)
     print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
-    from engine import sla
+    from engine.deadlines import sla
 
     loaded = sla.seed_rule_sets(db)
     if loaded:
@@ -49,7 +50,7 @@ def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import definitions
+    from engine.core import definitions
 
     _load_handlers()
     results = definitions.deploy_paths(_db(settings), [Path(p) for p in args.paths],
@@ -90,7 +91,7 @@ def cmd_scheduler(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_fire_due(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import timers
+    from engine.core import timers
 
     _load_handlers()
     now = _parse_instant(args.now) if args.now else None
@@ -100,7 +101,7 @@ def cmd_fire_due(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import audit
+    from engine.audit import chains as audit
 
     reports = audit.verify(_db(settings), args.instance)
     bad = [r for r in reports if not r.ok]
@@ -109,7 +110,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int
     print(f"{len(reports)} chain(s) checked, {len(bad)} broken")
     anchored_ok = True
     if args.anchor:
-        from engine import anchor
+        from engine.audit import anchor
 
         result = anchor.check(_db(settings), anchor.load(Path(args.anchor)), settings.anchor_key.encode())
         for problem in result.problems:
@@ -120,7 +121,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_audit_anchor(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import anchor
+    from engine.audit import anchor
 
     doc = anchor.create(_db(settings), settings.anchor_key.encode())
     path = anchor.write(doc, Path(args.out) if args.out else settings.anchor_dir)
@@ -129,7 +130,7 @@ def cmd_audit_anchor(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_audit_replay(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import replay
+    from engine.audit import replay
 
     _load_handlers()
     report = replay.replay(_db(settings), args.instance)
@@ -141,7 +142,7 @@ def cmd_audit_replay(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_sla_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     db = _db(settings)
     for c in sla.clocks_of(db, args.instance):
@@ -154,7 +155,7 @@ def cmd_sla_show(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_sla_pause(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     n = sla.pause(_db(settings), args.instance, reason=args.reason, actor=args.by, note=args.note)
     print(f"{n} clock(s) paused")
@@ -162,7 +163,7 @@ def cmd_sla_pause(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_sla_resume(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     n = sla.resume(_db(settings), args.instance, actor=args.by)
     print(f"{n} clock(s) resumed")
@@ -170,7 +171,7 @@ def cmd_sla_resume(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_sla_recompute(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     n = sla.recompute(_db(settings), instance_ids=args.instances or None, actor="cli")
     print(f"{n} deadline(s) moved")
@@ -178,7 +179,7 @@ def cmd_sla_recompute(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_versions_diff(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
     diff = migration.diff_versions(_db(settings), args.key, args.from_version, args.to_version)
     for c in diff.changes:
@@ -189,7 +190,7 @@ def cmd_versions_diff(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_migrate_check(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
     _load_handlers()
     for r in migration.check(_db(settings), args.instances, args.to):
@@ -199,7 +200,7 @@ def cmd_migrate_check(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_migrate_run(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
     _load_handlers()
     db, failed = _db(settings), 0
@@ -214,7 +215,7 @@ def cmd_migrate_run(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_migrate_revert(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import migration
+    from engine.modeling import migration
 
     _load_handlers()
     migration.revert(_db(settings), args.instance, actor=args.by)
@@ -223,7 +224,7 @@ def cmd_migrate_revert(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     name = sla.load_rule_set(_db(settings), Path(args.file), actor="cli", activate=args.activate)
     print(f"rule set {name} loaded" + (" and active" if args.activate else ""))
@@ -231,7 +232,7 @@ def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import sla
+    from engine.deadlines import sla
 
     sla.activate_rule_set(_db(settings), args.name)
     print(f"rule set {args.name} is active")
@@ -239,7 +240,7 @@ def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import runtime
+    from engine.core import runtime
 
     _load_handlers()
     out = runtime.start_instance(_db(settings), args.key, _json_arg(args.data),
@@ -249,7 +250,7 @@ def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import runtime
+    from engine.core import runtime
 
     inst = runtime.get_instance(_db(settings), args.instance)
     print(json.dumps({"id": inst.id, "key": inst.key, "version": inst.definition_version,
@@ -261,7 +262,7 @@ def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import runtime
+    from engine.core import runtime
 
     _load_handlers()
     out = runtime.retry(_db(settings), args.instance, actor=runtime.Actor(args.by, system=True))
@@ -270,7 +271,7 @@ def cmd_retry(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_outbox_deliver(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import outbox, sinks
+    from engine.messages import outbox, sinks
 
     now = _parse_instant(args.now) if args.now else None
     report = outbox.deliver_due(_db(settings), now, sink=sinks.from_settings(settings),
@@ -281,7 +282,7 @@ def cmd_outbox_deliver(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_outbox_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import outbox
+    from engine.messages import outbox
 
     messages = outbox.list_messages(_db(settings), args.status, instance_id=args.instance, limit=args.limit)
     if args.json:
@@ -297,7 +298,7 @@ def cmd_outbox_list(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_outbox_retry(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import outbox
+    from engine.messages import outbox
 
     if not args.ids and not args.all:
         raise YekuoError("name the message ids to retry, or --all for every failed message")
@@ -307,7 +308,7 @@ def cmd_outbox_retry(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_outbox_templates(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import templates
+    from engine.messages import templates
 
     active = templates.reload(args.file or settings.templates_file)
     for t in active.templates.values():
@@ -317,7 +318,7 @@ def cmd_outbox_templates(args: argparse.Namespace, settings: config.Settings) ->
 
 
 def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     start = _parse_date(args.date)
     result = calendar.add_workdays(_db(settings), start, args.n, fallback=args.fallback or settings.calendar_fallback)
@@ -330,7 +331,7 @@ def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     try:
         report = calendar.import_year(_db(settings), Path(args.file), actor=args.by)
@@ -346,13 +347,14 @@ def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_calendar_export(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     sys.stdout.write(calendar.export_csv(_db(settings), args.year))
     return 0
 
 def cmd_calendar_status(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import calendar, clock
+    from engine.deadlines import calendar
+    from engine.core import clock
 
     loaded = calendar.years(_db(settings))
     for y in loaded:
@@ -375,20 +377,20 @@ def cmd_calendar_status(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def _demo_teams(db: Database) -> None:
-    from engine import teams
+    from engine.dispatch import teams
 
     added = teams.seed_demo(db)
     print(f"demo teams: {', '.join(added) if added else 'already there'}")
 
 
 def _today(text: str | None) -> dt.date:
-    from engine import clock
+    from engine.core import clock
 
     return _parse_date(text) if text else clock.now().astimezone(dt.timezone(dt.timedelta(hours=8))).date()
 
 
 def cmd_teams_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     found = teams.list_teams(_db(settings), area=args.area, active_only=not args.all)
     for t in found:
@@ -400,7 +402,7 @@ def cmd_teams_list(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_teams_add(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     t = teams.create_team(_db(settings), args.code, args.name, args.area, actor=args.by)
     print(f"team {t.code} {t.name} ({t.area_text}) added")
@@ -408,7 +410,7 @@ def cmd_teams_add(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_teams_member(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     m = teams.add_member(_db(settings), args.team, args.name, args.mobile, role="lead" if args.lead else "worker",
                          username=args.user)
@@ -417,7 +419,7 @@ def cmd_teams_member(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_teams_remove_member(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import teams
+    from engine.dispatch import teams
 
     teams.remove_member(_db(settings), args.team, args.name)
     print(f"{args.team}: {args.name} deactivated")
@@ -435,7 +437,7 @@ def _week_numbers(text: str) -> list[int]:
 
 
 def cmd_capacity_report(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     plan = {jt: _week_numbers(getattr(args, jt)) for jt in capacity.JOB_TYPES if getattr(args, jt) is not None}
     if not plan:
@@ -447,7 +449,7 @@ def cmd_capacity_report(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_capacity_adjust(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     version = capacity.adjust_day(_db(settings), args.team, _parse_date(args.date), args.job_type, args.capacity,
                                   actor=args.by, note=args.note)
@@ -456,7 +458,7 @@ def cmd_capacity_adjust(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_capacity_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     rows = capacity.board(_db(settings), _today(args.date), args.days, area=args.area, team=args.team,
                           job_type=args.job_type)
@@ -470,7 +472,7 @@ def cmd_capacity_show(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_capacity_history(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import capacity
+    from engine.dispatch import capacity
 
     for h in capacity.history(_db(settings), args.team, job_type=args.job_type):
         print(f"{h['reported_at']:%Y-%m-%d %H:%M} {h['reported_by']}\t{h['job_type']}\t{h['kind']} {h['day']} "
@@ -479,7 +481,7 @@ def cmd_capacity_history(args: argparse.Namespace, settings: config.Settings) ->
 
 
 def cmd_dispatch_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking, dispatch
+    from engine.dispatch import booking, lists as dispatch
 
     db, day = _db(settings), _today(args.date)
     if args.csv:
@@ -501,7 +503,7 @@ def cmd_dispatch_list(args: argparse.Namespace, settings: config.Settings) -> in
 
 
 def cmd_dispatch_generate(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import dispatch
+    from engine.dispatch import lists as dispatch
 
     db = _db(settings)
     if args.slot:
@@ -516,7 +518,8 @@ def cmd_dispatch_generate(args: argparse.Namespace, settings: config.Settings) -
 
 
 def cmd_dispatch_assign(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import dispatch, runtime
+    from engine.dispatch import lists as dispatch
+    from engine.core import runtime
 
     _load_handlers()
     actor = runtime.Actor(args.by, frozenset({"lead"}))
@@ -528,7 +531,7 @@ def cmd_dispatch_assign(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking
+    from engine.dispatch import booking
 
     found = booking.list_appointments(_db(settings), day=_parse_date(args.date) if args.date else None, team=args.team,
                                       status=args.status, instance_id=args.instance)
@@ -543,7 +546,7 @@ def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -
 
 
 def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking
+    from engine.dispatch import booking
 
     _load_handlers()
     changes = {"mode": args.mode, "date": args.date, "period": args.period, "within_hours": args.hours,
@@ -554,7 +557,7 @@ def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Setti
 
 
 def cmd_appointments_cancel(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import booking
+    from engine.dispatch import booking
 
     a = booking.cancel(_db(settings), args.job_no, actor=args.by, reason=args.reason)
     print(f"{a.job_no}: {a.status}")
@@ -562,7 +565,7 @@ def cmd_appointments_cancel(args: argparse.Namespace, settings: config.Settings)
 
 
 def cmd_works_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import works
+    from engine.dispatch import works
 
     found = works.entries(_db(settings), status=None if args.all else "open",
                           due_by=_parse_date(args.due) if args.due else None)
@@ -574,14 +577,14 @@ def cmd_works_list(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_works_sync(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import works
+    from engine.dispatch import works
 
     print(works.sync(_db(settings), interval_days=settings.works_follow_up_days, actor="cli"))
     return 0
 
 
 def cmd_works_follow_up(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine import works
+    from engine.dispatch import works
 
     e = works.record_follow_up(_db(settings), args.entry, status=args.status, note=args.note, actor=args.by,
                                next_follow_up=_parse_date(args.next) if args.next else None)

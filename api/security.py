@@ -20,9 +20,9 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from engine import config
-from engine.db import Database
-from engine.errors import YekuoError
+from engine.core import config
+from engine.core.db import Database
+from engine.core.errors import YekuoError
 
 MIN_SECRET_BYTES = 32
 MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'

@@ -14,9 +14,9 @@ from pathlib import Path
 from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
-from engine import documents
-from engine.db import Database
-from engine.errors import InvalidData
+from engine.intake import documents
+from engine.core.db import Database
+from engine.core.errors import InvalidData
 
 #: room for the multipart envelope around the file itself
 ENVELOPE = 64 * 1024

@@ -34,11 +34,11 @@ from SpiffWorkflow import TaskState  # noqa: E402
 from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
 
 import engine.handlers  # noqa: E402,F401
-from engine import definitions, history, runtime, schema, users  # noqa: E402
-from engine.codec import CODEC  # noqa: E402
-from engine.db import Database  # noqa: E402
-from engine.models import event_t, instance_t, work_item_t  # noqa: E402
-from engine.scripting import make_script_engine  # noqa: E402
+from engine.core import definitions, history, runtime, schema, users  # noqa: E402
+from engine.core.codec import CODEC  # noqa: E402
+from engine.core.db import Database  # noqa: E402
+from engine.core.models import event_t, instance_t, work_item_t  # noqa: E402
+from engine.core.scripting import make_script_engine  # noqa: E402
 
 MODELS = {
     "engine_model": (ROOT / "tests/data/engine_model/engine_model.bpmn", ROOT / "tests/data/engine_model/forms"),
@@ -109,7 +109,7 @@ def connection_run(db: Database, key: str, times: list[float], mid: dict[str, in
 
     Returns the case's recorded inputs, which the raw baseline then feeds to an in-memory workflow.
     """
-    from engine import clock
+    from engine.core import clock
     from tests import process_helpers
 
     original = runtime.complete_task
@@ -139,7 +139,7 @@ def connection_run(db: Database, key: str, times: list[float], mid: dict[str, in
 
 def raw_replay(definition: definitions.Definition, events: list[Any], times: list[float]) -> None:
     """(a) for the real process: the same inputs on an in-memory workflow, restored and stored per step."""
-    from engine import clock
+    from engine.core import clock
 
     services_by_input: list[list[dict[str, Any]]] = []
     inputs = [e for e in events if e.type in ("instance_started", "task_completed")]
@@ -190,7 +190,7 @@ def stored_bytes(db: Database, iid: int) -> dict[str, int]:
 
 def prepare(url: str, model: Path, forms: Path) -> tuple[Database, str]:
     """A database set up as `yekuo init` leaves it (calendar, rule sets), with the model deployed."""
-    from engine import calendar, sla
+    from engine.deadlines import calendar, sla
 
     db = Database(url)
     schema.upgrade(db)

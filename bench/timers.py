@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 import engine.handlers  # noqa: E402,F401
-from engine import clock, definitions, runtime, schema, timers, users  # noqa: E402
-from engine.db import Database  # noqa: E402
-from engine.models import event_t  # noqa: E402
+from engine.core import clock, definitions, runtime, schema, timers, users  # noqa: E402
+from engine.core.db import Database  # noqa: E402
+from engine.core.models import event_t  # noqa: E402
 from tests.helpers import clone_waiting_instances  # noqa: E402
 
 MODEL = ROOT / "tests/data/engine_model"

@@ -12,8 +12,8 @@ import re
 import string
 from typing import Any
 
-from engine.errors import ServiceError
-from engine.services import ServiceCall, service
+from engine.core.errors import ServiceError
+from engine.core.services import ServiceCall, service
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -39,7 +39,7 @@ def next_number(call: ServiceCall) -> dict[str, Any]:
 
 SERVICE_PHONE = "95598"
 SMS_SIGNATURE = "【供电服务】"
-#: Texts for process SMS the shared message catalog (engine/message_templates.toml) does not carry
+#: Texts for process SMS the shared message catalog (engine/messages/message_templates.toml) does not carry
 #: yet; a template of the same id in the catalog takes precedence, so administrators edit texts there.
 PROCESS_SMS: dict[str, str] = {
     "docs_reminder": "尊敬的${customer_name}，您承诺于${docs_promised_by}前补交的资料（${docs_pending}）尚未收到，"
@@ -103,7 +103,7 @@ def render_sms(template_id: str, data: dict[str, Any]) -> str:
     """The SMS text from the shared message catalog, else from PROCESS_SMS; a missing field is an error."""
     fields = sms_fields(data)
     try:
-        from engine import templates as catalog
+        from engine.messages import templates as catalog
     except ImportError:  # the shared catalog is optional for the process handlers
         catalog = None
     if catalog is not None and template_id in catalog.catalog().templates:
@@ -137,7 +137,7 @@ def send_sms(call: ServiceCall) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # field jobs: the dispatch centre's records, kept by the services after each field-job task
-# (engine.booking, engine.dispatch, engine.field). Each writes its record in a short transaction of
+# (engine.dispatch.booking, engine.dispatch.lists, engine.dispatch.field). Each writes its record in a short transaction of
 # its own, idempotent per job, so a retried step changes nothing twice; the appointment log rows go
 # into the command's own transaction. Their results are recorded in the case's history.
 
@@ -148,7 +148,7 @@ def _db(call: ServiceCall) -> Any:
 
 
 def _log_rows(call: ServiceCall, rows: list[dict[str, Any]]) -> None:
-    from engine.models import appointment_log_t
+    from engine.core.models import appointment_log_t
 
     call.effects.rows.extend((appointment_log_t, row) for row in rows)
 
@@ -158,7 +158,7 @@ def field_appointment(call: ServiceCall) -> dict[str, Any]:
     """Book the job against the teams' capacity (登记预约): the job number, team, day and the
     instant the appointment window closes (`due_at`, the job's deadline). A full day or a closed
     window is `booked: false` with the next free days, and the model returns to 预约上门."""
-    from engine import booking
+    from engine.dispatch import booking
 
     result, logs = booking.book_in_command(_db(call), call.instance_id, call.data, now=call.now, actor="process")
     _log_rows(call, logs)
@@ -168,7 +168,7 @@ def field_appointment(call: ServiceCall) -> dict[str, Any]:
 @service("yekuo/field_dispatch")
 def field_dispatch(call: ServiceCall) -> dict[str, Any]:
     """Put the lead's assignment (worker, route place, time) on the appointment (登记派工)."""
-    from engine import dispatch
+    from engine.dispatch import lists as dispatch
 
     result, logs = dispatch.record_in_command(_db(call), call.data, now=call.now, actor="process")
     _log_rows(call, logs)
@@ -178,7 +178,7 @@ def field_dispatch(call: ServiceCall) -> dict[str, Any]:
 @service("yekuo/field_arrival")
 def field_arrival(call: ServiceCall) -> dict[str, Any]:
     """The first phone call (到达): on the appointment, and whether it kept the window."""
-    from engine import field
+    from engine.dispatch import field
 
     result, logs = field.arrival_in_command(_db(call), call.data, now=call.now, actor="process")
     _log_rows(call, logs)
@@ -188,7 +188,7 @@ def field_arrival(call: ServiceCall) -> dict[str, Any]:
 @service("yekuo/field_completion")
 def field_completion(call: ServiceCall) -> dict[str, Any]:
     """The second phone call (完工): the appointment is done."""
-    from engine import field
+    from engine.dispatch import field
 
     result, logs = field.completion_in_command(_db(call), call.data, now=call.now, actor="process")
     _log_rows(call, logs)
@@ -198,7 +198,7 @@ def field_completion(call: ServiceCall) -> dict[str, Any]:
 @service("yekuo/field_callback")
 def field_callback(call: ServiceCall) -> dict[str, Any]:
     """Record the call-back (回访); `follow_up` says whether the customer manager must act."""
-    from engine import field
+    from engine.dispatch import field
 
     return field.callback_in_command(_db(call), call.instance_id, call.data, now=call.now, actor="process")
 
@@ -206,7 +206,7 @@ def field_callback(call: ServiceCall) -> dict[str, Any]:
 @service("yekuo/field_follow_up")
 def field_follow_up(call: ServiceCall) -> dict[str, Any]:
     """Close the call-back's follow-up with what the customer manager did."""
-    from engine import field
+    from engine.dispatch import field
 
     return field.follow_up_in_command(_db(call), call.data, now=call.now, actor="process")
 
@@ -236,4 +236,4 @@ def archive_case(call: ServiceCall) -> dict[str, Any]:
 
 
 # the dispatch centre's timers (arrival 催办, works follow-ups) fire wherever the handlers are loaded
-from engine import field as _field, works as _works  # noqa: E402,F401
+from engine.dispatch import field as _field, works as _works  # noqa: E402,F401

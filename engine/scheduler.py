@@ -14,8 +14,9 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import config, outbox, sinks, timers
-from engine.db import Database
+from engine.core import config, timers
+from engine.messages import outbox, sinks
+from engine.core.db import Database
 
 log = logging.getLogger("yekuo.scheduler")
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -67,18 +68,18 @@ def build(db: Database, *, interval: float = 5.0, blocking: bool = False,
 
 
 def anchor_job(db: Database, key: bytes, directory: Any) -> None:
-    """The daily signed digest of every chain head (see engine.anchor)."""
+    """The daily signed digest of every chain head (see engine.audit.anchor)."""
     from pathlib import Path
 
-    from engine import anchor
+    from engine.audit import anchor
 
     path = anchor.write(anchor.create(db, key), Path(directory))
     log.info("history anchor written to %s", path)
 
 
 def dispatch_lists_job(db: Database, settings: config.Settings, now: dt.datetime | None = None) -> list[Any]:
-    """Make every team's dispatch list that is due at `now` (idempotent: see engine.dispatch)."""
-    from engine import dispatch
+    """Make every team's dispatch list that is due at `now` (idempotent: see engine.dispatch.lists)."""
+    from engine.dispatch import lists as dispatch
 
     made = dispatch.generate_due(db, now, am_at=settings.dispatch_am_at, pm_at=settings.dispatch_pm_at)
     if made:
@@ -88,7 +89,7 @@ def dispatch_lists_job(db: Database, settings: config.Settings, now: dt.datetime
 
 def works_list_job(db: Database, settings: config.Settings) -> Any:
     """Put cases now waiting for construction works on the 清册; close those whose works are done."""
-    from engine import works
+    from engine.dispatch import works
 
     report = works.sync(db, interval_days=settings.works_follow_up_days)
     if report.added or report.done:

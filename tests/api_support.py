@@ -20,10 +20,11 @@ from sqlalchemy import insert, select
 import engine.handlers  # noqa: F401  (the bundled models call the service handlers)
 from api import auth
 from api.app import create_app
-from engine import config, sla, users
-from engine.clock import FixedClock
-from engine.db import Database
-from engine.models import membership_t, user_t
+from engine.core import config, users
+from engine.deadlines import sla
+from engine.core.clock import FixedClock
+from engine.core.db import Database
+from engine.core.models import membership_t, user_t
 from tests import process_helpers
 
 ROLES = [code for code, _ in users.ROLES]
@@ -116,7 +117,7 @@ def deploy_bundle(db: Database) -> None:
 
 def seed_deadlines(db: Database) -> None:
     """The State Grid time limits and the official calendar around the test clock (2026)."""
-    from engine import calendar
+    from engine.deadlines import calendar
 
     calendar.seed_from_package(db, only=range(2025, 2028))
     sla.seed_rule_sets(db)
@@ -137,7 +138,7 @@ def accept_example(index: int = 0, **changes: Any) -> dict[str, Any]:
 
 
 def application_example(index: int = 1, **changes: Any) -> dict[str, Any]:
-    from engine import applications
+    from engine.intake import applications
 
     data = {k: v for k, v in accept_example(index).items() if k not in applications.STAFF_ONLY}
     for key, value in changes.items():

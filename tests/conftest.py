@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from engine import clock as engine_clock
-from engine import definitions, schema, users
-from engine.db import Database
-from engine.models import Base
+from engine.core import clock as engine_clock
+from engine.core import definitions, schema, users
+from engine.core.db import Database
+from engine.core.models import Base
 
 DATA = Path(__file__).parent / "data"
 ENGINE_MODEL = DATA / "engine_model"
@@ -107,7 +107,7 @@ def engine_model(db: Database, clock: engine_clock.FixedClock) -> definitions.De
 def calendar_db(db: Database) -> Database:
     """`db` with the official working-day calendar 2024–2026 seeded from chinesecalendar, as
     `yekuo init` does (all 23 packaged years would cost ~0.2 s a test; these three suffice)."""
-    from engine import calendar
+    from engine.deadlines import calendar
 
     calendar.seed_from_package(db, only=range(2024, 2027))
     return db

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from engine import capacity, clock as engine_clock, history, teams
-from engine.db import Database
-from engine.models import definition_t, instance_t
+from engine.dispatch import capacity, teams
+from engine.core import clock as engine_clock, history
+from engine.core.db import Database
+from engine.core.models import definition_t, instance_t
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 #: A Monday morning; 2027 has no official calendar in the tests, so Monday–Friday are working days.

@@ -7,8 +7,8 @@ from typing import Any
 
 from lxml import etree
 
-from engine import runtime
-from engine.db import Database
+from engine.core import runtime
+from engine.core.db import Database
 
 ALL_GROUPS = frozenset({"clerk", "dispatcher", "surveyor", "manager", "reviewer", "metering", "lead"})
 
@@ -60,11 +60,11 @@ def clone_waiting_instances(db: Database, template_id: int, n: int) -> list[int]
     import re
     import uuid
 
-    from engine.codec import compress, decompress
+    from engine.core.codec import compress, decompress
 
     from sqlalchemy import insert, select
 
-    from engine.models import instance_t, timer_t
+    from engine.core.models import instance_t, timer_t
 
     uuid_re = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
     with db.write() as conn:

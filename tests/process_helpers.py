@@ -22,10 +22,11 @@ from lxml import etree
 from sqlalchemy import select
 
 import engine.handlers  # noqa: F401  (registers the service handlers the models call)
-from engine import clock as engine_clock
-from engine import definitions, runtime, teams, timers, validation
-from engine.db import Database
-from engine.models import event_t, outbox_t
+from engine.core import clock as engine_clock
+from engine.core import definitions, runtime, timers, validation
+from engine.dispatch import teams
+from engine.core.db import Database
+from engine.core.models import event_t, outbox_t
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "bpmn"
@@ -297,7 +298,7 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
     booking is refused with the next free days; the next booking is cancelled by the centre before
     dispatch (the customer will be away), so the job is booked a third time; the call-back after
     the survey raises a problem, which the customer manager follows up."""
-    from engine import booking, capacity
+    from engine.dispatch import booking, capacity
 
     iid = start_case(db)
     done = drive(db, iid, {"accept": example("accept", survey_with_install=False)}, until="book_appointment")

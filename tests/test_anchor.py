@@ -7,8 +7,9 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from engine import anchor, audit, history, runtime
-from engine.models import event_t, instance_t
+from engine.audit import anchor, chains as audit
+from engine.core import history, runtime
+from engine.core.models import event_t, instance_t
 from tests.helpers import ACCEPT, complete
 
 KEY = b"kept-outside-the-database"

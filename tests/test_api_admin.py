@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import insert
 
 from api.rest.calendar import CSV_EXAMPLE, _example_year
-from engine import calendar
-from engine.models import notice_t
+from engine.deadlines import calendar
+from engine.core.models import notice_t
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 
 U = "/api/v1/users"

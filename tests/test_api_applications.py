@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import applications, runtime
+from engine.intake import applications
+from engine.core import runtime
 from tests import process_helpers
 from tests.api_support import (JPEG, PDF, PNG, Api, accept_example, api, application_example,  # noqa: F401
                                seed_deadlines, upload, with_documents)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from engine.models import event_t
+from engine.core.models import event_t
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.process_helpers import run
 
@@ -113,7 +113,7 @@ def test_kpis_and_heatmap(api: Api, clock) -> None:
 def test_chains_report_the_newest_anchor(api: Api, clock, tmp_path) -> None:
     import dataclasses
 
-    from engine import anchor
+    from engine.audit import anchor
 
     iid = _case(api, clock)
     app = api.app
@@ -126,7 +126,7 @@ def test_chains_report_the_newest_anchor(api: Api, clock, tmp_path) -> None:
     assert holds["ok"] is True and holds["checked"] == 1
     # the head event no longer has the anchored hash (as after a rewrite)
     with api.db.write() as conn:
-        from engine.models import instance_t
+        from engine.core.models import instance_t
 
         last = conn.execute(instance_t.select().where(instance_t.c.id == iid)).first().event_seq
         conn.execute(update(event_t).where(event_t.c.instance_id == iid, event_t.c.seq == last)

@@ -9,8 +9,9 @@ import io
 
 from sqlalchemy import select
 
-from engine import booking, dispatch, runtime, works
-from engine.models import outbox_t
+from engine.dispatch import booking, lists as dispatch, works
+from engine.core import runtime
+from engine.core.models import outbox_t
 from tests import process_helpers as ph
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.dispatch_support import bare_cases

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from api import auth
-from engine import runtime, schema as db_schema, users
-from engine.db import Database
+from engine.core import runtime, schema as db_schema, users
+from engine.core.db import Database
 from tests.api_support import ROLES, add_user, deploy_bundle, make_app, seed_deadlines, token_for
 
 MAX_EXAMPLES = 20

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import definitions, services
+from engine.core import definitions, services
 from tests.api_support import Api, accept_example, api, seed_deadlines  # noqa: F401  (fixture)
 from tests.conftest import ENGINE_MODEL
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions, history, runtime
-from engine.config import PROJECT_ROOT
+from engine.core import definitions, history, runtime
+from engine.core.config import PROJECT_ROOT
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, complete

@@ -25,10 +25,10 @@ from sqlalchemy import insert
 from api import auth
 from api.rest import common
 from api.rest.calendar import CSV_EXAMPLE
-from engine import clock as engine_clock
-from engine import definitions, runtime, services
-from engine.db import Database
-from engine.models import notice_t
+from engine.core import clock as engine_clock
+from engine.core import definitions, runtime, services
+from engine.core.db import Database
+from engine.core.models import notice_t
 from tests.api_support import (PDF, ROLES, Api, accept_example, application_example, deploy_bundle, make_app,
                                seed_deadlines, seed_users)
 from tests.conftest import ENGINE_MODEL
@@ -125,7 +125,7 @@ def _fresh_case(action: str, body: dict[str, Any] | None = None, pause_first: bo
     def setup(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
         iid = c.case().instance_id
         if pause_first:
-            from engine import sla
+            from engine.deadlines import sla
 
             sla.pause(c.api.db, iid, reason="customer_documents", actor="manager")
         return f"/api/v1/process-instances/{iid}/{action}", ({"json": body} if body is not None else {})
@@ -185,8 +185,8 @@ def _dispatch_booking(c: Ctx, status: str = "booked") -> str:
     """A fresh survey appointment of a bare case at CQ-KC1 (team lead: user `lead`), spread over the month."""
     from sqlalchemy import update
 
-    from engine import booking
-    from engine.models import appointment_t
+    from engine.dispatch import booking
+    from engine.core.models import appointment_t
     from tests.dispatch_support import bare_cases
 
     [iid] = bare_cases(c.api.db, 1)
@@ -202,7 +202,7 @@ def _dispatch_booking(c: Ctx, status: str = "booked") -> str:
 
 def _dispatch_field_job(c: Ctx, who: str, until: str) -> str:
     """A real case's field job at `until`, assigned to `who` when a field worker asks (his own job)."""
-    from engine import dispatch
+    from engine.dispatch import lists as dispatch
     from tests import process_helpers as ph
 
     install = who == "metering"
@@ -235,7 +235,7 @@ def _member_add(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
 
 
 def _member_remove(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
-    from engine import teams
+    from engine.dispatch import teams
 
     name = f"临时{c.unique()}"
     teams.add_member(c.api.db, "CQ-KC1", name, "13700007777")
@@ -259,7 +259,7 @@ _NO_JOB = "/api/v1/appointments/ZY00000000-0000"
 
 
 def _works_entry(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
-    from engine import works
+    from engine.dispatch import works
 
     entry = works.add(c.api.db, c.case().instance_id, "internal", "客户受电工程", actor="manager")
     return f"/api/v1/works/{entry.id}/follow-ups", {"json": {"status": "in_progress", "note": "电缆沟已开挖"}}
@@ -289,7 +289,7 @@ def _migration(suffix: str) -> Setup:
 
 
 def _revert_migration(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
-    from engine import migration
+    from engine.modeling import migration
 
     iid = runtime.start_instance(c.api.db, "engine_model", version=1).instance_id
     migration.migrate(c.api.db, iid, 2, actor="analyst")

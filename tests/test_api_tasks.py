@@ -6,8 +6,8 @@ import datetime as dt
 
 from sqlalchemy import update
 
-from engine import runtime
-from engine.models import instance_t, work_item_t
+from engine.core import runtime
+from engine.core.models import instance_t, work_item_t
 from tests.api_support import Api, accept_example, api  # noqa: F401  (fixture)
 
 CHINA = dt.timezone(dt.timedelta(hours=8))

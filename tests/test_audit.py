@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from engine import audit, history, runtime
-from engine.models import event_t
+from engine.audit import chains as audit
+from engine.core import history, runtime
+from engine.core.models import event_t
 from tests.helpers import ACCEPT, complete
 
 

@@ -19,10 +19,11 @@ import chinese_calendar
 import pytest
 from sqlalchemy import func, select
 
-from engine import calendar, config
-from engine.db import Database
-from engine.errors import YekuoError
-from engine.models import calendar_day_t
+from engine.deadlines import calendar
+from engine.core import config
+from engine.core.db import Database
+from engine.core.errors import YekuoError
+from engine.core.models import calendar_day_t
 from tests.conftest import DATA
 
 D = dt.date.fromisoformat

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from engine.models import event_t
+from engine.core.models import event_t
 from tests.api_support import TEST_SECRET
 from tests.conftest import DATA, ENGINE_MODEL
 
@@ -32,13 +32,13 @@ def run(db, *args, check=True):
 
 
 def test_init_is_repeatable_and_seeds_demo_users(db):
-    from engine import schema
+    from engine.core import schema
 
     first = run(db, "init", "--demo")
     assert f"revision {schema.head_revision(db)}" in first.stdout and "clerk" in first.stdout
     again = run(db, "init", "--demo")
     assert "0 role group(s) added" in again.stdout
-    from engine import users
+    from engine.core import users
 
     assert users.authenticate(db, "clerk", "demo").groups == frozenset({"clerk"})
     assert users.authenticate(db, "clerk", "wrong") is None

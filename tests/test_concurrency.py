@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
-from engine import audit, runtime
-from engine.errors import Conflict
+from engine.audit import chains as audit
+from engine.core import runtime
+from engine.core.errors import Conflict
 from tests.helpers import ACCEPT, actor, open_items
 
 THREADS = 6
@@ -67,8 +68,8 @@ def test_state_serialization_is_thread_safe(db, engine_model):
     """SpiffWorkflow's registry flips a mode flag while serializing; each thread needs its own."""
     import datetime as dt
 
-    from engine import definitions
-    from engine.codec import CODEC
+    from engine.core import definitions
+    from engine.core.codec import CODEC
 
     iid = runtime.start_instance(db, "engine_model", {"at": dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc),
                                                       "amount": 1.5}).instance_id
@@ -76,7 +77,7 @@ def test_state_serialization_is_thread_safe(db, engine_model):
     with db.read() as conn:
         from sqlalchemy import select
 
-        from engine.models import instance_t
+        from engine.core.models import instance_t
 
         blob = conn.execute(select(instance_t.c.state).where(instance_t.c.id == iid)).scalar()
     expected = CODEC.dumps(CODEC.loads(blob, definition.spec, definition.subprocess_specs))

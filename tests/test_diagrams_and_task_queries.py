@@ -1,5 +1,5 @@
-"""The read modules behind the staff pages: `engine.diagrams` (a case's path on its diagrams) and
-`engine.task_queries` (work lists with case columns, filters and counts), on both backends."""
+"""The read modules behind the staff pages: `engine.audit.diagrams` (a case's path on its diagrams) and
+`engine.core.task_queries` (work lists with case columns, filters and counts), on both backends."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import datetime as dt
 
 import pytest
 
-from engine import clock as engine_clock
-from engine import diagrams, runtime, sla, task_queries
-from engine.db import Database
-from engine.errors import NotFound
+from engine.core import clock as engine_clock
+from engine.audit import diagrams
+from engine.core import runtime, task_queries
+from engine.deadlines import sla
+from engine.core.db import Database
+from engine.core.errors import NotFound
 from tests.process_helpers import complete, deploy, drive, example, start_case
 
 

@@ -10,9 +10,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, booking, capacity, history
-from engine.errors import InvalidData, InvalidState
-from engine.models import appointment_log_t, appointment_t, capacity_usage_t, event_t, outbox_t, timer_t
+from engine.audit import chains as audit
+from engine.dispatch import booking, capacity
+from engine.core import history
+from engine.core.errors import InvalidData, InvalidState
+from engine.core.models import appointment_log_t, appointment_t, capacity_usage_t, event_t, outbox_t, timer_t
 from tests.dispatch_support import CHINA, MONDAY, at, bare_cases, fixed, make_team
 
 
@@ -31,7 +33,7 @@ def centre(db, now):
 
 
 def _usage(db, team_code, day, job_type="survey"):
-    from engine.models import team_t
+    from engine.core.models import team_t
 
     with db.read() as conn:
         return conn.execute(select(capacity_usage_t.c.booked).join(team_t, team_t.c.id == capacity_usage_t.c.team_id)

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from engine import capacity, teams
-from engine.errors import Conflict, InvalidData, NotFound
+from engine.dispatch import capacity, teams
+from engine.core.errors import Conflict, InvalidData, NotFound
 from tests.dispatch_support import MONDAY, make_team
 
 

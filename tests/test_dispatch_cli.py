@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from api.cli import main
-from engine import booking
+from engine.dispatch import booking
 from tests.dispatch_support import MONDAY, bare_cases, fixed
 
 

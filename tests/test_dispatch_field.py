@@ -7,9 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from engine import booking, field, history, runtime, sla, timers, works
-from engine.errors import Conflict, InvalidData
-from engine.models import notice_t, timer_t
+from engine.dispatch import booking, field, works
+from engine.core import history, runtime, timers
+from engine.deadlines import sla
+from engine.core.errors import Conflict, InvalidData
+from engine.core.models import notice_t, timer_t
 from tests import process_helpers as ph
 from tests.dispatch_support import MONDAY, at, bare_cases, fixed, make_team
 

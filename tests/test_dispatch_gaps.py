@@ -8,9 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from engine import booking, field, history, runtime
-from engine.errors import InvalidState
-from engine.models import appointment_log_t, notice_t
+from engine.dispatch import booking, field
+from engine.core import history, runtime
+from engine.core.errors import InvalidState
+from engine.core.models import appointment_log_t, notice_t
 from tests import process_helpers as ph
 from tests.dispatch_support import at
 

@@ -11,9 +11,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from engine import booking, config, dispatch, history, runtime, scheduler
-from engine.errors import InvalidData, InvalidState
-from engine.models import appointment_t, dispatch_entry_t, dispatch_list_t
+from engine.dispatch import booking, lists as dispatch
+from engine.core import config, history, runtime
+from engine import scheduler
+from engine.core.errors import InvalidData, InvalidState
+from engine.core.models import appointment_t, dispatch_entry_t, dispatch_list_t
 from tests.dispatch_support import MONDAY, at, bare_cases, fixed, make_team
 
 WORKERS = (("刘洋", "13700001111", "surveyor"), ("赵敏", "13700001112", None))
@@ -161,7 +163,7 @@ def test_lists_export_as_csv_in_route_order(centre, now):
 def test_lists_skip_jobs_of_cases_that_ended(centre, now):
     a = _book(centre, "2027-03-02", "am", "安德路12号")
     with centre.write() as conn:  # a case that ended without the dispatch centre's hook (an old version)
-        from engine.models import instance_t
+        from engine.core.models import instance_t
 
         conn.execute(instance_t.update().where(instance_t.c.id == a.instance_id).values(status="cancelled"))
     [lst] = dispatch.generate(centre, dt.date(2027, 3, 2), "am", team="CQ-1")

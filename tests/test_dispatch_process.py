@@ -8,8 +8,10 @@ import datetime as dt
 
 import pytest
 
-from engine import audit, booking, dispatch, field, history, replay, runtime, timers
-from engine.errors import Forbidden, InvalidState
+from engine.audit import chains as audit, replay
+from engine.dispatch import booking, lists as dispatch, field
+from engine.core import history, runtime, timers
+from engine.core.errors import Forbidden, InvalidState
 from tests import process_helpers as ph
 from tests.dispatch_support import at
 
@@ -142,7 +144,7 @@ def test_field_work_items_are_due_at_the_appointment(db, clock):
     """The on-site tasks carry the appointment's time limit in the work lists (`dueFrom`)."""
     import datetime as dt
 
-    from engine import runtime
+    from engine.core import runtime
     from tests.process_helpers import START, deploy, drive, items, start_case
 
     deploy(db)

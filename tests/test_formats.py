@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from jsonschema import FormatChecker
 
-from engine import formats
+from engine.core import formats
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 

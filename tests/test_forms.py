@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from lxml import etree
 
-from engine import forms
-from engine.errors import InvalidData
+from engine.core import forms
+from engine.core.errors import InvalidData
 from tests.process_helpers import BPMN_DIR, FORMS_DIR, START, example
 
 SCHEMAS = sorted(FORMS_DIR.glob("*.schema.json"))

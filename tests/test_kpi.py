@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from engine import calendar, definitions, kpi, sla
+from engine.deadlines import calendar, sla
+from engine.core import definitions
+from engine.audit import kpi
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import complete
 from tests.test_sla import TEST_RULES, at, start_case
@@ -134,7 +136,7 @@ def field_visits(db, clock, tmp_path):
     import json
 
     import engine.handlers  # noqa: F401
-    from engine import runtime, services
+    from engine.core import runtime, services
 
     name = "yekuo/field_appointment"
     real = services.get(name)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine import definitions, migration, replay, runtime
-from engine.errors import InvalidState
+from engine.core import definitions, runtime
+from engine.modeling import migration
+from engine.audit import replay
+from engine.core.errors import InvalidState
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, complete, open_items
 

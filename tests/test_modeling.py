@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions, migration, modeling, runtime
-from engine.config import PROJECT_ROOT
-from engine.db import Database
+from engine.core import definitions, runtime
+from engine.modeling import migration, authoring as modeling
+from engine.core.config import PROJECT_ROOT
+from engine.core.db import Database
 from tests.helpers import xml_signatures
-from engine.errors import DeployError, InvalidData
+from engine.core.errors import DeployError, InvalidData
 from tests.conftest import ENGINE_MODEL
 
 IMPORT = Path(__file__).parent / "data" / "import"
@@ -295,8 +296,8 @@ def test_a_changed_timer_the_case_waits_on_restarts_at_migration(db: Database, e
 
     from sqlalchemy import select
 
-    from engine import replay
-    from engine.models import timer_t
+    from engine.audit import replay
+    from engine.core.models import timer_t
     from tests.helpers import ACCEPT, complete
 
     iid = runtime.start_instance(db, "engine_model").instance_id

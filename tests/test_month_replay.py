@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from engine import audit, calendar, kpi, replay, runtime, sla, timers
+from engine.audit import chains as audit, kpi, replay
+from engine.deadlines import calendar, sla
+from engine.core import runtime, timers
 from tests.process_helpers import SCENARIOS, START, deploy, drive, run, start_case
 
 DATA = Path(__file__).parent / "data"

@@ -18,12 +18,14 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from engine import clock as engine_clock
-from engine import config, outbox, runtime, scheduler, templates
-from engine.errors import YekuoError
-from engine.models import outbox_t
-from engine.services import Effects
-from engine.sinks import FileSink, HttpSink, OutboundMessage, PermanentError, RetryableError
+from engine.core import clock as engine_clock
+from engine.core import config, runtime
+from engine.messages import outbox, templates
+from engine import scheduler
+from engine.core.errors import YekuoError
+from engine.core.models import outbox_t
+from engine.core.services import Effects
+from engine.messages.sinks import FileSink, HttpSink, OutboundMessage, PermanentError, RetryableError
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPTED = {"customer_name": "张三", "business_type": "低压居民新装", "application_no": "YK20260302001",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import shutil
 
-from engine import clock as engine_clock
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.core.db import Database
 from tests.process_helpers import SCENARIOS, START, deploy, model_flows, run, taken_flows
 
 

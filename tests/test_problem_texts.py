@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from api.web import problem_texts
-from engine.errors import DeployError
-from engine.validation import parse_bundle
+from engine.core.errors import DeployError
+from engine.core.validation import parse_bundle
 from tests.api_support import make_app
 
 DATA = Path(__file__).parent / "data"
@@ -34,7 +34,7 @@ def localise(message: str, patterns: list[dict[str, str]]) -> str | None:
 def chinese(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> list[dict[str, str]]:
     import shutil
 
-    from engine.db import Database
+    from engine.core.db import Database
 
     tmp = tmp_path_factory.mktemp("texts")
     shutil.copy(sqlite_template, tmp / "yekuo.db")
@@ -62,7 +62,7 @@ def test_an_unknown_message_stays_as_the_engine_wrote_it(chinese: list[dict[str,
 
 @pytest.mark.parametrize("name", ["camunda7_refused.bpmn", "camunda8_zeebe.bpmn"])
 def test_every_refusal_of_a_camunda_file_reads_in_chinese(name: str, chinese: list[dict[str, str]]) -> None:
-    from engine import modeling
+    from engine.modeling import authoring as modeling
 
     found = modeling.normalize({name: (DATA / "import" / name).read_bytes()}).problems
     assert found

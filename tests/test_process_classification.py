@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import runtime
+from engine.core import runtime
 from tests.process_helpers import BPMN_DIR, FORMS_DIR, START, complete, deploy, example, start_case
 
 SHOP = {"customer_name": "北京市和平里便民餐饮有限公司", "id_type": "uscc", "id_number": "91110101MA01ABCD19",
@@ -61,7 +61,7 @@ def test_the_low_voltage_limit_is_edited_in_the_table_not_in_code(db, clock, tmp
             assert text.count("&lt;= 160") == 3
             text = text.replace("&lt;= 160", "&lt;= 100")
         (models_dir / path.name).write_text(text, encoding="utf-8")
-    from engine import definitions
+    from engine.core import definitions
 
     definitions.deploy_paths(db, [models_dir], forms_dir=FORMS_DIR)
     clock.set(START)

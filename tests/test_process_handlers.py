@@ -8,8 +8,10 @@ import datetime as dt
 
 import pytest
 
-from engine import booking, handlers, services
-from engine.errors import InvalidData, ServiceError
+from engine.dispatch import booking
+from engine import handlers
+from engine.core import services
+from engine.core.errors import InvalidData, ServiceError
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)

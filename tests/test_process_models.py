@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine import sla
+from engine.deadlines import sla
 from tests.process_helpers import BPMN_DIR, FORMS_DIR, deploy
 
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",

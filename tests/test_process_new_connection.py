@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import runtime
+from engine.core import runtime
 from tests.process_helpers import START, deploy, drive, example, run, sms, start_case
 
 
@@ -129,8 +129,9 @@ def test_milestones_follow_the_customer_visible_steps(db, clock, models):
 
 def test_scheme_expiry_warning_is_ten_working_days_ahead(db, clock):
     """Scripts get `workdays_before` from the working-day calendar, for the scheme-expiry warning."""
-    from engine import calendar, definitions
-    from engine.runtime import Step
+    from engine.deadlines import calendar
+    from engine.core import definitions
+    from engine.core.runtime import Step
     from SpiffWorkflow.bpmn import BpmnWorkflow
     from tests.process_helpers import deploy
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import runtime, timers
-from engine.errors import InvalidState
+from engine.core import runtime, timers
+from engine.core.errors import InvalidState
 from tests.process_helpers import START, deploy, drive, items, run, sms, start_case
 
 

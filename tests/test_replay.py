@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import update
 
-from engine import calendar, definitions, replay, runtime, services, sla, timers
-from engine.models import event_t
+from engine.deadlines import calendar, sla
+from engine.core import definitions, runtime, services, timers
+from engine.audit import replay
+from engine.core.models import event_t
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, actor, complete, drive_engine_model, open_items
 from tests.test_sla import TEST_RULES, at, start_case
@@ -107,7 +109,7 @@ def test_a_tampered_state_is_found_in_the_final_comparison(db, engine_model):
     iid = runtime.start_instance(db, "engine_model").instance_id
     complete(db, iid, "accept", ACCEPT)
     with db.write() as conn:
-        from engine.models import work_item_t
+        from engine.core.models import work_item_t
 
         conn.execute(update(work_item_t).where(work_item_t.c.instance_id == iid, work_item_t.c.status == "open")
                      .values(status="completed"))
@@ -116,7 +118,7 @@ def test_a_tampered_state_is_found_in_the_final_comparison(db, engine_model):
 
 
 def test_unknown_instance(db):
-    from engine.errors import NotFound
+    from engine.core.errors import NotFound
 
     with pytest.raises(NotFound):
         replay.replay(db, 12345)

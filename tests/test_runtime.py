@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import audit, definitions, history, runtime, services
-from engine.errors import Conflict, Forbidden, InvalidData, InvalidState, NotFound
-from engine.models import event_t, work_item_t
+from engine.audit import chains as audit
+from engine.core import definitions, history, runtime, services
+from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, NotFound
+from engine.core.models import event_t, work_item_t
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, actor, complete, drive_engine_model, open_items
 
@@ -267,7 +268,7 @@ def test_cases_can_be_found_by_number_name_or_mobile(db, engine_model):
 def test_states_written_by_the_first_zlib_codec_still_load():
     import zlib
 
-    from engine.codec import compress, decompress
+    from engine.core.codec import compress, decompress
 
     raw = b'{"tasks": {}}' * 50
     assert decompress(zlib.compress(raw, 1)) == raw

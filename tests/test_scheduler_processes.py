@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine import runtime
-from engine.models import event_t, timer_t
+from engine.core import runtime
+from engine.core.models import event_t, timer_t
 from tests.helpers import ACCEPT, clone_waiting_instances, complete
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select, text
 
-from engine import schema, users
-from engine.db import Database
-from engine.models import Base, group_t
+from engine.core import schema, users
+from engine.core.db import Database
+from engine.core.models import Base, group_t
 from tests.conftest import PG_URL
 
 

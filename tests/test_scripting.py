@@ -13,8 +13,8 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
-from engine.errors import ScriptError, ServiceError
-from engine.scripting import (
+from engine.core.errors import ScriptError, ServiceError
+from engine.core.scripting import (
     DEFAULT_HELPERS,
     RestrictedEnvironment,
     ScriptEngine,
@@ -126,7 +126,7 @@ def test_extra_helpers_are_added_to_defaults() -> None:
 
 
 def test_compiled_code_is_cached() -> None:
-    from engine.scripting import _compile
+    from engine.core.scripting import _compile
 
     first = _compile("a > 1", "eval")
     assert _compile("a > 1", "eval") is first
@@ -215,7 +215,7 @@ def test_runtime_guards_refuse_without_the_compiler() -> None:
     """Defence in depth: the run-time guards refuse what the compile-time policy already refuses."""
     from datetime import datetime
 
-    from engine.scripting import _guarded_getattr, _guarded_write
+    from engine.core.scripting import _guarded_getattr, _guarded_write
 
     gen = (i for i in [1])
     for obj, name in [(1, "__class__"), ("x", "format"), ("x", "format_map"), (str, "format"),

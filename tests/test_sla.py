@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, calendar, definitions, history, runtime, sla, timers
-from engine.errors import InvalidState
-from engine.models import notice_t, timer_t
+from engine.audit import chains as audit
+from engine.deadlines import calendar, sla
+from engine.core import definitions, history, runtime, timers
+from engine.core.errors import InvalidState
+from engine.core.models import notice_t, timer_t
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 

@@ -7,8 +7,8 @@ import threading
 
 from sqlalchemy import func, select
 
-from engine import runtime, timers
-from engine.models import event_t, timer_t
+from engine.core import runtime, timers
+from engine.core.models import event_t, timer_t
 from tests.helpers import ACCEPT, complete, open_items
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import audit, diagrams, runtime, timetravel
-from engine.errors import NotFound
+from engine.audit import chains as audit, diagrams, timetravel
+from engine.core import runtime
+from engine.core.errors import NotFound
 from tests.process_helpers import deploy, run
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from engine.config import PROJECT_ROOT
+from engine.core.config import PROJECT_ROOT
 
 CATALOG = PROJECT_ROOT / "api" / "web" / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
 METHODS = [("api/web/**.py", "python"), ("api/web/templates/**.html", "jinja2")]

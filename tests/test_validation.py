@@ -10,8 +10,8 @@ import pytest
 from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from engine.errors import DeployError, Problem
-from engine.validation import ParsedProcess, parse_bundle
+from engine.core.errors import DeployError, Problem
+from engine.core.validation import ParsedProcess, parse_bundle
 
 DATA = Path(__file__).parent / "data"
 BPMN = DATA / "bad_bpmn"

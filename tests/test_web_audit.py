@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from engine import users
-from engine.models import event_t
+from engine.core import users
+from engine.core.models import event_t
 from tests.process_helpers import drive, start_case
 from tests.test_web_pages import app, calendar_db  # noqa: F401  (fixtures)
 from tests.web_support import csrf_of, sign_in

@@ -23,10 +23,12 @@ from sqlalchemy import select
 
 from api import auth
 from api.app import create_app
-from engine import booking, capacity, clock as engine_clock, config, dispatch, history, runtime, sla, users, works
-from engine.db import Database
+from engine.dispatch import booking, capacity, lists as dispatch, works
+from engine.core import clock as engine_clock, config, history, runtime, users
+from engine.deadlines import sla
+from engine.core.db import Database
 from tests.web_support import csrf_of, sign_in
-from engine.models import notice_t
+from engine.core.models import notice_t
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
 
@@ -37,7 +39,7 @@ ROLES = ("dispatcher", "lead", "surveyor", "metering", "manager", "clerk", "audi
 
 @pytest.fixture
 def web_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    from engine import calendar
+    from engine.deadlines import calendar
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)

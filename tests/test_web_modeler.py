@@ -15,9 +15,10 @@ import pytest
 
 from api import auth
 from api.app import create_app
-from engine import clock as engine_clock
-from engine import config, definitions, runtime, sla, users
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.core import config, definitions, runtime, users
+from engine.deadlines import sla
+from engine.core.db import Database
 from tests.web_support import sign_in
 
 IMPORT = Path(__file__).parent / "data" / "import"

@@ -1,8 +1,8 @@
 """The staff pages without a browser (Flask test client): sign-in, who may see and do what, the
 form endpoint's answers, the language switch, the vendor route.
 
-SQLite only: the views hold no SQL; the engine reads they use (`engine.diagrams`,
-`engine.task_queries`, `runtime`) are tested on both backends in their own modules. The browser
+SQLite only: the views hold no SQL; the engine reads they use (`engine.audit.diagrams`,
+`engine.core.task_queries`, `runtime`) are tested on both backends in their own modules. The browser
 behaviour (rendering, client-side validation, the diagram) is in tests/browser/.
 """
 
@@ -20,9 +20,10 @@ from flask.testing import FlaskClient
 from api import auth
 from api.app import create_app
 from api.web import NODE_MODULES, views
-from engine import clock as engine_clock
-from engine import config, runtime, sla, users
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.core import config, runtime, users
+from engine.deadlines import sla
+from engine.core.db import Database
 from tests.api_support import TEST_SECRET
 from tests.process_helpers import example, start_case
 from tests.web_support import csrf_of, sign_in
@@ -34,7 +35,7 @@ BAD = example("accept", id_number="110101199003070012")
 @pytest.fixture
 def calendar_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     """A fresh SQLite database with the standard groups and the 2026 working-day calendar."""
-    from engine import calendar
+    from engine.deadlines import calendar
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)

@@ -14,8 +14,8 @@ from api.rest.common import (ALL_ROLES, STAFF, SUBMITTERS, UPLOADERS, WITHDRAWER
 from api.rest.schemas import (APPLICATION_REQUEST_EXAMPLE, ApplicationArgsSchema, ApplicationCreatedSchema,
                               ApplicationRequestSchema, ApplicationStatusSchema, DocumentSchema,
                               IdempotencyHeaderSchema, OutcomeSchema, UploadSchema, WithdrawRequestSchema, page_schema)
-from engine import applications, documents
-from engine.errors import NotFound
+from engine.intake import applications, documents
+from engine.core.errors import NotFound
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
                 description="Applications from the channels (app, 95598 website, WeChat, counter).")

@@ -16,8 +16,9 @@ from flask_smorest import Blueprint
 from api.rest.audit_schemas import (AsOfArgsSchema, AsOfSchema, CaseFileSchema, ChainArgsSchema, ChainsSchema,
                                     HeatmapArgsSchema, HeatmapSchema, KpiArgsSchema, KpiReportSchema)
 from api.rest.common import REPLAYERS, allow, db, path_param, settings
-from engine import anchor, audit, definitions, kpi, timetravel
-from engine.codec import CODEC
+from engine.audit import anchor, chains as audit, kpi, timetravel
+from engine.core import definitions
+from engine.core.codec import CODEC
 
 #: Read every case's record, chain and case file.
 AUDITORS = ("auditor", "supervisor")
@@ -136,7 +137,7 @@ def heatmap(args: dict[str, Any]) -> Any:
 
 
 def heatmap_of(args: dict[str, Any]) -> dict[str, Any]:
-    from engine import diagrams
+    from engine.audit import diagrams
 
     definition_id = definitions.latest_id(db(), args["key"], args.get("version"))
     definition = definitions.load(db(), definition_id)
@@ -149,7 +150,7 @@ def heatmap_of(args: dict[str, Any]) -> dict[str, Any]:
 
 def heat_processes(definition_id: int, heat: list[kpi.Heat]) -> list[dict[str, str]]:
     """The diagrams worth colouring: the main process and every called process that has waiting."""
-    from engine import diagrams
+    from engine.audit import diagrams
 
     used = {h.process for h in heat}
     found = diagrams.process_sources(db(), definition_id)

@@ -11,8 +11,8 @@ from flask_smorest import Blueprint
 
 from api.rest.common import ADMINS, STAFF, actor, allow, db, path_param
 from api.rest.schemas import ImportReportSchema, YearSchema
-from engine import calendar
-from engine.errors import InvalidData, NotFound
+from engine.deadlines import calendar
+from engine.core.errors import InvalidData, NotFound
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1/calendar",
                 description="Official working days (调休 included); deadlines count them.")

@@ -8,11 +8,11 @@ from typing import Any
 from flask import current_app
 
 from api import auth
-from engine import runtime
-from engine.db import Database
-from engine.errors import Forbidden
+from engine.core import runtime
+from engine.core.db import Database
+from engine.core.errors import Forbidden
 
-# -- roles (engine.users.ROLES) --------------------------------------------------------------------
+# -- roles (engine.core.users.ROLES) --------------------------------------------------------------------
 
 ALL_ROLES = ("clerk", "dispatcher", "manager", "surveyor", "metering", "reviewer", "lead", "supervisor",
              "auditor", "analyst", "admin", "channel")

@@ -14,8 +14,9 @@ from api.rest.errors import validation_details
 from api.rest.modeling_schemas import BundleDeploymentSchema
 from api.rest.schemas import (DEPLOYMENT_EXAMPLE, DefinitionArgsSchema, DefinitionDetailSchema, DefinitionSchema,
                               DeploymentSchema, PageArgsSchema, page_schema)
-from engine import definitions, modeling
-from engine.errors import InvalidData, YekuoError
+from engine.core import definitions
+from engine.modeling import authoring as modeling
+from engine.core.errors import InvalidData, YekuoError
 
 definitions_blp = Blueprint("process-definitions", __name__, url_prefix="/api/v1/process-definitions",
                             description="Deployed process versions (immutable; running cases keep theirs).")

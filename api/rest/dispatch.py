@@ -18,8 +18,9 @@ from flask_smorest import Blueprint
 from api.rest import dispatch_schemas as s
 from api.rest.common import actor, allow, db, has_role, paginate_list, path_param
 from api.rest.schemas import page_schema
-from engine import booking, capacity, clock, dispatch, field, runtime, teams, works
-from engine.errors import Forbidden, InvalidData
+from engine.dispatch import booking, capacity, lists as dispatch, field, teams, works
+from engine.core import clock, runtime
+from engine.core.errors import Forbidden, InvalidData
 
 #: run the centre: teams, bookings, reschedules, cancellations, lists
 CENTRE = ("dispatcher", "supervisor")

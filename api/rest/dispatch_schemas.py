@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.rest.schemas import PageArgsSchema, _nullable_str, _nullable_when, _str, _when
-from engine import booking, capacity, teams, works
+from engine.dispatch import booking, capacity, teams, works
 
 JOB_TYPES = list(capacity.JOB_TYPES)
 AREAS = list(teams.AREAS)

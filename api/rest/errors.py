@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import YekuoError
+from engine.core.errors import YekuoError
 
 API_PREFIX = "/api/"
 

@@ -15,8 +15,10 @@ from api.rest.schemas import (START_EXAMPLE, CancelRequestSchema, ClocksSchema, 
                               InstanceSchema, InstanceSummarySchema, MessageRequestSchema, OutcomeSchema,
                               PauseRequestSchema, PauseResultSchema, StartInstanceSchema,
                               page_schema)
-from engine import audit, history, runtime, sla
-from engine.errors import Conflict
+from engine.audit import chains as audit
+from engine.core import history, runtime
+from engine.deadlines import sla
+from engine.core.errors import Conflict
 
 blp = Blueprint("process-instances", __name__, url_prefix="/api/v1/process-instances",
                 description="Cases: one running process instance each.")
@@ -150,7 +152,7 @@ class ReplaySchema(ma.Schema):
                      "status, open tasks and deadlines with what is stored. Changes nothing.")
 @blp.response(200, ReplaySchema)
 def replay(instance_id: int) -> Any:
-    from engine import replay as engine_replay
+    from engine.audit import replay as engine_replay
 
     report = engine_replay.replay(db(), instance_id).to_dict()
     report.setdefault("divergence", None)

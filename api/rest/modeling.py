@@ -15,8 +15,9 @@ from api.rest.common import DEPLOYERS, actor, allow, db, path_param, settings
 from api.rest.modeling_schemas import (CHECK_EXAMPLE, MIGRATION_EXAMPLE, CheckRequestSchema, CheckResultSchema,
                                        DiffArgsSchema, DiffSchema, MigrationCheckSchema, MigrationRequestSchema,
                                        MigrationResultSchema, RevertResultSchema, VersionListSchema)
-from engine import migration, modeling, runtime
-from engine.errors import InvalidData
+from engine.modeling import migration, authoring as modeling
+from engine.core import runtime
+from engine.core.errors import InvalidData
 
 MODELERS = DEPLOYERS
 VERSION_READERS = ("analyst", "supervisor", "auditor", "admin")

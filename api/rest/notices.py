@@ -8,8 +8,8 @@ from flask_smorest import Blueprint
 
 from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, paginate_list, path_param
 from api.rest.schemas import NoticeArgsSchema, NoticeSchema, page_schema
-from engine import sla
-from engine.errors import NotFound
+from engine.deadlines import sla
+from engine.core.errors import NotFound
 
 blp = Blueprint("notices", __name__, url_prefix="/api/v1/notices",
                 description="Notices to the caller and the caller's groups (auditors see all).")

@@ -11,8 +11,10 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from flask_smorest.fields import Upload
 
-from engine import applications, sla, worklist
-from engine.config import PROJECT_ROOT
+from engine.intake import applications
+from engine.deadlines import sla
+from engine.core import worklist
+from engine.core.config import PROJECT_ROOT
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 ROLE_CODES = ["clerk", "dispatcher", "manager", "surveyor", "metering", "reviewer", "lead", "supervisor",

@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, page_of, path_param, window
 from api.rest.schemas import (ACCEPT_EXAMPLE, CompleteRequestSchema, DelegateRequestSchema, OutcomeSchema,
                               TaskArgsSchema, TaskDetailSchema, TaskSchema, page_schema)
-from engine import clock, definitions, runtime, worklist
-from engine.errors import NotFound
+from engine.core import clock, definitions, runtime, worklist
+from engine.core.errors import NotFound
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
                 description="Human tasks (work items) of running cases.")

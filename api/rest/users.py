@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 from api.rest.common import ADMINS, ALL_ROLES, USER_READERS, actor, allow, db, page_of, path_param, window
 from api.rest.schemas import (GroupSchema, UserArgsSchema, UserCreateSchema, UserSchema, UserUpdateSchema,
                               page_schema)
-from engine import accounts, definitions
-from engine.errors import Conflict
+from engine.core import accounts, definitions
+from engine.core.errors import Conflict
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users",
                 description="Accounts are deactivated, never deleted (history names them).")

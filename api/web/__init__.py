@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, abort, request, send_from_directory, session
 from flask_babel import Babel, get_locale
 
-from engine.config import PROJECT_ROOT
+from engine.core.config import PROJECT_ROOT
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = PROJECT_ROOT / "node_modules"

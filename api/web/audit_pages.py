@@ -20,8 +20,10 @@ from markupsafe import Markup, escape
 from api.rest.audit import jsonable
 from api.web import CHINA, casedata, labels
 from api.web.views import (display_name, event_summary, form_order, task_names, bp, page, page_db, page_user)
-from engine import anchor, audit, clock, definitions, history, kpi, replay, runtime, sla, timetravel
-from engine.errors import Forbidden, InvalidData
+from engine.audit import anchor, chains as audit, kpi, replay, timetravel
+from engine.core import clock, definitions, history, runtime
+from engine.deadlines import sla
+from engine.core.errors import Forbidden, InvalidData
 
 TIME_TRAVELLERS = frozenset({"auditor", "supervisor", "analyst"})
 AUDITORS = frozenset({"auditor", "supervisor"})

@@ -17,8 +17,9 @@ from flask_babel import gettext as _
 
 from api.web import CHINA
 from api.web.views import bp, friendly, page, page_actor, page_db, page_user
-from engine import booking, capacity, clock, dispatch, field, runtime, teams, works
-from engine.errors import Forbidden, InvalidData, YekuoError
+from engine.dispatch import booking, capacity, lists as dispatch, field, teams, works
+from engine.core import clock, runtime
+from engine.core.errors import Forbidden, InvalidData, YekuoError
 
 CENTRE = frozenset({"dispatcher", "supervisor"})
 READERS = frozenset({"dispatcher", "supervisor", "lead", "manager", "auditor"})

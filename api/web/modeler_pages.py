@@ -19,8 +19,10 @@ from flask_babel import gettext as _
 from api import auth
 from api.web import problem_texts
 from api.web.views import bp, page, page_db, page_user
-from engine import definitions, migration, modeling, sla
-from engine.errors import Forbidden, InvalidData, NotFound
+from engine.core import definitions
+from engine.modeling import migration, authoring as modeling
+from engine.deadlines import sla
+from engine.core.errors import Forbidden, InvalidData, NotFound
 
 EDITORS = frozenset({"analyst"})
 READERS = frozenset({"analyst", "supervisor", "auditor", "admin"})

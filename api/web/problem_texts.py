@@ -68,7 +68,7 @@ PATTERNS: list[tuple[str, Any]] = [
     (r"^the bundle contains no executable process$", _l("There is no executable process to deploy.")),
     (r"^process id '(.+)' is already defined in (.+)$", _l("Process id “{1}” is already defined in {2}.")),
     (r"^SpiffWorkflow: (.*)$", _l("The engine cannot read this: {1}")),
-    # files made in Camunda Modeler (engine/modeling.py, on import and check)
+    # files made in Camunda Modeler (engine/modeling/authoring.py, on import and check)
     (r"^camunda:(formKey|formRef|formData|formField)\b",
      _l("camunda:{1} is a Camunda form, which Yekuo does not have: give the task a JSON-Schema form "
         "(formJsonSchemaFilename).")),

@@ -23,9 +23,11 @@ from flask_babel import gettext as _
 
 from api import auth
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
-from engine import clock, definitions, diagrams, history, runtime, sla, task_queries, users
-from engine.db import Database
-from engine.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
+from engine.core import clock, definitions, history, runtime, task_queries, users
+from engine.audit import diagrams
+from engine.deadlines import sla
+from engine.core.db import Database
+from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets/web")

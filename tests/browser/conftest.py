@@ -27,9 +27,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 from werkzeug.serving import make_server
 
-from engine import clock as engine_clock
-from engine import config, schema, sla, users
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.core import config, schema, users
+from engine.deadlines import sla
+from engine.core.db import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -116,7 +117,7 @@ def console_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.FixedClock) -> Iterator[Database]:
     """What `yekuo init --demo && yekuo deploy bpmn/` leaves, on a scratch SQLite file."""
-    from engine import calendar
+    from engine.deadlines import calendar
     from tests.process_helpers import deploy
 
     path = tmp_path_factory.mktemp("web") / "yekuo.db"

@@ -14,9 +14,10 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from engine import clock as engine_clock
-from engine import audit, runtime
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.audit import chains as audit
+from engine.core import runtime
+from engine.core.db import Database
 from tests.browser.support import sign_in
 from tests.process_helpers import _answer, as_group, start_case
 

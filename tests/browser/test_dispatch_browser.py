@@ -17,8 +17,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from engine import booking, clock as engine_clock, runtime
-from engine.db import Database
+from engine.dispatch import booking
+from engine.core import clock as engine_clock, runtime
+from engine.core.db import Database
 from tests.browser.support import field, form_ready, sign_in
 from tests.browser.conftest import CHINA
 from tests.process_helpers import drive, example, items

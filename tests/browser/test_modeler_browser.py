@@ -19,9 +19,9 @@ from typing import Any
 from lxml import etree
 from playwright.sync_api import Browser, expect
 
-from engine import definitions, runtime
-from engine.config import PROJECT_ROOT
-from engine.db import Database
+from engine.core import definitions, runtime
+from engine.core.config import PROJECT_ROOT
+from engine.core.db import Database
 from tests.helpers import xml_signatures
 from tests.browser.support import sign_in
 
@@ -166,7 +166,7 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
 
     inst = runtime.get_instance(web_db, case.instance_id)
     assert inst.definition_version == 2
-    from engine import history
+    from engine.core import history
 
     with web_db.read() as conn:
         events = list(history.events_of(conn, case.instance_id))

@@ -16,9 +16,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from engine import clock as engine_clock
-from engine import runtime
-from engine.db import Database
+from engine.core import clock as engine_clock
+from engine.core import runtime
+from engine.core.db import Database
 from tests.browser.support import field, form_ready, sign_in
 from tests.browser.conftest import NOW
 from tests.process_helpers import drive, example

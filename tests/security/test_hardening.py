@@ -18,8 +18,8 @@ from flask import Flask
 
 from api import security
 from api.app import create_app
-from engine import config
-from engine.db import Database
+from engine.core import config
+from engine.core.db import Database
 from tests.api_support import TEST_SECRET, Api, api, make_app  # noqa: F401  (fixture)
 from tests.process_helpers import start_case
 from tests.web_support import csrf_of, sign_in

@@ -17,8 +17,9 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from engine import booking, runtime
-from engine.db import Database
+from engine.dispatch import booking
+from engine.core import runtime
+from engine.core.db import Database
 from tests.api_support import Api, application_example, with_documents
 from tests.browser.conftest import CHROMIUM, LiveServer
 from tests.browser.support import field, form_ready, sign_in

@@ -1,0 +1,447 @@
+"""What the browser modeler needs from the engine: check without deploying, import, export.
+
+The modeler edits a whole bundle — the BPMN files of a version (with the processes it calls and its
+DMN tables) and the JSON-Schema forms it references — so `check` and `deploy` take files *and*
+forms. Forms made in the browser exist nowhere on disk yet: they are laid over the server's forms
+directory in a scratch directory, and the very same `validation.parse_bundle` that `yekuo deploy`
+runs does the checking (no second set of rules to drift apart).
+
+Import: files from Camunda Modeler (7 and 8) and spiff-arena are normalised first. What has no
+meaning in Yekuo but changes nothing when dropped (modeler bookkeeping, async flags, history TTL)
+is removed with a note; what would silently not run (Java delegates, Camunda forms, listeners,
+JUEL expressions, Zeebe task definitions) is refused on its element with the reason and the
+Yekuo way to do it. Files that need no change are passed through byte for byte, so re-deploying a
+bundled model keeps its checksum.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import select
+
+from engine.core import definitions
+from engine.core.db import Database
+from engine.core.errors import DeployError, InvalidData, Problem
+from engine.core.models import definition_t
+
+__all__ = ["CheckResult", "ImportResult", "check", "check_form", "deploy", "export_bpmn", "export_zip",
+           "normalize", "read_zip", "version_sources"]
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+MODELER_NS = "http://camunda.org/schema/modeler/1.0"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+_FORM_NAME = re.compile(r"^[^/\\\x00]{1,200}\.json$")
+_JUEL = re.compile(r"[$#]\{")
+
+#: Camunda 7 attributes with no effect on what a Yekuo case does: dropped, with a note.
+CAMUNDA_IGNORED_ATTRS = {
+    "asyncBefore", "asyncAfter", "exclusive", "jobPriority", "taskPriority", "historyTimeToLive",
+    "versionTag", "isStartableInTasklist", "candidateStarterGroups", "candidateStarterUsers", "async",
+    "failedJobRetryTimeCycle", "dueDate", "followUpDate", "priority",
+}
+#: Camunda 7 attributes that carry behaviour Yekuo cannot run: refused, with what to do instead.
+CAMUNDA_REFUSED_ATTRS = {
+    "class": "runs a Java class (JavaDelegate); Yekuo calls registered service operators instead — choose one "
+             "as spiffworkflow:serviceTaskOperator",
+    "delegateExpression": "names a Java delegate bean; choose a registered service operator instead",
+    "expression": "is a JUEL expression evaluated by Camunda; use a service operator or a Python script task",
+    "type": "is an external-task / connector type; choose a registered service operator instead",
+    "topic": "is a Camunda external-task topic; choose a registered service operator instead",
+    "formKey": "is a Camunda form reference; Yekuo renders JSON-Schema forms: set the property "
+               "formJsonSchemaFilename",
+    "formRef": "is a Camunda form reference; Yekuo renders JSON-Schema forms: set the property "
+               "formJsonSchemaFilename",
+    "assignee": "assigns the task in Camunda; in Yekuo the task's lane decides the group — put the task in a lane",
+    "candidateGroups": "assigns the task in Camunda; in Yekuo the task's lane decides the group — put the task "
+                       "in a lane",
+    "candidateUsers": "assigns the task in Camunda; in Yekuo the task's lane decides the group",
+    "resultVariable": "stores a Camunda script/expression result; in Yekuo assign the variable inside the "
+                      "Python script",
+    "calledElementBinding": "selects a Camunda call-activity binding; Yekuo always calls the deployed process",
+    "decisionRef": "calls a Camunda DMN decision; use spiffworkflow:calledDecisionId",
+    "initiator": "stores the Camunda starter; Yekuo records who started a case itself",
+}
+#: Camunda 7 extension elements: converted (properties), dropped (harmless) or refused.
+CAMUNDA_REFUSED_ELEMENTS = {
+    "formData": "Camunda generated forms do not exist in Yekuo; set formJsonSchemaFilename to a JSON-Schema form",
+    "formField": "Camunda generated forms do not exist in Yekuo; set formJsonSchemaFilename to a JSON-Schema form",
+    "inputOutput": "Camunda input/output mappings would not run; map data in a Python pre-/post-script",
+    "executionListener": "Camunda execution listeners (Java/JUEL) would not run; use a script or service task",
+    "taskListener": "Camunda task listeners (Java/JUEL) would not run; use a script or service task",
+    "connector": "Camunda connectors would not run; choose a registered service operator",
+    "in": "Camunda call-activity variable mappings would not run; the called process sees the caller's data",
+    "out": "Camunda call-activity variable mappings would not run; the caller gets the called process's data",
+    "field": "Camunda field injection belongs to a Java delegate; choose a registered service operator",
+}
+CAMUNDA_IGNORED_ELEMENTS = {"failedJobRetryTimeCycle"}
+ZEEBE_REASON = ("is Camunda 8 (Zeebe) configuration, which Yekuo cannot run: use spiffworkflow:serviceTaskOperator "
+                "for job workers, formJsonSchemaFilename for forms and lanes for assignment")
+#: spiff-arena extension elements newer than SpiffWorkflow 3.2's schema, with no effect on execution here.
+SPIFF_IGNORED_ELEMENTS = {"allowGuest", "guestConfirmation", "signalButtonLabel", "isMatchingCorrelation"}
+NON_PYTHON = "Yekuo runs scripts as restricted Python; this script is {fmt!r}: rewrite it in Python"
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a dry validation: every problem located, and what each process would become."""
+
+    ok: bool
+    problems: list[Problem]
+    notes: list[Problem] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)  # key, name, version it would get, changed
+    files: dict[str, bytes] = field(default_factory=dict)  # as they would be deployed (after import)
+
+
+@dataclass
+class ImportResult:
+    """Normalised files (only those that needed a change are rewritten), notes and refusals."""
+
+    files: dict[str, bytes]
+    notes: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------
+# import: Camunda / spiff-arena files
+
+
+def _owner(node: etree._Element) -> str | None:
+    while node is not None:
+        if isinstance(node.tag, str) and node.get("id") and etree.QName(node).namespace == BPMN_NS:
+            return node.get("id")
+        node = node.getparent()
+    return None
+
+
+def normalize(files: dict[str, bytes | str]) -> ImportResult:
+    """Make foreign BPMN files deployable where that changes no behaviour; refuse the rest per element."""
+    out = ImportResult(files={})
+    for name, data in files.items():
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        if not name.lower().endswith((".bpmn", ".xml")):
+            out.files[name] = raw
+            continue
+        try:
+            root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+        except etree.XMLSyntaxError:
+            out.files[name] = raw  # validation reports the syntax error with its line
+            continue
+        changed = _normalize_tree(name, root, out)
+        if changed:
+            out.files[name] = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        else:
+            out.files[name] = raw
+        if root.find(f"{{{BPMNDI_NS}}}BPMNDiagram") is None and root.find(f".//{{{BPMN_NS}}}process") is not None:
+            out.notes.append(Problem(name, "the file has no diagram (BPMN DI): it can be deployed, but the "
+                                           "modeler and the case page cannot draw it"))
+    return out
+
+
+def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
+    changed = False
+    if etree.QName(root).namespace not in (BPMN_NS, None) and etree.QName(root).localname == "definitions":
+        out.problems.append(Problem(name, f"the root element is in namespace {etree.QName(root).namespace!r}; "
+                                          f"BPMN 2.0 files use {BPMN_NS!r}", line=root.sourceline))
+        return False
+    dropped_attrs: dict[str, set[str]] = {}
+    for node in list(root.iter()):
+        if not isinstance(node.tag, str):
+            continue
+        for attr in list(node.attrib):
+            q = etree.QName(attr)
+            if q.namespace == MODELER_NS:
+                del node.attrib[attr]
+                changed = True
+            elif q.namespace == CAMUNDA_NS:
+                if q.localname in CAMUNDA_REFUSED_ATTRS:
+                    out.problems.append(Problem(name, f"camunda:{q.localname} {CAMUNDA_REFUSED_ATTRS[q.localname]}",
+                                                _owner(node), node.sourceline))
+                else:
+                    dropped_attrs.setdefault(q.localname, set()).add(_owner(node) or "")
+                    del node.attrib[attr]
+                    changed = True
+            elif q.namespace == ZEEBE_NS:
+                out.problems.append(Problem(name, f"zeebe:{q.localname} {ZEEBE_REASON}", _owner(node), node.sourceline))
+        q = etree.QName(node)
+        if q.namespace == BPMN_NS and q.localname == "scriptTask":
+            fmt = (node.get("scriptFormat") or "").strip().lower()
+            if fmt and fmt not in ("python", "python3", "text/x-python"):
+                out.problems.append(Problem(name, NON_PYTHON.format(fmt=fmt), _owner(node), node.sourceline))
+        if q.namespace == BPMN_NS and q.localname in ("conditionExpression", "timeDate", "timeDuration", "timeCycle",
+                                                       "loopCardinality", "completionCondition"):
+            if _JUEL.search(node.text or ""):
+                out.problems.append(Problem(name, f"{q.localname} {node.text.strip()!r} is a JUEL expression "
+                                                  "(Camunda); Yekuo evaluates Python: write e.g. amount > 100 or "
+                                                  "\"PT48H\"", _owner(node), node.sourceline))
+    for node in list(root.iter(f"{{{CAMUNDA_NS}}}*", f"{{{ZEEBE_NS}}}*")):
+        if node.getparent() is None:
+            continue
+        q = etree.QName(node)
+        if q.namespace == ZEEBE_NS:
+            if etree.QName(node.getparent()).namespace != ZEEBE_NS:
+                out.problems.append(Problem(name, f"zeebe:{q.localname} {ZEEBE_REASON}", _owner(node), node.sourceline))
+            continue
+        parent_ns = etree.QName(node.getparent()).namespace
+        if parent_ns == CAMUNDA_NS and q.localname not in ("properties",):
+            continue  # reported with its parent
+        if q.localname == "properties":
+            changed |= _convert_properties(name, node, out)
+        elif q.localname in CAMUNDA_REFUSED_ELEMENTS:
+            out.problems.append(Problem(name, f"camunda:{q.localname}: {CAMUNDA_REFUSED_ELEMENTS[q.localname]}",
+                                        _owner(node), node.sourceline))
+        elif q.localname in CAMUNDA_IGNORED_ELEMENTS:
+            dropped_attrs.setdefault(q.localname, set()).add(_owner(node) or "")
+            _remove(node)
+            changed = True
+        else:
+            out.problems.append(Problem(name, f"camunda:{q.localname} has no meaning in Yekuo and would be ignored; "
+                                              "remove it", _owner(node), node.sourceline))
+    for node in list(root.iter(f"{{{SPIFF_NS}}}*")):
+        if etree.QName(node).localname in SPIFF_IGNORED_ELEMENTS:
+            out.notes.append(Problem(name, f"spiffworkflow:{etree.QName(node).localname} (spiff-arena) has no effect "
+                                           "in Yekuo and was removed", _owner(node), node.sourceline))
+            _remove(node)
+            changed = True
+    for attr, owners in sorted(dropped_attrs.items()):
+        where = ", ".join(sorted(o for o in owners if o)) or None
+        out.notes.append(Problem(name, f"camunda:{attr} has no effect in Yekuo and was removed"
+                                       + (f" (on {where})" if where else "")))
+    for ext in root.iter(f"{{{BPMN_NS}}}extensionElements"):
+        if len(ext) == 0 and not (ext.text or "").strip():
+            _remove(ext)
+            changed = True
+    if changed:
+        etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS})
+    return changed
+
+
+def _remove(node: etree._Element) -> None:
+    """Remove an element, keeping the whitespace that followed it in its place."""
+    parent = node.getparent()
+    if parent is None:
+        return
+    prev = node.getprevious()
+    if node.tail and prev is not None:
+        prev.tail = node.tail
+    elif node.tail:
+        parent.text = (parent.text or "") if (parent.text or "").strip() else node.tail
+    parent.remove(node)
+
+
+def _convert_properties(name: str, node: etree._Element, out: ImportResult) -> bool:
+    """camunda:properties → spiffworkflow:properties (same name/value pairs: forms, slaKey… set in Camunda Modeler)."""
+    ext = node.getparent()
+    target = ext.find(f"{{{SPIFF_NS}}}properties")
+    if target is None:
+        target = etree.SubElement(ext, f"{{{SPIFF_NS}}}properties", nsmap={"spiffworkflow": SPIFF_NS})
+    for prop in node.findall(f"{{{CAMUNDA_NS}}}property"):
+        etree.SubElement(target, f"{{{SPIFF_NS}}}property", name=prop.get("name", ""), value=prop.get("value", ""))
+    out.notes.append(Problem(name, "camunda:properties converted to spiffworkflow:properties", _owner(node),
+                             node.sourceline))
+    _remove(node)
+    return True
+
+
+def read_zip(data: bytes, *, max_files: int = 200, max_bytes: int = 20 * 1024 * 1024) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """An exported (or hand-made) zip → (BPMN/DMN files, forms); directories inside are ignored."""
+    files: dict[str, bytes] = {}
+    forms: dict[str, Any] = {}
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise InvalidData("the upload is not a zip file", details={"files": ["not a zip file"]}) from None
+    with archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        if len(infos) > max_files or sum(i.file_size for i in infos) > max_bytes:
+            raise InvalidData("the zip file is too large", details={"files": ["too many or too large files"]})
+        for info in infos:
+            base = info.filename.rsplit("/", 1)[-1]
+            if base.lower().endswith((".bpmn", ".dmn")):
+                files[base] = archive.read(info)
+            elif _FORM_NAME.match(base) and base != "manifest.json":
+                try:
+                    forms[base] = json.loads(archive.read(info).decode("utf-8-sig"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise InvalidData(f"form {base} in the zip is not valid JSON",
+                                      details={"files": [f"{base}: {exc}"]}) from None
+    return files, forms
+
+
+# ------------------------------------------------------------------------------------------------
+# check and deploy
+
+
+@contextmanager
+def forms_overlay(forms_dir: Path, forms: dict[str, Any] | None) -> Iterator[Path]:
+    """The server's forms directory with the bundle's own forms laid over it (a scratch copy)."""
+    if not forms:
+        yield Path(forms_dir)
+        return
+    for name in forms:
+        if not _FORM_NAME.match(name) or ".." in name:
+            raise InvalidData(f"form file name {name!r} must be a plain name ending in .json",
+                              details={"forms": [name]})
+    with tempfile.TemporaryDirectory(prefix="yekuo-forms-") as tmp:
+        target = Path(tmp)
+        if Path(forms_dir).is_dir():
+            for path in Path(forms_dir).glob("*.json"):
+                shutil.copyfile(path, target / path.name)
+        for name, content in forms.items():
+            text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, indent=2)
+            (target / name).write_text(text, encoding="utf-8")
+        yield target
+
+
+def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
+          max_bytes: int = 5 * 1024 * 1024) -> CheckResult:
+    """Everything `yekuo deploy` would say about this bundle, without storing anything."""
+    from engine.core import services
+    from engine.core.validation import parse_bundle
+
+    _load_handlers()
+    imported = normalize(files)
+    problems = list(imported.problems)
+    # text that is not JSON yet (being edited) is checked here; so is every form sent on its own
+    form_problems = [p for name, content in (forms or {}).items() if isinstance(content, str) or not files
+                     for p in check_form(name, content if isinstance(content, str)
+                                         else json.dumps(content, ensure_ascii=False))]
+    if form_problems or (not files and forms):
+        problems += form_problems
+        return CheckResult(not problems, problems, imported.notes, files=imported.files)
+    parsed = []
+    with forms_overlay(forms_dir, _parsed_forms(forms)) as fdir:
+        try:
+            parsed = parse_bundle(imported.files, forms_dir=fdir, groups=definitions.group_names(db),
+                                  operators=services.operators(), max_bytes=max_bytes)
+        except DeployError as exc:
+            problems += exc.problems
+    latest = definitions.latest_checksums(db)
+    processes = []
+    for proc in parsed:
+        version, checksum = latest.get(proc.key, (0, ""))
+        changed = checksum != proc.checksum
+        processes.append({"key": proc.key, "name": proc.name, "changed": changed,
+                          "version": version + 1 if changed else version})
+    return CheckResult(not problems, problems, imported.notes, processes, imported.files)
+
+
+def _parsed_forms(forms: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not forms:
+        return forms
+    out = {}
+    for name, content in forms.items():
+        out[name] = json.loads(content) if isinstance(content, str) else content
+    return out
+
+
+def check_form(name: str, text: str) -> list[Problem]:
+    """One form file on its own: JSON syntax, an object, the JSON Schema meta-schema, its examples."""
+    from engine.core.validation import _Forms, _Problems
+
+    if not _FORM_NAME.match(name) or ".." in name:
+        return [Problem(name, "form file name must be a plain name ending in .json")]
+    problems = _Problems()
+    with tempfile.TemporaryDirectory(prefix="yekuo-form-") as tmp:
+        path = Path(tmp) / name
+        path.write_text(text, encoding="utf-8")
+        _Forms(Path(tmp), 1024 * 1024, problems)._load(name, path, not name.endswith(".uischema.json"))
+    return list(problems.items)
+
+
+def deploy(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
+           actor: str, note: str, max_bytes: int = 5 * 1024 * 1024) -> list[definitions.DeployResult]:
+    """Deploy from the modeler: normalised like an import, forms from the bundle, a change note required."""
+    _load_handlers()
+    imported = normalize(files)
+    if imported.problems:
+        raise DeployError(imported.problems)
+    with forms_overlay(forms_dir, _parsed_forms(forms)) as fdir:
+        return definitions.deploy_files(db, imported.files, forms_dir=fdir, actor=actor, note=note,
+                                        max_bytes=max_bytes, require_note=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# versions and export
+
+
+def version_sources(db: Database, definition_id: int) -> dict[str, Any]:
+    """What the modeler opens: the version's files, forms, main file and who/when/why."""
+    with db.read() as conn:
+        row = conn.execute(select(definition_t).where(definition_t.c.id == definition_id)).first()
+    if row is None:
+        from engine.core.errors import NotFound
+
+        raise NotFound(f"process definition {definition_id} does not exist")
+    return {"id": row.id, "key": row.key, "version": row.version, "name": row.name, "main": row.source_file,
+            "files": dict(row.sources), "forms": dict(row.forms), "deployed_at": row.deployed_at,
+            "deployed_by": row.deployed_by, "note": row.note}
+
+
+def export_bpmn(db: Database, definition_id: int) -> tuple[str, str]:
+    """(file name, XML text) of the version's main BPMN file, exactly as deployed."""
+    src = version_sources(db, definition_id)
+    return src["main"], src["files"][src["main"]]
+
+
+def export_zip(db: Database, definition_id: int) -> tuple[str, bytes]:
+    """(zip name, bytes): every file of the version (called processes, DMN), its forms, a manifest.
+
+    Unzipped, `yekuo deploy` (or the modeler's import) takes it back as it is.
+    """
+    src = version_sources(db, definition_id)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in sorted(src["files"].items()):
+            zf.writestr(f"bpmn/{name}", text)
+        for name, form in sorted(src["forms"].items()):
+            zf.writestr(f"forms/{name}", json.dumps(form, ensure_ascii=False, indent=2) + "\n")
+        manifest = {"key": src["key"], "version": src["version"], "name": src["name"], "main": src["main"],
+                    "deployed_at": src["deployed_at"].isoformat() if src["deployed_at"] else None,
+                    "deployed_by": src["deployed_by"], "note": src["note"]}
+        zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    return f"{src['key']}-v{src['version']}.zip", buf.getvalue()
+
+
+def _load_handlers() -> None:
+    """The built-in service handlers register on import; the modeler must know them all."""
+    import engine.handlers  # noqa: F401
+
+
+def service_operators() -> list[str]:
+    """Registered handler names, for the modeler's operator choice."""
+    from engine.core import services
+
+    _load_handlers()
+    return sorted(services.operators())
+
+
+def sla_keys(db: Database) -> list[dict[str, Any]]:
+    """Time-limit keys of the active rule set (key, title, working days), for the modeler's choice."""
+    from engine.deadlines import sla
+
+    rules = sla.active_rules(db)
+    seen: dict[str, dict[str, Any]] = {}
+    if rules is not None:
+        for (business_type, key), rule in sorted(rules.rules.items()):
+            entry = seen.setdefault(key, {"key": key, "title": rule.title, "limits": []})
+            entry["limits"].append(f"{business_type}: {rule.workdays}")
+    return list(seen.values())
