@@ -21,10 +21,12 @@ from typing import Any
 
 from flask import current_app, g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
 
 from engine.core import runtime, users
 from engine.core.db import Database
 from engine.core.errors import Forbidden, YekuoError
+from engine.core.models import user_t
 
 TOKEN_SALT = "yekuo-api-token"
 MAX_FAILURES, WINDOW = 5, 15 * 60
@@ -116,14 +118,30 @@ def _user_from_token(token: str) -> users.UserInfo | None:
     return user if user is not None and user.active else None
 
 
+def _session_gen(username: str) -> int | None:
+    with _db().read() as conn:
+        return conn.execute(select(user_t.c.session_gen).where(user_t.c.username == username)).scalar()
+
+
 def login_session(user: users.UserInfo) -> None:
+    """A fresh session: nothing from before sign-in survives (a planted cookie is replaced, the
+    CSRF token is new), and it carries the user's session generation for `logout_session`."""
     session.clear()
     session["user"] = user.username
+    session["gen"] = _session_gen(user.username) or 0
     session["csrf"] = secrets.token_urlsafe(24)
     session.permanent = True
 
 
 def logout_session() -> None:
+    """End the session on the server too: the cookie is signed by us and held by the browser, so
+    clearing it alone would leave a copied cookie valid; raising the user's generation ends every
+    session of the user issued before (all their browsers)."""
+    username = session.get("user")
+    if username:
+        with _db().write() as conn:
+            conn.execute(update(user_t).where(user_t.c.username == username)
+                         .values(session_gen=user_t.c.session_gen + 1))
     session.clear()
 
 
@@ -139,6 +157,9 @@ def current_user() -> users.UserInfo | None:
     elif session.get("user"):
         found = users.get_user(_db(), session["user"])
         user = found if found is not None and found.active else None
+        if user is not None and session.get("gen") != (_session_gen(user.username) or 0):
+            user = None  # signed out since (maybe elsewhere): this cookie is a copy of an ended session
+            session.clear()
         g.yekuo_auth = "session"
     g.yekuo_user = user
     return user
@@ -186,7 +207,9 @@ def check_csrf() -> None:
         return
     if request.headers.get("Authorization", "").startswith("Bearer "):
         return
-    if not session.get("user") and (not session.get("csrf") or request.path.startswith("/api/")):
+    if request.endpoint == "web.login":
+        pass  # always checked: a forged sign-in would put the victim in the attacker's account
+    elif not session.get("user") and (not session.get("csrf") or request.path.startswith("/api/")):
         return  # nobody is signed in: a cookie carries no authority to forge (the API answers 401)
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf", "")

@@ -70,8 +70,10 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: config.Settings) -> int:
+    from api import security
     from engine import scheduler
 
+    security.require_secret(settings)  # a production process: same rule as the server
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     print("Yekuo scheduler running; Ctrl-C stops it", flush=True)
     try:
@@ -367,7 +369,6 @@ def _demo_teams(db: Database) -> None:
 
 
 def _today(text: str | None) -> dt.date:
-
     return _parse_date(text) if text else clock.now().astimezone(clock.CHINA).date()
 
 

@@ -30,6 +30,8 @@ ROLES = [code for code, _ in users.ROLES]
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+#: outside demo mode the app wants a key of at least 32 bytes (api.security.require_secret)
+TEST_SECRET = "yekuo-tests-only-secret-key-0123456789"
 
 
 @functools.cache
@@ -57,7 +59,7 @@ def seed_users(db: Database) -> None:
 
 
 def make_app(db: Database, tmp_path: Path) -> Flask:
-    app = create_app(config.Settings(database_url=db.url, secret_key="test-secret"), db)
+    app = create_app(config.Settings(database_url=db.url, secret_key=TEST_SECRET), db)
     app.config.update(TESTING=True, YEKUO_DOCUMENTS_DIR=str(tmp_path / "documents"))
     return app
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from engine.core.models import event_t
+from tests.api_support import TEST_SECRET
 from tests.conftest import DATA, ENGINE_MODEL
 
 YEKUO = [sys.executable, "-m", "api.cli"]
@@ -98,7 +99,7 @@ def _free_port() -> int:
 
 def test_serve_answers_healthz(db):
     port = _free_port()
-    env = {**os.environ, "YEKUO_DATABASE_URL": db.url}
+    env = {**os.environ, "YEKUO_DATABASE_URL": db.url, "YEKUO_SECRET_KEY": TEST_SECRET}
     proc = subprocess.Popen([*YEKUO, "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

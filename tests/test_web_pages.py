@@ -24,6 +24,7 @@ from engine.core import clock as engine_clock
 from engine.core import config, runtime, users
 from engine.core.db import Database
 from engine.deadlines import sla
+from tests.api_support import TEST_SECRET
 from tests.process_helpers import example, start_case
 from tests.web_support import csrf_of, sign_in
 
@@ -188,7 +189,7 @@ def test_language_switch_and_demo_banner(app: Any, calendar_db: Database) -> Non
     assert "Group tasks" in clerk.get("/tasks/group").text  # sticky for the session
     assert "组任务" in clerk.get("/tasks/group?lang=zh_CN").text
 
-    plain = create_app(config.Settings(database_url=str(calendar_db.engine.url), secret_key="t"), db=calendar_db)
+    plain = create_app(config.Settings(database_url=str(calendar_db.engine.url), secret_key=TEST_SECRET), db=calendar_db)
     assert "演示模式" not in plain.test_client().get("/login").text
 
 

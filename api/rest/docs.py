@@ -54,7 +54,7 @@ label{display:inline-block;margin:2px 8px 2px 0}h2{font-size:16px;margin:20px 0 
 <button id="login">获取令牌</button> <span id="who"></span>
 <div><label>Bearer <input type="text" id="token" size="80"></label></div></section>
 <div id="intro"></div><div id="ops">Loading…</div>
-</main><script src="docs.js"></script></body></html>
+</main><script nonce="%(nonce)s" src="docs.js"></script></body></html>
 """
 
 SCRIPT = r"""
@@ -152,7 +152,9 @@ bp = Blueprint("api_docs_page", __name__, url_prefix="/api/v1")
 
 @bp.get("/docs")
 def page() -> Response:
-    return Response(PAGE, mimetype="text/html")
+    from api.security import csp_nonce
+
+    return Response(PAGE.replace("%(nonce)s", csp_nonce()), mimetype="text/html")
 
 
 @bp.get("/docs.js")

@@ -1,7 +1,7 @@
 """The staff pages (Jinja, zh-CN by default); `register` is called by the app factory.
 
 Chinese is the default language; `?lang=en` (the switch in the header) changes it for the
-session. Browser libraries (bpmn-js, @json-editor/json-editor) are served straight from
+session. Browser libraries (bpmn-js, @json-editor/json-editor, DOMPurify) are served straight from
 `node_modules` through the allowlisted `/vendor/<lib>/<file>` route: no bundler (DESIGN §6).
 """
 
@@ -23,6 +23,7 @@ NODE_MODULES = PROJECT_ROOT / "node_modules"
 VENDOR: dict[str, tuple[Path, tuple[str, ...]]] = {
     "bpmn-js": (NODE_MODULES / "bpmn-js" / "dist", (".js", ".css", ".woff", ".woff2", ".ttf", ".eot", ".svg")),
     "json-editor": (NODE_MODULES / "@json-editor" / "json-editor" / "dist", (".js",)),
+    "dompurify": (NODE_MODULES / "dompurify" / "dist", (".js",)),
 }
 LANGUAGES = ("zh_CN", "en")
 
@@ -35,7 +36,7 @@ def select_locale() -> str:
 def vendor_ready() -> bool:
     return all((root / name).is_file() for root, name in (
         (VENDOR["bpmn-js"][0], "bpmn-navigated-viewer.production.min.js"),
-        (VENDOR["json-editor"][0], "jsoneditor.js")))
+        (VENDOR["json-editor"][0], "jsoneditor.js"), (VENDOR["dompurify"][0], "purify.min.js")))
 
 
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

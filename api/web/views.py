@@ -140,9 +140,12 @@ def page_actor() -> runtime.Actor:
     return auth.actor_or_401()
 
 
+MAX_PAGE = 100_000  # beyond any list; a larger number would overflow the query's OFFSET
+
+
 def page_number() -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 

@@ -84,6 +84,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
+    session_gen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # +1 at sign-out: older sessions end
 
 
 class Membership(Base):

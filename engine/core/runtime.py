@@ -996,9 +996,9 @@ def list_instances(db: Database, *, query: str | None = None, status: str | None
                instance_t.c.ended_at).join(definition_t, definition_t.c.id == instance_t.c.definition_id)
     conds = []
     if query:
-        like = f"%{query.strip()}%"
-        conds.append(or_(instance_t.c.business_key.like(like), instance_t.c.customer_name.like(like),
-                         instance_t.c.customer_mobile.like(like)))
+        like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"  # literal % _
+        conds.append(or_(*(c.like(like, escape="\\") for c in (instance_t.c.business_key, instance_t.c.customer_name,
+                                                                instance_t.c.customer_mobile))))
     if status:
         conds.append(instance_t.c.status == status)
     if key:

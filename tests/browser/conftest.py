@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 from werkzeug.serving import make_server
 
 from engine.core import clock as engine_clock
@@ -37,6 +38,9 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil
 CHINA = dt.timezone(dt.timedelta(hours=8))
 #: A Monday, 09:00 in Beijing (a working day in the packaged 2026 calendar).
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
+#: console errors a test may cause on purpose: an HTTP error answer (a 422 with field errors, a 409)
+#: is logged by Chromium as "Failed to load resource"; the test checks what the page shows instead
+EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of (4\d\d|503)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -86,6 +90,28 @@ def _frozen(frozen_clock: engine_clock.FixedClock) -> Iterator[None]:
     finally:
         engine_clock.set_clock(previous)
         auth.reset_throttle()
+
+
+@pytest.fixture(autouse=True)
+def console_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every browser context of the test reports console errors and uncaught exceptions — a
+    Content-Security-Policy violation shows up here — and the test fails if there was one."""
+    errors: list[str] = []
+    original = Browser.new_context
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" and not EXPECTED_CONSOLE.match(msg.text):
+            errors.append(f"console error: {msg.text} ({msg.location.get('url', '')})")
+
+    def new_context(self: Browser, *args: Any, **kwargs: Any) -> BrowserContext:
+        context = original(self, *args, **kwargs)
+        context.on("console", on_console)
+        context.on("weberror", lambda err: errors.append(f"uncaught: {err.error}"))
+        return context
+
+    monkeypatch.setattr(Browser, "new_context", new_context)
+    yield errors
+    assert not errors, "\n".join(errors)
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def shown(page: Page) -> dict[str, Any]:
 
 def wait_for_seq(page: Page, seq: int) -> None:
     expect(page.get_by_test_id("asof-panel")).to_have_attribute("data-seq", str(seq))
-    page.wait_for_function(f"(document.getElementById('canvas').getAttribute('data-ready') || '').endsWith(':{seq}')")
+    page.wait_for_function(f"() => (document.getElementById('canvas').getAttribute('data-ready') || '').endsWith(':{seq}')")
 
 
 def test_auditor_steps_through_a_case_and_replays_it(new_context: Any, artifacts: Path, web_db: Database,

@@ -77,7 +77,7 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
         page.get_by_test_id("nav-modeler").click()
         expect(page.get_by_test_id("page-title")).to_have_text("流程模型")
         page.get_by_test_id(f"open-{KEY}").click()
-        page.wait_for_function("window.yekuoModelerReady === true")
+        page.wait_for_function("() => window.yekuoModelerReady === true")
         expect(page.locator(".bjs-powered-by")).to_be_visible()  # the bpmn.io watermark stays
 
         # opened and saved without edits: every Yekuo extension survives the moddle descriptor
@@ -143,7 +143,7 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
         page.get_by_test_id("deployed-versions-link").click()
         expect(page.get_by_test_id("versions")).to_contain_text("受理后增加复核设计单位资质")
         expect(page.get_by_test_id("running-1")).to_have_text("1")
-        page.wait_for_function("window.yekuoDiff !== undefined")
+        page.wait_for_function("() => window.yekuoDiff !== undefined")
         shown = page.evaluate("() => window.yekuoDiff.shown")
         assert "check_designer" in shown["added"] and "review_design" in shown["changed"]
         expect(page.locator('#canvas-to g.djs-element.yk-diff-added[data-element-id="check_designer"]')).to_have_count(1)
@@ -210,7 +210,7 @@ def test_panel_edits_yekuo_attributes_and_every_model_round_trips(browser: Brows
     try:
         page = sign_in(context, "analyst")
         page.goto("/modeler/new_connection")
-        page.wait_for_function("window.yekuoModelerReady === true")
+        page.wait_for_function("() => window.yekuoModelerReady === true")
 
         files = {p.name: p.read_text(encoding="utf-8") for p in sorted((PROJECT_ROOT / "bpmn").glob("*.bpmn"))}
         saved = page.evaluate(ROUND_TRIP, files)
@@ -268,7 +268,7 @@ def test_a_camunda_modeler_file_is_imported_with_notes(browser: Browser, browser
     try:
         page = sign_in(context, "analyst")
         page.goto("/modeler/new")
-        page.wait_for_function("window.yekuoModelerReady === true")
+        page.wait_for_function("() => window.yekuoModelerReady === true")
         page.get_by_test_id("open-file").set_input_files(
             str(Path(__file__).resolve().parents[1] / "data" / "import" / "camunda7_meter_check.bpmn"))
         expect(page.get_by_test_id("modeler-status")).to_contain_text("camunda7_meter_check.bpmn")

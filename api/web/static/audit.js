@@ -95,7 +95,9 @@
         state = body;
         position.textContent = T.position.replace('%(seq)s', body.seq).replace('%(last)s', body.last_seq);
         position.setAttribute('data-seq', body.seq);
-        panel.innerHTML = body.panel;
+        // server-rendered and escaped; sanitised as well, so a slip in a template cannot run script
+        if (!window.DOMPurify) throw { error: { message: T.loadFailed } };
+        panel.replaceChildren(window.DOMPurify.sanitize(body.panel, { RETURN_DOM_FRAGMENT: true }));
         panel.setAttribute('data-seq', body.seq);
         panel.removeAttribute('aria-busy');
         tabs();

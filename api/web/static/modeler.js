@@ -439,6 +439,8 @@
     if (previewEditor) { try { previewEditor.destroy(); } catch (e) { /* already gone */ } previewEditor = null; }
     formPreview.textContent = '';
     if (typeof window.JSONEditor === 'undefined' || !schema || typeof schema !== 'object') return;
+    // values only go into input.value: never parse or re-serialise them (see task.js)
+    window.JSONEditor.AbstractEditor.prototype.purify = function (value) { return value; };
     if (openFormName && /\.uischema\.json$/.test(openFormName)) return;
     var s = JSON.parse(JSON.stringify(schema));
     ['$schema', '$id', 'examples', 'allOf', 'if', 'then', 'else', 'errorMessage'].forEach(function (k) { delete s[k]; });
@@ -693,7 +695,7 @@
   }
 
   fetch(cfg.descriptorUrl, { credentials: 'same-origin' }).then(function (r) { return r.json(); }).then(function (descriptor) {
-    modeler = new window.BpmnJS({ container: '#canvas', keyboard: { bindTo: document }, moddleExtensions: { spiffworkflow: descriptor } });
+    modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: descriptor } });
     modeling = modeler.get('modeling');
     moddle = modeler.get('moddle');
     registry = modeler.get('elementRegistry');

@@ -302,6 +302,13 @@
   JSONEditor.defaults.languages.zh_CN = ZH;
   JSONEditor.defaults.language = zh ? 'zh_CN' : 'en';
 
+  // json-editor "cleans" every string value before it goes into a field: without DOMPurify by
+  // parsing it as HTML in a detached element (a customer's `<img src=x onerror=…>` runs there),
+  // with DOMPurify by re-serialising it (`A&B` comes back as `A&amp;B` and is submitted so).
+  // Values only ever go into input.value, never into markup: keep them exactly as they are.
+  // Titles and descriptions still go through DOMPurify, loaded before json-editor.
+  JSONEditor.AbstractEditor.prototype.purify = function (value) { return value; };
+
   // the html theme joins a field's messages as "a. b." — Chinese sentences end differently
   var BaseTheme = JSONEditor.defaults.themes.html;
   class YekuoTheme extends BaseTheme {
