@@ -22,9 +22,10 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.core import clock as engine_clock
-from engine.core import definitions, runtime, timers, validation
+from engine.core import definitions, runtime, timers
 from engine.core.db import Database
 from engine.core.models import event_t, outbox_t
+from engine.core.validation import bundle
 from engine.dispatch import teams
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def deploy(db: Database, *, cached: bool = True) -> dict[str, definitions.Deploy
     seed_field_teams(db)
     if not cached:
         return {r.key: r for r in definitions.deploy_paths(db, [BPMN_DIR], forms_dir=FORMS_DIR)}
-    with patch.object(validation, "parse_bundle", _cached_parse):
+    with patch.object(bundle, "parse_bundle", _cached_parse):
         return {r.key: r for r in definitions.deploy_paths(db, [BPMN_DIR], forms_dir=FORMS_DIR)}
 
 
@@ -80,7 +81,7 @@ def seed_field_teams(db: Database) -> list[str]:
     return teams.seed_demo(db, week_start=FIELD_CAPACITY_SINCE, scale=FIELD_CAPACITY_SCALE, actor="tests")
 
 
-_REAL_PARSE = validation.parse_bundle
+_REAL_PARSE = bundle.parse_bundle
 _BUNDLES: dict[Any, list[Any]] = {}
 
 
