@@ -40,7 +40,7 @@ from engine.core import definitions, history, runtime, schema, users  # noqa: E4
 from engine.core.codec import CODEC  # noqa: E402
 from engine.core.db import Database  # noqa: E402
 from engine.core.models import event_t, instance_t, work_item_t  # noqa: E402
-from engine.core.scripting import make_script_engine  # noqa: E402
+from engine.core.scripting.script_engine import make_script_engine  # noqa: E402
 
 MODELS = {
     "engine_model": (ROOT / "tests/data/engine_model/engine_model.bpmn", ROOT / "tests/data/engine_model/forms"),

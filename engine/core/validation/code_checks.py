@@ -56,7 +56,7 @@ class CodeChecks(ProcessCheck):
 
     def check_code(self, src: str, mode: str, node: etree._Element, what: str) -> str | None:
         """Syntax (with the line inside the file) first, then the sandbox's refusal; returns the code used."""
-        from engine.core.scripting import check_source
+        from engine.core.scripting.policy import check_source
 
         code, first_line = _prepare(src, mode)
         try:

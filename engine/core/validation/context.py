@@ -92,7 +92,7 @@ class BundleContext:
 
     def environment(self) -> Any:
         if self._env is None:
-            from engine.core.scripting import RestrictedEnvironment
+            from engine.core.scripting.script_engine import RestrictedEnvironment
 
             self._env = RestrictedEnvironment()
         return self._env
