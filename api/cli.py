@@ -26,7 +26,7 @@ def _db(settings: config.Settings) -> Database:
 
 def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
     from engine.core import schema, users
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import as calendar
 
     db = _db(settings)
     schema.upgrade(db)
@@ -315,7 +315,7 @@ def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import as calendar
 
     try:
         report = calendar.import_year(_db(settings), Path(args.file), actor=args.by)

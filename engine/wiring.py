@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core import clock, runtime, services, timers
-from engine.deadlines import calendar, sla, steps
+from engine.deadlines import calendar_import, sla, steps
 from engine.dispatch import booking, field, works
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
@@ -58,7 +58,7 @@ def install() -> Installed:
             _add_once(runtime.CASE_END_HOOKS, *CASE_END_HOOKS)
             _add_once(runtime.WRITE_HOOKS, steps.on_write)
             runtime.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
-            _add_once(calendar.after_import, sla.after_calendar_import)
+            _add_once(calendar_import.after_import, sla.after_calendar_import)
             _installed = Installed(tuple(sorted(SERVICES)), tuple(sorted(timers.HANDLERS)))
         return _installed
 

@@ -114,9 +114,9 @@ def deploy_bundle(db: Database) -> None:
 
 def seed_deadlines(db: Database) -> None:
     """The State Grid time limits and the official calendar around the test clock (2026)."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
-    calendar.seed_from_package(db, only=range(2025, 2028))
+    calendar_import.seed_from_package(db, only=range(2025, 2028))
     sla.seed_rule_sets(db)
 
 

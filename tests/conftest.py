@@ -111,7 +111,7 @@ def engine_model(db: Database, clock: engine_clock.FixedClock) -> definitions.De
 def calendar_db(db: Database) -> Database:
     """`db` with the official working-day calendar 2024–2026 seeded from chinesecalendar, as
     `yekuo init` does (all 23 packaged years would cost ~0.2 s a test; these three suffice)."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
-    calendar.seed_from_package(db, only=range(2024, 2027))
+    calendar_import.seed_from_package(db, only=range(2024, 2027))
     return db

@@ -12,7 +12,7 @@ from engine.audit import chains as audit
 from engine.core import definitions, history, runtime, timers
 from engine.core.errors import InvalidState
 from engine.core.models import notice_t, timer_t
-from engine.deadlines import calendar, sla
+from engine.deadlines import calendar, calendar_import, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 
@@ -35,7 +35,7 @@ def at(y, m, d, h=9, mi=0):
 
 @pytest.fixture
 def sla_model(db, clock):
-    calendar.seed_from_package(db)
+    calendar_import.seed_from_package(db)
     sla.load_rule_set(db, TEST_RULES, activate=True)
     [result] = definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
     return result
@@ -235,7 +235,7 @@ def test_fallback_deadlines_are_provisional_until_the_year_is_imported(db, clock
     iid = start_case(db, clock, at(2026, 12, 28))
     c = clock_of(db, iid, "scheme_reply")
     assert c.provisional and c.deadline_at == at(2027, 1, 4, 17)  # weekends-only guess: 29–31 Dec, 1 and 4 Jan
-    calendar.import_year(db, Path(__file__).parent / "data" / "calendar" / "2027.csv", actor="admin")
+    calendar_import.import_year(db, Path(__file__).parent / "data" / "calendar" / "2027.csv", actor="admin")
     c = clock_of(db, iid, "scheme_reply")
     assert not c.provisional
     assert c.deadline_at == dt.datetime.combine(calendar.add_workdays(db, dt.date(2026, 12, 28), 5).date,

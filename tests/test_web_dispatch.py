@@ -41,12 +41,12 @@ ROLES = ("dispatcher", "lead", "surveyor", "metering", "manager", "clerk", "audi
 
 @pytest.fixture
 def web_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)
     db = Database(f"sqlite:///{target}")
-    calendar.seed_from_package(db, only=[2026, 2027])
+    calendar_import.seed_from_package(db, only=[2026, 2027])
     yield db
     db.dispose()
 

@@ -34,12 +34,12 @@ BAD = example("accept", id_number="110101199003070012")
 @pytest.fixture
 def calendar_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     """A fresh SQLite database with the standard groups and the 2026 working-day calendar."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)
     db = Database(f"sqlite:///{target}")
-    calendar.seed_from_package(db, only=[2026])
+    calendar_import.seed_from_package(db, only=[2026])
     yield db
     db.dispose()
 

@@ -91,7 +91,7 @@ def _frozen(frozen_clock: engine_clock.FixedClock) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.FixedClock) -> Iterator[Database]:
     """What `yekuo init --demo && yekuo deploy bpmn/` leaves, on a scratch SQLite file."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
     from tests.process_helpers import deploy
 
     path = tmp_path_factory.mktemp("web") / "yekuo.db"
@@ -100,7 +100,7 @@ def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.
     try:
         schema.upgrade(db)
         users.seed_groups(db)
-        calendar.seed_from_package(db, only=range(2025, 2027))
+        calendar_import.seed_from_package(db, only=range(2025, 2027))
         sla.seed_rule_sets(db)
         users.seed_demo_users(db, "demo")
         deploy(db)
