@@ -33,7 +33,7 @@ def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
     added = users.seed_groups(db)
     calendar.seed_from_package(db)
     print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets as sla
 
     loaded = sla.seed_rule_sets(db)
     if loaded:
@@ -210,7 +210,7 @@ def cmd_migrate_revert(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets as sla
 
     name = sla.load_rule_set(_db(settings), Path(args.file), actor="cli", activate=args.activate)
     print(f"rule set {name} loaded" + (" and active" if args.activate else ""))
@@ -218,7 +218,7 @@ def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets as sla
 
     sla.activate_rule_set(_db(settings), args.name)
     print(f"rule set {args.name} is active")

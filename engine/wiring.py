@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core import clock, runtime, services, timers
-from engine.deadlines import calendar_import, sla, steps
+from engine.deadlines import calendar_import, notices, sla, steps
 from engine.dispatch import booking, field, works
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
@@ -25,8 +25,8 @@ from engine.messages import sms
 SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **sms.SERVICES, **dispatch_handlers.SERVICES}
 #: Timers the scheduler fires besides BPMN timers, by purpose.
 TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
-    sla.PURPOSE: sla.fire,
-    sla.REMINDER: sla.fire_reminder,
+    sla.PURPOSE: notices.fire,
+    notices.REMINDER: notices.fire_reminder,
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
 }

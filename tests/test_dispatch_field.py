@@ -10,7 +10,7 @@ from sqlalchemy import select
 from engine.core import history, runtime, timers
 from engine.core.errors import Conflict, InvalidData
 from engine.core.models import notice_t, timer_t
-from engine.deadlines import sla
+from engine.deadlines import notices
 from engine.dispatch import booking, field, works
 from tests import process_helpers as ph
 from tests.dispatch_support import MONDAY, at, bare_cases, fixed, make_team
@@ -56,7 +56,7 @@ def test_a_missing_arrival_report_past_the_window_raises_one_cuiban_for_the_disp
     assert kind == "field_arrival_overdue" and payload["to_group"] == "dispatcher"
     assert timers.fire_due(centre, at(2, 18, 0)).fired == 0  # once only
     assert len(_notices(centre, "催办")) == 1
-    assert [n["kind"] for n in sla.notices(centre, groups={"dispatcher"})] == ["催办"]
+    assert [n["kind"] for n in notices.list_notices(centre, groups={"dispatcher"})] == ["催办"]
     assert [a.job_no for a in field.overdue_arrivals(centre, now=at(2, 12, 1))] == [a.job_no]
 
 

@@ -429,9 +429,9 @@ def service_operators() -> list[str]:
 
 def sla_keys(db: Database) -> list[dict[str, Any]]:
     """Time-limit keys of the active rule set (key, title, working days), for the modeler's choice."""
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets
 
-    rules = sla.active_rules(db)
+    rules = rule_sets.active_rules(db)
     seen: dict[str, dict[str, Any]] = {}
     if rules is not None:
         for (business_type, key), rule in sorted(rules.rules.items()):

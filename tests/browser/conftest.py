@@ -29,7 +29,7 @@ from werkzeug.serving import make_server
 from engine.core import clock as engine_clock
 from engine.core import config, schema, users
 from engine.core.db import Database
-from engine.deadlines import sla
+from engine.deadlines import rule_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -101,7 +101,7 @@ def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.
         schema.upgrade(db)
         users.seed_groups(db)
         calendar_import.seed_from_package(db, only=range(2025, 2027))
-        sla.seed_rule_sets(db)
+        rule_sets.seed_rule_sets(db)
         users.seed_demo_users(db, "demo")
         deploy(db)
     finally:
