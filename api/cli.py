@@ -513,7 +513,7 @@ def cmd_dispatch_assign(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.dispatch import booking
+    from engine.dispatch import appointments as booking
 
     found = booking.list_appointments(_db(settings), day=_parse_date(args.date) if args.date else None, team=args.team,
                                       status=args.status, instance_id=args.instance)
@@ -528,7 +528,7 @@ def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -
 
 
 def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.dispatch import booking
+    from engine.dispatch import rescheduling as booking
 
     changes = {"mode": args.mode, "date": args.date, "period": args.period, "within_hours": args.hours,
                "team": args.team}
@@ -538,7 +538,7 @@ def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Setti
 
 
 def cmd_appointments_cancel(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.dispatch import booking
+    from engine.dispatch import rescheduling as booking
 
     a = booking.cancel(_db(settings), args.job_no, actor=args.by, reason=args.reason)
     print(f"{a.job_no}: {a.status}")

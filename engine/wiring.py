@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.core import clock, runtime, services, timers
 from engine.deadlines import calendar_import, notices, sla, steps
-from engine.dispatch import booking, field, works
+from engine.dispatch import field, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
 from engine.messages import sms
@@ -31,7 +31,7 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     works.PURPOSE: works.fire_follow_up,
 }
 #: Records a case holds outside its state, released in the transaction that ends it.
-CASE_END_HOOKS = (booking.release_for_case, works.close_for_case)
+CASE_END_HOOKS = (rescheduling.release_for_case, works.close_for_case)
 
 
 @dataclass(frozen=True)

@@ -298,7 +298,7 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
     booking is refused with the next free days; the next booking is cancelled by the centre before
     dispatch (the customer will be away), so the job is booked a third time; the call-back after
     the survey raises a problem, which the customer manager follows up."""
-    from engine.dispatch import booking, capacity
+    from engine.dispatch import appointments, capacity, rescheduling
 
     iid = start_case(db)
     done = drive(db, iid, {"accept": example("accept", survey_with_install=False)}, until="book_appointment")
@@ -309,8 +309,8 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
     offered = refused["offers"][0]["date"]
     done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date=offered)},
                   until="dispatch_job")
-    first = booking.list_appointments(db, instance_id=iid)[0]
-    cancelled = booking.cancel(db, first.job_no, actor="dispatcher", reason="客户临时出差，改期待定")
+    first = appointments.list_appointments(db, instance_id=iid)[0]
+    cancelled = rescheduling.cancel(db, first.job_no, actor="dispatcher", reason="客户临时出差，改期待定")
     done += drive(db, iid, until="book_appointment")  # the lead's dispatch finds the booking cancelled
     done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date="2027-03-05"),
                             "job_callback": 1}, until="follow_up_callback")

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from engine.core import clock as engine_clock
 from engine.core import runtime
 from engine.core.db import Database
-from engine.dispatch import booking
+from engine.dispatch import appointments, capacity
 from tests.browser.conftest import CHINA
 from tests.browser.support import field, form_ready, sign_in
 from tests.process_helpers import drive, example, items
@@ -42,7 +42,7 @@ def test_a_job_is_booked_assigned_and_reported_from_the_phone(
     slots = dispatcher.get_by_test_id("free-slots")
     expect(slots).to_be_visible()
     expect(slots).to_contain_text("城区勘查一班")
-    today_free = booking.availability(web_db, "survey", start=dt.date(2026, 3, 2), days=1)
+    today_free = appointments.availability(web_db, "survey", start=dt.date(2026, 3, 2), days=1)
     remaining = sum(r["remaining"] for r in today_free)
     expect(dispatcher.locator('[data-testid=slot-row][data-day="2026-03-02"]')).to_have_attribute(
         "data-remaining", str(remaining))
@@ -56,7 +56,7 @@ def test_a_job_is_booked_assigned_and_reported_from_the_phone(
     dispatcher.get_by_test_id("submit").click()
     expect(dispatcher).to_have_url(re.compile(r"/tasks$"))
     expect(dispatcher.get_by_test_id("flash")).to_contain_text("派工（班组长）")
-    [appt] = booking.list_appointments(web_db, instance_id=iid)
+    [appt] = appointments.list_appointments(web_db, instance_id=iid)
     assert (appt.team, appt.day, appt.slot, appt.status) == ("CQ-KC1", dt.date(2026, 3, 2), "pm", "booked")
 
     # the afternoon list is made (the scheduler does it at 12:30; the centre may do it now)
@@ -109,7 +109,7 @@ def test_a_job_is_booked_assigned_and_reported_from_the_phone(
     expect(job.get_by_test_id("job-status")).to_have_text("已完工")
     phone.screenshot(path=artifacts / "23-field-phone.png", full_page=True)
 
-    done = booking.get(web_db, appt.job_no)
+    done = appointments.get(web_db, appt.job_no)
     assert (done.status, done.worker_name, done.arrived_at, done.completed_at) == (
         "completed", "刘洋", dt.datetime(2026, 3, 2, 14, 20, tzinfo=CHINA), dt.datetime(2026, 3, 2, 15, 5, tzinfo=CHINA))
     assert set(items(web_db, iid)) == {"job_callback"}
@@ -117,7 +117,7 @@ def test_a_job_is_booked_assigned_and_reported_from_the_phone(
     # 4. the board and the case history show it
     dispatcher.goto("/dispatch")
     kc = dispatcher.locator('[data-testid=today-row][data-team="CQ-KC1"][data-job-type="survey"]')
-    booked_today = next(c.booked for c in booking.capacity.board(web_db, dt.date(2026, 3, 2), 1, team="CQ-KC1",
+    booked_today = next(c.booked for c in capacity.board(web_db, dt.date(2026, 3, 2), 1, team="CQ-KC1",
                                                                    job_type="survey"))
     expect(kc).to_have_attribute("data-booked", str(booked_today))
     assert booked_today >= 1
