@@ -43,7 +43,7 @@ def test_sms_goes_to_the_outbox_keyed_by_instance_and_purpose():
     assert "张伟" in msg["body"] and "低压居民新装" in msg["body"] and "YK20270301-0001" in msg["body"]
 
 
-def test_sms_texts_not_in_the_shared_catalog_come_from_the_process_set():
+def test_process_sms_texts_come_from_the_shared_catalog():
     body = sms.render_sms("withdrawn", {**CASE, "withdrawal_reason": "项目取消"})
     assert body.startswith("【供电服务】") and "项目取消" in body and "YK20270301-0001" in body
 
