@@ -1,4 +1,4 @@
-"""Working days (DOMAIN §3): the official calendar table, counting in it, importing a year, the CLI.
+"""Working days (README.md, "Working-day calendar"): the official calendar table, counting in it, importing a year, the CLI.
 
 Dates used below, from the official 2026 calendar (chinesecalendar 1.11.0):
 - Spring Festival: 15–23 Feb off; Sat 14 Feb and Sat 28 Feb are 调休 working days.

@@ -1,6 +1,6 @@
 """The dispatch centre's API: teams, capacity, appointments, dispatch lists, field reports, call-backs, works.
 
-Who does what (DOMAIN §5): the dispatchers and supervisors run the centre (teams, bookings,
+Who does what (README.md, "Dispatch centre"): the dispatchers and supervisors run the centre (teams, bookings,
 reschedules, cancellations, lists); a team lead (班组长) reports his own team's capacity and assigns
 its jobs; field workers (surveyor, metering) report arrival and completion of the jobs assigned to
 them (the engine checks the job is theirs); the dispatchers record call-backs; customer managers
