@@ -37,6 +37,7 @@ from engine import wiring  # noqa: E402
 
 wiring.install()
 from engine.core import definitions, history, runtime, schema, users  # noqa: E402
+from engine.core.clock import CHINA  # noqa: E402
 from engine.core.codec import CODEC  # noqa: E402
 from engine.core.db import Database  # noqa: E402
 from engine.core.models import event_t, instance_t, work_item_t  # noqa: E402
@@ -127,7 +128,7 @@ def connection_run(db: Database, key: str, times: list[float], mid: dict[str, in
             mid.update(stored_bytes(db_, out.instance_id))
         return out
 
-    fixed = clock.FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    fixed = clock.FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=CHINA))
     previous = clock.set_clock(fixed)
     runtime.complete_task = timed
     try:

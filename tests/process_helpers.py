@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from engine.core import clock as engine_clock
 from engine.core import definitions, runtime, timers
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import event_t, outbox_t
 from engine.core.validation import bundle
@@ -31,7 +32,6 @@ from engine.dispatch import teams
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "bpmn"
 FORMS_DIR = ROOT / "forms"
-CHINA = dt.timezone(dt.timedelta(hours=8))
 #: Scenarios start on a Monday morning; the forms' example dates lie shortly after it.
 START = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.core import config
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import YekuoError
 from engine.core.models import calendar_day_t
@@ -27,7 +28,6 @@ from engine.deadlines import calendar, calendar_import
 from tests.conftest import DATA
 
 D = dt.date.fromisoformat
-CN = dt.timezone(dt.timedelta(hours=8))
 FILE_2027 = DATA / "calendar" / "2027.csv"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,12 +107,12 @@ def test_counting_is_consistent_across_the_year(calendar_db):
 
 def test_deadline_is_close_of_business_china_time(calendar_db):
     db = calendar_db
-    assert calendar.deadline(db, dt.datetime(2026, 2, 13, 15, 0, tzinfo=CN), 5) == \
-        dt.datetime(2026, 2, 27, 17, 0, tzinfo=CN)
+    assert calendar.deadline(db, dt.datetime(2026, 2, 13, 15, 0, tzinfo=CHINA), 5) == \
+        dt.datetime(2026, 2, 27, 17, 0, tzinfo=CHINA)
     # 20:00 UTC on the 13th is already Saturday the 14th in Beijing: counting starts from there
     late = dt.datetime(2026, 2, 13, 20, 0, tzinfo=dt.timezone.utc)
-    assert calendar.deadline(db, late, 5) == dt.datetime(2026, 2, 28, 17, 0, tzinfo=CN)
-    assert calendar.deadline(db, late, 5, close=dt.time(18, 30)) == dt.datetime(2026, 2, 28, 18, 30, tzinfo=CN)
+    assert calendar.deadline(db, late, 5) == dt.datetime(2026, 2, 28, 17, 0, tzinfo=CHINA)
+    assert calendar.deadline(db, late, 5, close=dt.time(18, 30)) == dt.datetime(2026, 2, 28, 18, 30, tzinfo=CHINA)
     assert calendar.deadline(db, late, 5).tzinfo == dt.timezone.utc
     with pytest.raises(YekuoError, match="naive"):
         calendar.deadline(db, dt.datetime(2026, 2, 13, 15, 0), 5)

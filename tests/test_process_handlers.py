@@ -9,13 +9,13 @@ import datetime as dt
 import pytest
 
 from engine.core import services
+from engine.core.clock import CHINA
 from engine.core.errors import InvalidData, ServiceError
 from engine.dispatch import appointments
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
 from engine.messages import sms
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
 
 

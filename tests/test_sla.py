@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 
 from engine.audit import chains as audit
 from engine.core import definitions, history, runtime, timers
+from engine.core.clock import CHINA
 from engine.core.errors import InvalidState
 from engine.core.models import notice_t, timer_t
 from engine.deadlines import calendar, calendar_import, notices, rule_sets, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 
-CN = dt.timezone(dt.timedelta(hours=8))
 TEST_RULES = {
     "name": "test_rules", "title": "测试时限",
     "thresholds": {"prewarn": [0.5, 0.8], "escalate_after_hours": 4, "reminder_after_hours": 0},
@@ -30,7 +30,7 @@ TEST_RULES = {
 
 
 def at(y, m, d, h=9, mi=0):
-    return dt.datetime(y, m, d, h, mi, tzinfo=CN)
+    return dt.datetime(y, m, d, h, mi, tzinfo=CHINA)
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_deadline_across_national_day_2026(db, clock, sla_model):
     iid = start_case(db, clock, at(2026, 9, 30))
     # 1–7 Oct off, Sun 27 Sep and Sat 10 Oct are 调休 working days (checked against chinesecalendar)
     expected = calendar.add_workdays(db, dt.date(2026, 9, 30), 5).date
-    assert clock_of(db, iid, "scheme_reply").deadline_at == dt.datetime.combine(expected, dt.time(17), tzinfo=CN)
+    assert clock_of(db, iid, "scheme_reply").deadline_at == dt.datetime.combine(expected, dt.time(17), tzinfo=CHINA)
     assert expected > dt.date(2026, 10, 8)
 
 
@@ -239,7 +239,7 @@ def test_fallback_deadlines_are_provisional_until_the_year_is_imported(db, clock
     c = clock_of(db, iid, "scheme_reply")
     assert not c.provisional
     assert c.deadline_at == dt.datetime.combine(calendar.add_workdays(db, dt.date(2026, 12, 28), 5).date,
-                                                dt.time(17), tzinfo=CN)
+                                                dt.time(17), tzinfo=CHINA)
     assert open_items(db, iid)["scheme"].due_at == c.deadline_at
     with db.read() as conn:
         recomputed = [history.payload_of(r) for r in history.events_of(conn, iid) if r.type == "sla_recomputed"]

@@ -25,6 +25,7 @@ from api import auth
 from api.app import create_app
 from engine.core import clock as engine_clock
 from engine.core import config, history, runtime, users
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import notice_t
 from engine.deadlines import rule_sets
@@ -34,7 +35,6 @@ from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
 from tests.web_support import csrf_of, sign_in
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 TODAY = dt.date(2026, 3, 2)
 ROLES = ("dispatcher", "lead", "surveyor", "metering", "manager", "clerk", "auditor", "supervisor")
 

@@ -28,13 +28,13 @@ from werkzeug.serving import make_server
 
 from engine.core import clock as engine_clock
 from engine.core import config, schema, users
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.deadlines import rule_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHINA = dt.timezone(dt.timedelta(hours=8))
 #: A Monday, 09:00 in Beijing (a working day in the packaged 2026 calendar).
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
 
@@ -135,7 +135,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}, "locale": "zh-CN",
+    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}, "locale": "zh-CHINA",
             "timezone_id": "Asia/Shanghai"}
 
 
