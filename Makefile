@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# browser libraries for the pages (bpmn-js, json-editor), served from node_modules (DESIGN §6)
+# browser libraries for the pages (bpmn-js, json-editor), served from node_modules (docs/architecture.md, "Pages")
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@

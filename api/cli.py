@@ -26,14 +26,14 @@ def _db(settings: config.Settings) -> Database:
 
 def cmd_init(args: argparse.Namespace, settings: config.Settings) -> int:
     from engine.core import schema, users
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import as calendar
 
     db = _db(settings)
     schema.upgrade(db)
     added = users.seed_groups(db)
     calendar.seed_from_package(db)
     print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets as sla
 
     loaded = sla.seed_rule_sets(db)
     if loaded:
@@ -212,7 +212,7 @@ def cmd_migrate_revert(args: argparse.Namespace, settings: config.Settings) -> i
 
 
 def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets as sla
 
     name = sla.load_rule_set(_db(settings), Path(args.file), actor="cli", activate=args.activate)
     print(f"rule set {name} loaded" + (" and active" if args.activate else ""))
@@ -220,7 +220,7 @@ def cmd_rules_load(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_rules_activate(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets as sla
 
     sla.activate_rule_set(_db(settings), args.name)
     print(f"rule set {args.name} is active")
@@ -317,7 +317,7 @@ def cmd_workdays_add(args: argparse.Namespace, settings: config.Settings) -> int
 
 
 def cmd_calendar_import(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import as calendar
 
     try:
         report = calendar.import_year(_db(settings), Path(args.file), actor=args.by)
@@ -514,7 +514,7 @@ def cmd_dispatch_assign(args: argparse.Namespace, settings: config.Settings) -> 
 
 
 def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.dispatch import booking
+    from engine.dispatch import appointments as booking
 
     found = booking.list_appointments(_db(settings), day=_parse_date(args.date) if args.date else None, team=args.team,
                                       status=args.status, instance_id=args.instance)
@@ -529,7 +529,7 @@ def cmd_appointments_list(args: argparse.Namespace, settings: config.Settings) -
 
 
 def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.dispatch import booking
+    from engine.dispatch import rescheduling as booking
 
     changes = {"mode": args.mode, "date": args.date, "period": args.period, "within_hours": args.hours,
                "team": args.team}
@@ -539,7 +539,7 @@ def cmd_appointments_reschedule(args: argparse.Namespace, settings: config.Setti
 
 
 def cmd_appointments_cancel(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.dispatch import booking
+    from engine.dispatch import rescheduling as booking
 
     a = booking.cancel(_db(settings), args.job_no, actor=args.by, reason=args.reason)
     print(f"{a.job_no}: {a.status}")

@@ -37,10 +37,11 @@ from engine import wiring  # noqa: E402
 
 wiring.install()
 from engine.core import definitions, history, runtime, schema, users  # noqa: E402
+from engine.core.clock import CHINA  # noqa: E402
 from engine.core.codec import CODEC  # noqa: E402
 from engine.core.db import Database  # noqa: E402
 from engine.core.models import event_t, instance_t, work_item_t  # noqa: E402
-from engine.core.scripting import make_script_engine  # noqa: E402
+from engine.core.scripting.script_engine import make_script_engine  # noqa: E402
 
 MODELS = {
     "engine_model": (ROOT / "tests/data/engine_model/engine_model.bpmn", ROOT / "tests/data/engine_model/forms"),
@@ -127,7 +128,7 @@ def connection_run(db: Database, key: str, times: list[float], mid: dict[str, in
             mid.update(stored_bytes(db_, out.instance_id))
         return out
 
-    fixed = clock.FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    fixed = clock.FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=CHINA))
     previous = clock.set_clock(fixed)
     runtime.complete_task = timed
     try:
@@ -192,13 +193,13 @@ def stored_bytes(db: Database, iid: int) -> dict[str, int]:
 
 def prepare(url: str, model: Path, forms: Path) -> tuple[Database, str]:
     """A database set up as `yekuo init` leaves it (calendar, rule sets), with the model deployed."""
-    from engine.deadlines import calendar, sla
+    from engine.deadlines import calendar_import, rule_sets
 
     db = Database(url)
     schema.upgrade(db)
     users.seed_groups(db)
-    calendar.seed_from_package(db)
-    sla.seed_rule_sets(db)
+    calendar_import.seed_from_package(db)
+    rule_sets.seed_rule_sets(db)
     results = definitions.deploy_paths(db, [model], forms_dir=forms)
     if model.is_dir():  # field jobs book against team capacity
         from tests.process_helpers import seed_field_teams

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core import clock, runtime, services, timers
-from engine.deadlines import calendar, sla, steps
-from engine.dispatch import booking, field, works
+from engine.deadlines import calendar_import, notices, sla, steps
+from engine.dispatch import field, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
 from engine.messages import sms
@@ -25,13 +25,13 @@ from engine.messages import sms
 SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **sms.SERVICES, **dispatch_handlers.SERVICES}
 #: Timers the scheduler fires besides BPMN timers, by purpose.
 TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
-    sla.PURPOSE: sla.fire,
-    sla.REMINDER: sla.fire_reminder,
+    sla.PURPOSE: notices.fire,
+    notices.REMINDER: notices.fire_reminder,
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
 }
 #: Records a case holds outside its state, released in the transaction that ends it.
-CASE_END_HOOKS = (booking.release_for_case, works.close_for_case)
+CASE_END_HOOKS = (rescheduling.release_for_case, works.close_for_case)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def install() -> Installed:
             _add_once(runtime.CASE_END_HOOKS, *CASE_END_HOOKS)
             _add_once(runtime.WRITE_HOOKS, steps.on_write)
             runtime.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
-            _add_once(calendar.after_import, sla.after_calendar_import)
+            _add_once(calendar_import.after_import, sla.after_calendar_import)
             _installed = Installed(tuple(sorted(SERVICES)), tuple(sorted(timers.HANDLERS)))
         return _installed
 

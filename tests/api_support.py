@@ -23,7 +23,7 @@ from engine.core import config, users
 from engine.core.clock import FixedClock
 from engine.core.db import Database
 from engine.core.models import membership_t, user_t
-from engine.deadlines import sla
+from engine.deadlines import rule_sets
 from tests import process_helpers
 
 ROLES = [code for code, _ in users.ROLES]
@@ -116,10 +116,10 @@ def deploy_bundle(db: Database) -> None:
 
 def seed_deadlines(db: Database) -> None:
     """The State Grid time limits and the official calendar around the test clock (2026)."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
-    calendar.seed_from_package(db, only=range(2025, 2028))
-    sla.seed_rule_sets(db)
+    calendar_import.seed_from_package(db, only=range(2025, 2028))
+    rule_sets.seed_rule_sets(db)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from engine import wiring
 from engine.core import clock as engine_clock
 from engine.core import definitions, schema, users
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import Base
 
@@ -93,7 +94,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) ->
 @pytest.fixture
 def clock() -> Iterator[engine_clock.FixedClock]:
     """The engine clock frozen at a Monday morning in Beijing; tests move it explicitly."""
-    fixed = engine_clock.FixedClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    fixed = engine_clock.FixedClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA))
     previous = engine_clock.set_clock(fixed)
     yield fixed
     engine_clock.set_clock(previous)
@@ -111,7 +112,7 @@ def engine_model(db: Database, clock: engine_clock.FixedClock) -> definitions.De
 def calendar_db(db: Database) -> Database:
     """`db` with the official working-day calendar 2024–2026 seeded from chinesecalendar, as
     `yekuo init` does (all 23 packaged years would cost ~0.2 s a test; these three suffice)."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
-    calendar.seed_from_package(db, only=range(2024, 2027))
+    calendar_import.seed_from_package(db, only=range(2024, 2027))
     return db

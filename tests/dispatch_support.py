@@ -10,11 +10,11 @@ from sqlalchemy import insert, select
 
 from engine.core import clock as engine_clock
 from engine.core import history
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import definition_t, instance_t
 from engine.dispatch import capacity, teams
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 #: A Monday morning; 2027 has no official calendar in the tests, so Monday–Friday are working days.
 MONDAY = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
 

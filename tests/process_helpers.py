@@ -22,15 +22,16 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.core import clock as engine_clock
-from engine.core import definitions, runtime, timers, validation
+from engine.core import definitions, runtime, timers
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import event_t, outbox_t
+from engine.core.validation import bundle
 from engine.dispatch import teams
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "bpmn"
 FORMS_DIR = ROOT / "forms"
-CHINA = dt.timezone(dt.timedelta(hours=8))
 #: Scenarios start on a Monday morning; the forms' example dates lie shortly after it.
 START = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -66,7 +67,7 @@ def deploy(db: Database, *, cached: bool = True) -> dict[str, definitions.Deploy
     seed_field_teams(db)
     if not cached:
         return {r.key: r for r in definitions.deploy_paths(db, [BPMN_DIR], forms_dir=FORMS_DIR)}
-    with patch.object(validation, "parse_bundle", _cached_parse):
+    with patch.object(bundle, "parse_bundle", _cached_parse):
         return {r.key: r for r in definitions.deploy_paths(db, [BPMN_DIR], forms_dir=FORMS_DIR)}
 
 
@@ -80,7 +81,7 @@ def seed_field_teams(db: Database) -> list[str]:
     return teams.seed_demo(db, week_start=FIELD_CAPACITY_SINCE, scale=FIELD_CAPACITY_SCALE, actor="tests")
 
 
-_REAL_PARSE = validation.parse_bundle
+_REAL_PARSE = bundle.parse_bundle
 _BUNDLES: dict[Any, list[Any]] = {}
 
 
@@ -297,7 +298,7 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
     booking is refused with the next free days; the next booking is cancelled by the centre before
     dispatch (the customer will be away), so the job is booked a third time; the call-back after
     the survey raises a problem, which the customer manager follows up."""
-    from engine.dispatch import booking, capacity
+    from engine.dispatch import appointments, capacity, rescheduling
 
     iid = start_case(db)
     done = drive(db, iid, {"accept": example("accept", survey_with_install=False)}, until="book_appointment")
@@ -308,8 +309,8 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
     offered = refused["offers"][0]["date"]
     done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date=offered)},
                   until="dispatch_job")
-    first = booking.list_appointments(db, instance_id=iid)[0]
-    cancelled = booking.cancel(db, first.job_no, actor="dispatcher", reason="客户临时出差，改期待定")
+    first = appointments.list_appointments(db, instance_id=iid)[0]
+    cancelled = rescheduling.cancel(db, first.job_no, actor="dispatcher", reason="客户临时出差，改期待定")
     done += drive(db, iid, until="book_appointment")  # the lead's dispatch finds the booking cancelled
     done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date="2027-03-05"),
                             "job_callback": 1}, until="follow_up_callback")

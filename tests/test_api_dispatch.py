@@ -10,8 +10,9 @@ import io
 from sqlalchemy import select
 
 from engine.core import runtime
+from engine.core.clock import CHINA
 from engine.core.models import outbox_t
-from engine.dispatch import booking, works
+from engine.dispatch import appointments, booking, works
 from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.api_support import Api, api  # noqa: F401  (fixture)
@@ -139,9 +140,9 @@ def test_lowering_a_day_below_its_bookings_flags_the_last_booked_for_reschedulin
     # the dispatcher moves one; one is still flagged until the day fits again
     api.ok("POST", f"/api/v1/appointments/{third['job_no']}/reschedule", as_="dispatcher",
            json={"date": "2026-03-06", "reason": "班组减员，改约"})
-    assert [o["appointment"].job_no for o in booking.overbooked(api.db, start=dt.date(2026, 3, 5), days=1)] == [
+    assert [o["appointment"].job_no for o in appointments.overbooked(api.db, start=dt.date(2026, 3, 5), days=1)] == [
         second["job_no"]]
-    assert booking.get(api.db, first["job_no"]).status == "booked"
+    assert appointments.get(api.db, first["job_no"]).status == "booked"
 
 
 def test_availability_lists_remaining_capacity(api: Api) -> None:
@@ -302,7 +303,7 @@ def test_the_assigned_worker_reports_arrival_and_completion_and_the_dispatcher_c
 def test_overdue_arrivals_are_listed_after_the_window(api: Api, clock) -> None:
     a = _book(api)
     assert api.ok("GET", "/api/v1/overdue-arrivals", as_="dispatcher")["total"] == 0
-    clock.set(dt.datetime(2026, 3, 3, 12, 30, tzinfo=booking.CHINA))
+    clock.set(dt.datetime(2026, 3, 3, 12, 30, tzinfo=CHINA))
     late = api.ok("GET", "/api/v1/overdue-arrivals?area=urban", as_="dispatcher")
     assert [x["job_no"] for x in late["items"]] == [a["job_no"]]
     assert api.ok("GET", "/api/v1/overdue-arrivals?area=rural", as_="dispatcher")["total"] == 0

@@ -10,7 +10,6 @@ from engine.core import runtime
 from engine.core.models import instance_t, work_item_t
 from tests.api_support import Api, accept_example, api  # noqa: F401  (fixture)
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 T = "/api/v1/tasks"
 
 

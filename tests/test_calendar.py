@@ -1,4 +1,4 @@
-"""Working days (DOMAIN §3): the official calendar table, counting in it, importing a year, the CLI.
+"""Working days (README.md, "Working-day calendar"): the official calendar table, counting in it, importing a year, the CLI.
 
 Dates used below, from the official 2026 calendar (chinesecalendar 1.11.0):
 - Spring Festival: 15–23 Feb off; Sat 14 Feb and Sat 28 Feb are 调休 working days.
@@ -20,14 +20,14 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.core import config
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import YekuoError
 from engine.core.models import calendar_day_t
-from engine.deadlines import calendar
+from engine.deadlines import calendar, calendar_import
 from tests.conftest import DATA
 
 D = dt.date.fromisoformat
-CN = dt.timezone(dt.timedelta(hours=8))
 FILE_2027 = DATA / "calendar" / "2027.csv"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def line_of(day: str) -> int:
 def hooks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Database, int]]:
     """Isolate `after_import` from other modules' hooks and record the calls."""
     calls: list[tuple[Database, int]] = []
-    monkeypatch.setattr(calendar, "after_import", [lambda db, year: calls.append((db, year))])
+    monkeypatch.setattr(calendar_import, "after_import", [lambda db, year: calls.append((db, year))])
     return calls
 
 
@@ -50,14 +50,14 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Database, int]]:
 
 
 def test_seeding_copies_the_package_and_is_repeatable(db, hooks):
-    added = calendar.seed_from_package(db)
-    years = calendar.package_years()
+    added = calendar_import.seed_from_package(db)
+    years = calendar_import.package_years()
     assert years[0] == 2004 and years[-1] >= 2026
-    assert added == sum(calendar._days_in_year(y) for y in years)
-    assert calendar.seed_from_package(db) == 0
+    assert added == sum(calendar.days_in_year(y) for y in years)
+    assert calendar_import.seed_from_package(db) == 0
     assert sorted({y for _, y in hooks}) == years  # provisional deadlines may be recomputed for them
     info = {y.year: y for y in calendar.years(db)}
-    assert info[2026].source == calendar.package_source() and info[2026].source.startswith("chinesecalendar 1.")
+    assert info[2026].source == calendar_import.package_source() and info[2026].source.startswith("chinesecalendar 1.")
     assert (info[2026].days, info[2026].adjusted_workdays) == (365, 6) and info[2026].complete
     for day in (D("2026-01-01") + dt.timedelta(days=i) for i in range(365)):
         assert calendar.is_workday(db, day) == chinese_calendar.is_workday(day), day
@@ -107,12 +107,12 @@ def test_counting_is_consistent_across_the_year(calendar_db):
 
 def test_deadline_is_close_of_business_china_time(calendar_db):
     db = calendar_db
-    assert calendar.deadline(db, dt.datetime(2026, 2, 13, 15, 0, tzinfo=CN), 5) == \
-        dt.datetime(2026, 2, 27, 17, 0, tzinfo=CN)
+    assert calendar.deadline(db, dt.datetime(2026, 2, 13, 15, 0, tzinfo=CHINA), 5) == \
+        dt.datetime(2026, 2, 27, 17, 0, tzinfo=CHINA)
     # 20:00 UTC on the 13th is already Saturday the 14th in Beijing: counting starts from there
     late = dt.datetime(2026, 2, 13, 20, 0, tzinfo=dt.timezone.utc)
-    assert calendar.deadline(db, late, 5) == dt.datetime(2026, 2, 28, 17, 0, tzinfo=CN)
-    assert calendar.deadline(db, late, 5, close=dt.time(18, 30)) == dt.datetime(2026, 2, 28, 18, 30, tzinfo=CN)
+    assert calendar.deadline(db, late, 5) == dt.datetime(2026, 2, 28, 17, 0, tzinfo=CHINA)
+    assert calendar.deadline(db, late, 5, close=dt.time(18, 30)) == dt.datetime(2026, 2, 28, 18, 30, tzinfo=CHINA)
     assert calendar.deadline(db, late, 5).tzinfo == dt.timezone.utc
     with pytest.raises(YekuoError, match="naive"):
         calendar.deadline(db, dt.datetime(2026, 2, 13, 15, 0), 5)
@@ -146,7 +146,7 @@ def test_fallback_is_provisional_until_the_year_is_imported(calendar_db, hooks, 
     assert calendar.add_workdays(db, D("2026-12-28"), 5).provisional
     assert calendar.add_workdays(db, D("2026-12-28"), 3).provisional is False  # never crossed 2027
 
-    report = calendar.import_year(db, FILE_2027, actor="admin")
+    report = calendar_import.import_year(db, FILE_2027, actor="admin")
     assert (report.year, report.changed, report.previous_source, report.source) == (2027, True, None, "import:2027.csv")
     assert (report.days, report.workdays, report.holidays, report.adjusted_workdays) == (365, 248, 29, 5)
     assert hooks == [(db, 2027)]
@@ -156,7 +156,7 @@ def test_fallback_is_provisional_until_the_year_is_imported(calendar_db, hooks, 
     assert (info.year, info.source, info.imported_by, info.complete) == (2027, "import:2027.csv", "admin", True)
     assert info.imported_at is not None and info.imported_at.tzinfo is not None
 
-    again = calendar.import_year(db, FILE_2027, actor="admin")
+    again = calendar_import.import_year(db, FILE_2027, actor="admin")
     assert (again.changed, again.changed_days, again.source) == (False, 0, "import:2027.csv")
     assert hooks == [(db, 2027)]  # identical content: no write, no recomputation
 
@@ -182,22 +182,22 @@ def _json_2027() -> bytes:
 
 def test_json_and_csv_are_the_same_calendar(calendar_db, hooks):
     db = calendar_db
-    report = calendar.import_year(db, _json_2027(), actor="admin", name="2027.json")
+    report = calendar_import.import_year(db, _json_2027(), actor="admin", name="2027.json")
     assert (report.changed, report.holidays, report.source) == (True, 29, "import:2027.json")
-    assert calendar.import_year(db, FILE_2027, actor="admin").changed is False
+    assert calendar_import.import_year(db, FILE_2027, actor="admin").changed is False
     assert calendar.is_workday(db, D("2027-02-20")) and not calendar.is_workday(db, D("2027-02-08"))
 
 
 def test_replacing_a_year_is_atomic_and_recorded(calendar_db, hooks):
     db = calendar_db
-    calendar.import_year(db, FILE_2027, actor="admin")
+    calendar_import.import_year(db, FILE_2027, actor="admin")
     fixed = FILE_2027.read_bytes().replace("2027-06-09,holiday,端午".encode(), b"2027-06-09,workday,")
-    report = calendar.import_year(db, fixed, actor="admin", name="2027-fix.csv")
+    report = calendar_import.import_year(db, fixed, actor="admin", name="2027-fix.csv")
     assert (report.changed, report.changed_days, report.previous_source) == (True, 1, "import:2027.csv")
     assert calendar.is_workday(db, D("2027-06-09"))
     broken = fixed.replace(b"2027-06-10,workday,", b"2027-06-10,weekend,")
-    with pytest.raises(calendar.CalendarImportError):
-        calendar.import_year(db, broken, actor="admin", name="2027-bad.csv")
+    with pytest.raises(calendar_import.CalendarImportError):
+        calendar_import.import_year(db, broken, actor="admin", name="2027-bad.csv")
     assert calendar.years(db)[-1].source == "import:2027-fix.csv"  # the refused file changed nothing
     assert len(hooks) == 2
 
@@ -206,11 +206,11 @@ def test_seeding_never_overwrites_an_imported_year(calendar_db, hooks):
     db = calendar_db
     exported = calendar.export_csv(db, 2026)
     assert exported.splitlines()[1] == "date,type,name" and "2026-02-14,adjusted_workday,春节" in exported
-    same = calendar.import_year(db, exported.encode(), actor="admin", name="2026.csv")
-    assert (same.changed, same.source) == (False, f"{calendar.package_source()}")  # identical content: no-op
+    same = calendar_import.import_year(db, exported.encode(), actor="admin", name="2026.csv")
+    assert (same.changed, same.source) == (False, f"{calendar_import.package_source()}")  # identical content: no-op
     edited = exported.replace("2026-12-31,workday,", "2026-12-31,holiday,地方假日")
-    assert calendar.import_year(db, edited.encode(), actor="admin", name="2026-local.csv").changed_days == 1
-    assert calendar.seed_from_package(db, only=[2026]) == 0
+    assert calendar_import.import_year(db, edited.encode(), actor="admin", name="2026-local.csv").changed_days == 1
+    assert calendar_import.seed_from_package(db, only=[2026]) == 0
     assert not calendar.is_workday(db, D("2026-12-31"))
     assert [y.source for y in calendar.years(db) if y.year == 2026] == ["import:2026-local.csv"]
 
@@ -264,8 +264,8 @@ REFUSALS = {
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_import_refusals_name_the_line(calendar_db, hooks, case):
     content, expected = REFUSALS[case]
-    with pytest.raises(calendar.CalendarImportError) as err:
-        calendar.import_year(calendar_db, content, actor="admin", name="2027.csv")
+    with pytest.raises(calendar_import.CalendarImportError) as err:
+        calendar_import.import_year(calendar_db, content, actor="admin", name="2027.csv")
     problems = err.value.problems
     assert any(p.startswith(expected) for p in problems), problems
     assert all(p.split(":")[0] == "2027.csv" and p.split(":")[1].isdigit() for p in problems), problems
@@ -276,21 +276,21 @@ def test_import_refusals_name_the_line(calendar_db, hooks, case):
 def test_json_refusals_name_the_line(calendar_db):
     text = _json_2027().decode()
     bad = text.replace('"type": "weekend"', '"type": "weekday"', 1)
-    with pytest.raises(calendar.CalendarImportError) as err:
-        calendar.import_year(calendar_db, bad.encode(), actor="admin", name="2027.json")
+    with pytest.raises(calendar_import.CalendarImportError) as err:
+        calendar_import.import_year(calendar_db, bad.encode(), actor="admin", name="2027.json")
     lines = bad.splitlines()
     starts = {day: lines.index(f'   "date": "{day}",') for day in ("2027-01-08", "2027-01-09")}  # the "{" line
     assert err.value.problems == [f"2027.json:{starts['2027-01-08']}: missing 2027-01-09 after 2027-01-08",
                                   f"2027.json:{starts['2027-01-09']}: 2027-01-09: unknown type 'weekday'; use one "
                                   "of workday, weekend, holiday, adjusted_workday"]
-    with pytest.raises(calendar.CalendarImportError) as err:
-        calendar.import_year(calendar_db, b'{"year": 2027,\n "days": [\n oops]}', actor="admin", name="x.json")
+    with pytest.raises(calendar_import.CalendarImportError) as err:
+        calendar_import.import_year(calendar_db, b'{"year": 2027,\n "days": [\n oops]}', actor="admin", name="x.json")
     assert err.value.problems[0].startswith("x.json:3: not valid JSON")
 
 
 def test_gb18030_csv_from_excel_is_read(calendar_db, hooks):
     content = FILE_2027.read_text(encoding="utf-8").encode("gb18030")
-    report = calendar.import_year(calendar_db, content, actor="admin", name="2027.csv")
+    report = calendar_import.import_year(calendar_db, content, actor="admin", name="2027.csv")
     assert report.changed
     assert calendar.add_workdays(calendar_db, D("2027-02-04"), 1).date == D("2027-02-15")  # 5–14 Feb off
     with calendar_db.read() as conn:
@@ -303,11 +303,11 @@ def test_other_processes_see_imports(calendar_db, hooks, monkeypatch):
     other = Database(calendar_db.url)  # another process's pool and cache
     try:
         assert calendar.add_workdays(other, D("2026-12-28"), 5, fallback=True).provisional
-        calendar.import_year(calendar_db, FILE_2027, actor="admin")
+        calendar_import.import_year(calendar_db, FILE_2027, actor="admin")
         assert calendar.add_workdays(other, D("2026-12-28"), 5, fallback=True).provisional  # seen as missing 5 s
         monkeypatch.setattr(calendar, "MISSING_CACHE_SECONDS", 0.0)
         assert calendar.add_workdays(other, D("2026-12-28"), 5, fallback=True).date == D("2027-01-05")
-        calendar.import_year(calendar_db, _edit({"2027-01-04": "2027-01-04,holiday,元旦"}), actor="admin", name="fix.csv")
+        calendar_import.import_year(calendar_db, _edit({"2027-01-04": "2027-01-04,holiday,元旦"}), actor="admin", name="fix.csv")
         assert calendar.add_workdays(other, D("2026-12-28"), 5).date == D("2027-01-05")  # cached, still fresh
         monkeypatch.setattr(calendar, "CACHE_SECONDS", 0.0)
         assert calendar.add_workdays(other, D("2026-12-28"), 5).date == D("2027-01-06")
@@ -319,9 +319,9 @@ def test_a_failing_hook_is_reported_not_fatal(calendar_db, monkeypatch):
     def broken(db: Database, year: int) -> None:
         raise RuntimeError("recompute failed")
 
-    monkeypatch.setattr(calendar, "after_import", [])
-    calendar.on_year_imported(broken)
-    report = calendar.import_year(calendar_db, FILE_2027, actor="admin")
+    monkeypatch.setattr(calendar_import, "after_import", [])
+    calendar_import.on_year_imported(broken)
+    report = calendar_import.import_year(calendar_db, FILE_2027, actor="admin")
     assert report.hook_errors and "RuntimeError: recompute failed" in report.hook_errors[0]
     assert calendar.is_workday(calendar_db, D("2027-01-04"))
 

@@ -12,13 +12,13 @@ from engine.core import clock as engine_clock
 from engine.core import runtime, task_queries
 from engine.core.db import Database
 from engine.core.errors import NotFound
-from engine.deadlines import sla
+from engine.deadlines import rule_sets
 from tests.process_helpers import complete, deploy, drive, example, start_case
 
 
 @pytest.fixture
 def bundled(calendar_db: Database, clock: engine_clock.FixedClock) -> Database:
-    sla.seed_rule_sets(calendar_db)
+    rule_sets.seed_rule_sets(calendar_db)
     deploy(calendar_db)
     return calendar_db
 

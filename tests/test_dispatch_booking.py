@@ -14,7 +14,7 @@ from engine.audit import chains as audit
 from engine.core import history
 from engine.core.errors import InvalidData, InvalidState
 from engine.core.models import appointment_log_t, appointment_t, capacity_usage_t, event_t, outbox_t, timer_t
-from engine.dispatch import booking, capacity
+from engine.dispatch import appointments, booking, capacity, rescheduling
 from tests.dispatch_support import CHINA, MONDAY, at, bare_cases, fixed, make_team
 
 
@@ -87,7 +87,7 @@ def test_by_date_takes_the_first_day_with_room_up_to_the_date(centre, now):
     cases = bare_cases(centre, 6)
     request = {"job_type": "survey", "mode": "by_date", "date": "2027-03-02"}
     got = [booking.book(centre, iid, request, actor="d") for iid in cases[:6]
-           if not booking.list_appointments(centre, instance_id=iid)]
+           if not appointments.list_appointments(centre, instance_id=iid)]
     assert [(a.day.isoformat(), a.team) for a in got] == [
         ("2027-03-01", "CQ-1"), ("2027-03-01", "CQ-1"), ("2027-03-01", "CQ-2"),
         ("2027-03-02", "CQ-1"), ("2027-03-02", "CQ-1"), ("2027-03-02", "CQ-2")]
@@ -110,7 +110,7 @@ def test_a_full_day_is_refused_with_the_next_free_days(centre, now):
         {"date": "2027-03-05", "team": "CQ-2", "team_name": "测试CQ-2班", "remaining": 1},
         {"date": "2027-03-08", "team": "CQ-1", "team_name": "测试CQ-1班", "remaining": 2},  # the weekend has none
         {"date": "2027-03-08", "team": "CQ-2", "team_name": "测试CQ-2班", "remaining": 1}]
-    assert booking.list_appointments(centre, instance_id=cases[3]) == []
+    assert appointments.list_appointments(centre, instance_id=cases[3]) == []
     assert _usage(centre, "CQ-1", dt.date(2027, 3, 3)) == 2  # nothing taken by the refusal
 
 
@@ -145,14 +145,14 @@ def test_booking_again_is_idempotent_or_a_reschedule(centre, now):
     assert [k for k, _ in _events(centre, iid)] == ["field_booked", "field_rescheduled"]
     # one appointment per job type: an installation of the same case is a second one
     c = booking.book(centre, iid, fixed("2027-03-04", job_type="install"), actor="d")
-    assert c.job_no != a.job_no and len(booking.list_appointments(centre, instance_id=iid)) == 2
+    assert c.job_no != a.job_no and len(appointments.list_appointments(centre, instance_id=iid)) == 2
 
 
 def test_reschedule_releases_the_old_day_tells_the_customer_and_moves_the_arrival_check(centre, now):
     [iid] = bare_cases(centre, 1)
     a = booking.book(centre, iid, fixed("2027-03-03"), actor="dispatcher")
     now.advance(hours=2)
-    b = booking.reschedule(centre, a.job_no, {"mode": "by_date", "date": "2027-03-05"}, actor="dispatcher",
+    b = rescheduling.reschedule(centre, a.job_no, {"mode": "by_date", "date": "2027-03-05"}, actor="dispatcher",
                            reason="客户周三不在家")
     assert (b.mode, b.day, b.window_end) == ("by_date", dt.date(2027, 3, 1), at(5, 18))  # first room: today
     assert _usage(centre, "CQ-1", dt.date(2027, 3, 3)) == 0 and _usage(centre, "CQ-1", dt.date(2027, 3, 1)) == 1
@@ -170,16 +170,16 @@ def test_reschedule_releases_the_old_day_tells_the_customer_and_moves_the_arriva
     kind, payload = _events(centre, iid)[-1]
     assert kind == "field_rescheduled" and payload["reason"] == "客户周三不在家" and payload["previous"]["slot"] == "am"
     with pytest.raises(booking.CapacityFull):  # the old booking stays when the new day is full
-        booking.reschedule(centre, a.job_no, {"mode": "fixed", "date": "2027-03-06", "period": "am"}, actor="d")
-    assert booking.get(centre, a.job_no).day == dt.date(2027, 3, 1)
+        rescheduling.reschedule(centre, a.job_no, {"mode": "fixed", "date": "2027-03-06", "period": "am"}, actor="d")
+    assert appointments.get(centre, a.job_no).day == dt.date(2027, 3, 1)
 
 
 def test_cancel_releases_capacity_and_is_recorded(centre, now):
     [iid, other] = bare_cases(centre, 2)
     a = booking.book(centre, iid, fixed("2027-03-03"), actor="d")
     with pytest.raises(InvalidData):
-        booking.cancel(centre, a.job_no, actor="d", reason=" ")
-    c = booking.cancel(centre, a.job_no, actor="dispatcher", reason="客户暂不需要")
+        rescheduling.cancel(centre, a.job_no, actor="d", reason=" ")
+    c = rescheduling.cancel(centre, a.job_no, actor="dispatcher", reason="客户暂不需要")
     assert (c.status, c.note) == ("cancelled", "客户暂不需要")
     assert _usage(centre, "CQ-1", dt.date(2027, 3, 3)) == 0
     with centre.read() as conn:
@@ -187,7 +187,7 @@ def test_cancel_releases_capacity_and_is_recorded(centre, now):
     assert _events(centre, iid)[-1] == ("field_cancelled", {"job_no": a.job_no, "team": "CQ-1", "day": "2027-03-03",
                                                             "reason": "客户暂不需要"})
     with pytest.raises(InvalidState):
-        booking.cancel(centre, a.job_no, actor="d", reason="再取消")
+        rescheduling.cancel(centre, a.job_no, actor="d", reason="再取消")
     # the case may book that job type again: a new appointment
     assert booking.book(centre, iid, fixed("2027-03-03"), actor="d").job_no != a.job_no
     # a dispatched job of a running case is rescheduled, not cancelled
@@ -196,13 +196,13 @@ def test_cancel_releases_capacity_and_is_recorded(centre, now):
         conn.execute(appointment_t.update().where(appointment_t.c.id == b.id).values(status="dispatched",
                                                                                        worker_name="刘洋"))
     with pytest.raises(InvalidState, match="reschedule"):
-        booking.cancel(centre, b.job_no, actor="d", reason="客户取消")
+        rescheduling.cancel(centre, b.job_no, actor="d", reason="客户取消")
 
 
 def test_availability_lists_remaining_per_day_and_team(centre, now):
     [iid] = bare_cases(centre, 1)
     booking.book(centre, iid, fixed("2027-03-01", "pm"), actor="d")
-    days = booking.availability(centre, "survey", start=dt.date(2027, 3, 1), days=1)
+    days = appointments.availability(centre, "survey", start=dt.date(2027, 3, 1), days=1)
     assert [(d["team"], d["capacity"], d["booked"], d["remaining"]) for d in days] == [("CQ-1", 2, 1, 1),
                                                                                        ("CQ-2", 1, 0, 1)]
 
@@ -248,7 +248,7 @@ def test_appointment_views_serialise(centre, now):
     a = booking.book(centre, iid, fixed(), actor="d")
     data = json.loads(json.dumps(a.to_dict(), default=str))
     assert data["date_text"] == "2027年03月03日" and data["time_window"] == "08:30-12:00"
-    result = booking.process_result(a)
+    result = appointments.process_result(a)
     assert result["due_at"] == "2027-03-03T12:00:00+08:00" and result["booked"] is True
     assert result["window_start"] == at(3, 8, 30).astimezone(CHINA).isoformat()
 
@@ -257,7 +257,7 @@ def test_moving_a_job_within_its_full_day_keeps_its_own_place(centre, now):
     [a_case, b_case, c_case] = bare_cases(centre, 3)
     capacity_day = dt.date(2027, 3, 3)
     first = booking.book(centre, a_case, fixed("2027-03-03", "am", team="CQ-2"), actor="d")  # CQ-2's only slot
-    moved = booking.reschedule(centre, first.job_no, {"period": "pm"}, actor="d", reason="客户上午不在")
+    moved = rescheduling.reschedule(centre, first.job_no, {"period": "pm"}, actor="d", reason="客户上午不在")
     assert (moved.team, moved.day, moved.slot) == ("CQ-2", capacity_day, "pm")
     assert _usage(centre, "CQ-2", capacity_day) == 1
     with pytest.raises(booking.CapacityFull):  # still full for anyone else

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from engine.core.clock import CHINA
 from engine.core.errors import Conflict, InvalidData, NotFound
 from engine.dispatch import capacity, teams
 from tests.dispatch_support import MONDAY, make_team
@@ -84,7 +85,7 @@ def test_reports_are_checked(db, now):
 
 
 def test_the_standing_pattern_does_not_work_through_a_holiday(calendar_db, clock):
-    clock.set(dt.datetime(2026, 9, 21, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    clock.set(dt.datetime(2026, 9, 21, 9, 0, tzinfo=CHINA))
     make_team(calendar_db, "CQ-1", survey=8, since=dt.date(2026, 9, 21))
     assert capacity.day_capacity(calendar_db, "CQ-1", dt.date(2026, 9, 30), "survey") == 8
     assert capacity.day_capacity(calendar_db, "CQ-1", dt.date(2026, 10, 1), "survey") == 0  # 国庆节, a Thursday
@@ -114,7 +115,7 @@ def test_demo_teams_are_seeded_once(db, now):
 
 
 def test_the_standing_pattern_works_an_adjusted_weekend_like_a_monday(calendar_db, clock):
-    clock.set(dt.datetime(2026, 9, 21, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    clock.set(dt.datetime(2026, 9, 21, 9, 0, tzinfo=CHINA))
     make_team(calendar_db, "CQ-1", survey=8, since=dt.date(2026, 9, 21))
     assert capacity.day_capacity(calendar_db, "CQ-1", dt.date(2026, 10, 10), "survey") == 8  # 国庆 调休 Saturday
     assert capacity.day_capacity(calendar_db, "CQ-1", dt.date(2026, 10, 11), "survey") == 0  # an ordinary Sunday

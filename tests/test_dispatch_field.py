@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from engine.core import history, runtime, timers
 from engine.core.errors import Conflict, InvalidData
-from engine.core.models import notice_t, timer_t
-from engine.deadlines import sla
-from engine.dispatch import booking, field, works
+from engine.core.models import appointment_t, notice_t, timer_t
+from engine.deadlines import notices
+from engine.dispatch import appointments, booking, field, works
 from tests import process_helpers as ph
 from tests.dispatch_support import MONDAY, at, bare_cases, fixed, make_team
 
@@ -56,7 +56,7 @@ def test_a_missing_arrival_report_past_the_window_raises_one_cuiban_for_the_disp
     assert kind == "field_arrival_overdue" and payload["to_group"] == "dispatcher"
     assert timers.fire_due(centre, at(2, 18, 0)).fired == 0  # once only
     assert len(_notices(centre, "催办")) == 1
-    assert [n["kind"] for n in sla.notices(centre, groups={"dispatcher"})] == ["催办"]
+    assert [n["kind"] for n in notices.list_notices(centre, groups={"dispatcher"})] == ["催办"]
     assert [a.job_no for a in field.overdue_arrivals(centre, now=at(2, 12, 1))] == [a.job_no]
 
 
@@ -68,7 +68,7 @@ def test_an_arrival_in_time_removes_the_check(centre, now):
     assert result == {"on_time": True, "arrived_at": "2027-03-02T09:40:00+08:00",
                       "due_at": "2027-03-02T12:00:00+08:00", "late_minutes": 0}
     assert log["action"] == "arrived"
-    assert booking.get(centre, a.job_no).status == "arrived"
+    assert appointments.get(centre, a.job_no).status == "arrived"
     assert timers.fire_due(centre, at(2, 13, 0)).fired == 0 and _notices(centre, "催办") == []
     late, _ = field.arrival_in_command(centre, {"booking": {"appointment_id": a.id},
                                                 "arrived_at": "2027-03-02T12:20:00+08:00"}, now=at(2, 12, 21))
@@ -79,7 +79,7 @@ def test_no_cuiban_for_a_cancelled_job(centre, now):
     [iid] = bare_cases(centre, 1)
     a = booking.book(centre, iid, fixed("2027-03-02", "am"), actor="dispatcher")
     with centre.write() as conn:  # as if cancelled while its timer was already claimed
-        conn.execute(booking.appointment_t.update().where(booking.appointment_t.c.id == a.id)
+        conn.execute(appointment_t.update().where(appointment_t.c.id == a.id)
                      .values(status="cancelled"))
     assert timers.fire_due(centre, at(2, 12, 1)).fired == 0
     assert _notices(centre, "催办") == []

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from engine.core import history, runtime
 from engine.core.errors import InvalidState
 from engine.core.models import appointment_log_t, notice_t
-from engine.dispatch import booking, field
+from engine.dispatch import appointments, field
 from tests import process_helpers as ph
 from tests.dispatch_support import at
 
@@ -36,9 +36,9 @@ def _overdue_survey(db, clock) -> tuple[int, str]:
 def test_reassigning_an_overdue_survey_moves_the_appointment_to_the_new_worker(bundle, clock):
     db = bundle
     iid, job_no = _overdue_survey(db, clock)
-    assert booking.get(db, job_no).worker_name == "刘洋"
+    assert appointments.get(db, job_no).worker_name == "刘洋"
     ph.complete(db, iid, "chase_survey", ph.example("field-overdue"))  # reassign to 赵敏, done by 03-04
-    view = booking.get(db, job_no)
+    view = appointments.get(db, job_no)
     assert (view.worker_name, view.worker_mobile) == ("赵敏", "13700001112")
     with db.read() as conn:
         [log] = conn.execute(select(appointment_log_t).where(appointment_log_t.c.appointment_id == view.id,
@@ -52,14 +52,14 @@ def test_urging_the_same_worker_keeps_him(bundle, clock):
     db = bundle
     iid, job_no = _overdue_survey(db, clock)
     ph.complete(db, iid, "chase_survey", ph.example("field-overdue", overdue_action="urge", reassigned_worker=None))
-    assert booking.get(db, job_no).worker_name == "刘洋"
+    assert appointments.get(db, job_no).worker_name == "刘洋"
     assert runtime.get_instance(db, iid).data["field_overdue"]["reassigned"] is False
 
 
 def test_the_cases_own_callback_is_in_the_register(bundle, clock):
     db = bundle
     case = ph.run("lv_res_merged", db, clock)
-    [install] = booking.list_appointments(db, instance_id=case.iid)
+    [install] = appointments.list_appointments(db, instance_id=case.iid)
     [record] = field.callbacks(db, instance_id=case.iid)
     assert (record["job_no"], record["job_type"], record["satisfaction"], record["follow_up"]) == (
         install.job_no, "install", 5, False)

@@ -15,7 +15,7 @@ from engine import scheduler
 from engine.core import config, history, runtime
 from engine.core.errors import InvalidData, InvalidState
 from engine.core.models import appointment_t, dispatch_entry_t, dispatch_list_t
-from engine.dispatch import booking
+from engine.dispatch import appointments, booking, rescheduling
 from engine.dispatch import lists as dispatch
 from tests.dispatch_support import MONDAY, at, bare_cases, fixed, make_team
 
@@ -116,7 +116,7 @@ def test_a_job_booked_after_its_list_was_made_joins_it_late(centre, now):
     [lst] = dispatch.lists(centre, dt.date(2027, 3, 2), slot="am", team="CQ-1")
     assert _jobs(lst) == [(1, "安德路12号", False), (2, "安德路2号", True)]
     # rescheduled to another day: off this list
-    booking.reschedule(centre, late.job_no, {"date": "2027-03-04"}, actor="dispatcher")
+    rescheduling.reschedule(centre, late.job_no, {"date": "2027-03-04"}, actor="dispatcher")
     [lst] = dispatch.lists(centre, dt.date(2027, 3, 2), slot="am", team="CQ-1")
     assert _jobs(lst) == [(1, "安德路12号", False)]
 
@@ -168,5 +168,5 @@ def test_lists_skip_jobs_of_cases_that_ended(centre, now):
 
         conn.execute(instance_t.update().where(instance_t.c.id == a.instance_id).values(status="cancelled"))
     [lst] = dispatch.generate(centre, dt.date(2027, 3, 2), "am", team="CQ-1")
-    assert lst.entries == [] and booking.get(centre, a.job_no).status == "cancelled"
-    assert booking.get(centre, a.job_no).note == "case ended"
+    assert lst.entries == [] and appointments.get(centre, a.job_no).status == "cancelled"
+    assert appointments.get(centre, a.job_no).note == "case ended"

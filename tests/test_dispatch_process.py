@@ -12,7 +12,7 @@ from engine.audit import chains as audit
 from engine.audit import replay
 from engine.core import history, runtime, timers
 from engine.core.errors import Forbidden, InvalidState
-from engine.dispatch import booking, field
+from engine.dispatch import appointments, field
 from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.dispatch_support import at
@@ -46,7 +46,7 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
 
     # 预约: 约时, Tuesday morning; the process books against the urban survey team's capacity
     ph.complete(db, iid, "book_appointment", ph.example("field-appointment", appointment_date="2027-03-02"))
-    [appt] = booking.list_appointments(db, instance_id=iid)
+    [appt] = appointments.list_appointments(db, instance_id=iid)
     assert (appt.team, appt.day, appt.slot, appt.status, appt.job_type) == ("CQ-KC1", dt.date(2027, 3, 2), "am",
                                                                             "booked", "survey")
     assert (appt.customer_name, appt.mobile) == ("张伟", "13912345678")
@@ -72,13 +72,13 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
     with pytest.raises(InvalidState, match="completion report"):
         field.report_completion(db, appt.job_no, actor=SURVEYOR, work_summary="x", customer_signed=True)
     field.report_arrival(db, appt.job_no, actor=SURVEYOR)
-    assert booking.get(db, appt.job_no).arrived_at == at(2, 9, 40)
+    assert appointments.get(db, appt.job_no).arrived_at == at(2, 9, 40)
     assert runtime.get_instance(db, iid).data["arrived_on_time"] is True
     ph.complete(db, iid, "do_survey")
     clock.set(at(2, 11, 5))
     field.report_completion(db, appt.job_no, actor=SURVEYOR, work_summary="勘查完成，表箱位置已确认。",
                             customer_signed=True)
-    assert booking.get(db, appt.job_no).status == "completed"
+    assert appointments.get(db, appt.job_no).status == "completed"
     assert timers.fire_due(db, at(2, 12, 5)).fired == 0  # arrived and done in time: no 催办, no overdue survey
 
     # 回访: a problem goes to the customer manager
@@ -95,7 +95,7 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
     ph.drive(db, iid)
     inst = runtime.get_instance(db, iid)
     assert inst.status == "completed"
-    jobs = booking.list_appointments(db, instance_id=iid)
+    jobs = appointments.list_appointments(db, instance_id=iid)
     assert [(a.job_type, a.status) for a in jobs] == [("survey", "completed"), ("install", "completed")]
     energized = ph.sms(db, iid)["energized"]["body"]
     assert "安全用电" in energized and "95598" in energized  # safety notes and the contact number, via the outbox
@@ -116,9 +116,9 @@ def test_a_full_day_a_cancellation_and_a_follow_up_run_through_the_model(bundle,
     assert "已约满" in refused["note"] and "2027-03-04 城区勘查一班" in refused["note"]
     assert case.notes["cancelled"].status == "cancelled"
     assert case.done.count("book_appointment") == 4  # refused, booked then cancelled, booked; the installation
-    done = {a.job_type: a for a in booking.list_appointments(db, instance_id=case.iid, status="completed")}
+    done = {a.job_type: a for a in appointments.list_appointments(db, instance_id=case.iid, status="completed")}
     assert (done["survey"].day, done["install"].day) == (dt.date(2027, 3, 5), dt.date(2027, 3, 3))
-    [first] = booking.list_appointments(db, instance_id=case.iid, status="cancelled")
+    [first] = appointments.list_appointments(db, instance_id=case.iid, status="cancelled")
     assert (first.day, first.note) == (dt.date(2027, 3, 4), "客户临时出差，改期待定")
     record, = (r for r in field.callbacks(db, instance_id=case.iid) if r["job_type"] == "survey")
     assert (record["satisfaction"], record["follow_up_status"]) == (2, "resolved")
@@ -134,12 +134,12 @@ def test_a_full_day_a_cancellation_and_a_follow_up_run_through_the_model(bundle,
 def test_a_withdrawn_case_releases_its_appointment_at_once(bundle, clock):
     db = bundle
     case = ph.run("withdraw_during_lv", db, clock)
-    [appt] = booking.list_appointments(db, instance_id=case.iid)
+    [appt] = appointments.list_appointments(db, instance_id=case.iid)
     assert (appt.status, appt.note) == ("cancelled", "case ended")
     assert timers.pending(db) == []
     released = [p for t, p in _types(db, case.iid) if t == "field_released"]
     assert released == [{"jobs": [appt.job_no], "reason": "case ended"}]
-    assert booking.availability(db, "survey", start=appt.day, days=1, team="CQ-KC1")[0]["booked"] == 0
+    assert appointments.availability(db, "survey", start=appt.day, days=1, team="CQ-KC1")[0]["booked"] == 0
 
 
 def test_field_work_items_are_due_at_the_appointment(db, clock):

@@ -8,8 +8,7 @@ import pytest
 from jsonschema import FormatChecker
 
 from engine.core import formats
-
-CHINA = dt.timezone(dt.timedelta(hours=8))
+from engine.core.clock import CHINA
 
 
 @pytest.mark.parametrize(("value", "ok"), [

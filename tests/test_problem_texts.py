@@ -14,7 +14,7 @@ import pytest
 
 from api.web import problem_texts
 from engine.core.errors import DeployError
-from engine.core.validation import parse_bundle
+from engine.core.validation.bundle import parse_bundle
 from tests.api_support import make_app
 
 DATA = Path(__file__).parent / "data"

@@ -9,13 +9,13 @@ import datetime as dt
 import pytest
 
 from engine.core import services
+from engine.core.clock import CHINA
 from engine.core.errors import InvalidData, ServiceError
-from engine.dispatch import booking
+from engine.dispatch import appointments
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
 from engine.messages import sms
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=CHINA)
 
 
@@ -43,7 +43,7 @@ def test_sms_goes_to_the_outbox_keyed_by_instance_and_purpose():
     assert "张伟" in msg["body"] and "低压居民新装" in msg["body"] and "YK20270301-0001" in msg["body"]
 
 
-def test_sms_texts_not_in_the_shared_catalog_come_from_the_process_set():
+def test_process_sms_texts_come_from_the_shared_catalog():
     body = sms.render_sms("withdrawn", {**CASE, "withdrawal_reason": "项目取消"})
     assert body.startswith("【供电服务】") and "项目取消" in body and "YK20270301-0001" in body
 
@@ -70,9 +70,9 @@ def test_sms_missing_a_field_fails_instead_of_sending_half_a_message():
     ({"appointment_mode": "by_date", "appointment_date": "2027-03-05"}, "2027-03-05T18:00:00+08:00", "18:00前"),
 ])
 def test_appointment_modes_give_the_due_instant_of_the_job(data, due, window):
-    request = booking.Request.parse({**data, "job_kind": "survey"})
-    win = booking.window(request, NOW)
-    assert (win.end.isoformat(), booking.texts(request, win.end)[1]) == (due, window)
+    request = appointments.Request.parse({**data, "job_kind": "survey"})
+    win = appointments.window(request, NOW)
+    assert (win.end.isoformat(), appointments.texts(request, win.end)[1]) == (due, window)
     # the days it may be booked on: the date itself (约时), or from today up to the promise
     assert win.days[0] == (dt.date(2027, 3, 3) if data["appointment_mode"] == "fixed" else NOW.date())
     assert win.days[-1] == win.end.date()
@@ -80,12 +80,12 @@ def test_appointment_modes_give_the_due_instant_of_the_job(data, due, window):
 
 def test_an_appointment_that_already_closed_is_refused():
     late = dt.datetime(2027, 3, 3, 12, 30, tzinfo=CHINA)
-    request = booking.Request.parse({"appointment_mode": "fixed", "appointment_date": "2027-03-03",
+    request = appointments.Request.parse({"appointment_mode": "fixed", "appointment_date": "2027-03-03",
                                      "appointment_period": "am", "job_kind": "survey"})
     with pytest.raises(InvalidData, match="already passed"):
-        booking.window(request, late)
+        appointments.window(request, late)
     with pytest.raises(InvalidData, match="appointment_mode"):
-        booking.Request.parse({"appointment_mode": "soon", "job_kind": "survey"})
+        appointments.Request.parse({"appointment_mode": "soon", "job_kind": "survey"})
 
 
 def test_the_booking_service_needs_the_command_database():

@@ -133,10 +133,10 @@ def test_scheme_expiry_warning_is_ten_working_days_ahead(db, clock):
 
     from engine.core import definitions
     from engine.core.runtime import Step
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
     from tests.process_helpers import deploy
 
-    calendar.seed_from_package(db)
+    calendar_import.seed_from_package(db)
     deploy(db)
     definition = definitions.load(db, definitions.latest_id(db, "hv_delivery"))
     step = Step(db, definition, BpmnWorkflow(definition.spec, dict(definition.subprocess_specs)),

@@ -14,13 +14,9 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from engine.core.errors import ScriptError, ServiceError
-from engine.core.scripting import (
-    DEFAULT_HELPERS,
-    RestrictedEnvironment,
-    ScriptEngine,
-    check_source,
-    make_script_engine,
-)
+from engine.core.scripting.helpers import DEFAULT_HELPERS
+from engine.core.scripting.policy import check_source
+from engine.core.scripting.script_engine import RestrictedEnvironment, ScriptEngine, make_script_engine
 
 # Every refusal surfaces as one of these: ScriptError from the sandbox, NameError for names
 # that simply do not exist inside it.
@@ -126,11 +122,11 @@ def test_extra_helpers_are_added_to_defaults() -> None:
 
 
 def test_compiled_code_is_cached() -> None:
-    from engine.core.scripting import _compile
+    from engine.core.scripting.policy import compile_script
 
-    first = _compile("a > 1", "eval")
-    assert _compile("a > 1", "eval") is first
-    assert _compile("a > 1", "exec") is not first
+    first = compile_script("a > 1", "eval")
+    assert compile_script("a > 1", "eval") is first
+    assert compile_script("a > 1", "exec") is not first
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,7 +211,7 @@ def test_runtime_guards_refuse_without_the_compiler() -> None:
     """Defence in depth: the run-time guards refuse what the compile-time policy already refuses."""
     from datetime import datetime
 
-    from engine.core.scripting import _guarded_getattr, _guarded_write
+    from engine.core.scripting.guards import _guarded_getattr, _guarded_write
 
     gen = (i for i in [1])
     for obj, name in [(1, "__class__"), ("x", "format"), ("x", "format_map"), (str, "format"),

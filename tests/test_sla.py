@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 
 from engine.audit import chains as audit
 from engine.core import definitions, history, runtime, timers
+from engine.core.clock import CHINA
 from engine.core.errors import InvalidState
 from engine.core.models import notice_t, timer_t
-from engine.deadlines import calendar, sla
+from engine.deadlines import calendar, calendar_import, notices, rule_sets, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 
-CN = dt.timezone(dt.timedelta(hours=8))
 TEST_RULES = {
     "name": "test_rules", "title": "测试时限",
     "thresholds": {"prewarn": [0.5, 0.8], "escalate_after_hours": 4, "reminder_after_hours": 0},
@@ -30,13 +30,13 @@ TEST_RULES = {
 
 
 def at(y, m, d, h=9, mi=0):
-    return dt.datetime(y, m, d, h, mi, tzinfo=CN)
+    return dt.datetime(y, m, d, h, mi, tzinfo=CHINA)
 
 
 @pytest.fixture
 def sla_model(db, clock):
-    calendar.seed_from_package(db)
-    sla.load_rule_set(db, TEST_RULES, activate=True)
+    calendar_import.seed_from_package(db)
+    rule_sets.load_rule_set(db, TEST_RULES, activate=True)
     [result] = definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
     return result
 
@@ -66,7 +66,7 @@ def test_deadline_across_national_day_2026(db, clock, sla_model):
     iid = start_case(db, clock, at(2026, 9, 30))
     # 1–7 Oct off, Sun 27 Sep and Sat 10 Oct are 调休 working days (checked against chinesecalendar)
     expected = calendar.add_workdays(db, dt.date(2026, 9, 30), 5).date
-    assert clock_of(db, iid, "scheme_reply").deadline_at == dt.datetime.combine(expected, dt.time(17), tzinfo=CN)
+    assert clock_of(db, iid, "scheme_reply").deadline_at == dt.datetime.combine(expected, dt.time(17), tzinfo=CHINA)
     assert expected > dt.date(2026, 10, 8)
 
 
@@ -131,14 +131,14 @@ def test_thresholds_fire_once_each_to_the_right_people(db, clock, sla_model):
     assert [(n.kind, n.recipient_user, n.recipient_group) for n in notes] == [
         ("预警", "wang", None), ("预警", "wang", None), ("超期", None, "lead")]
     timers.fire_due(db, at(2026, 3, 9, 21, 1))  # deadline + 4 h: supervision for the dispatch centre
-    supervision = sla.notices(db, groups={"supervisor"})
+    supervision = notices.list_notices(db, groups={"supervisor"})
     assert len(supervision) == 1 and supervision[0]["requires_ack"]
-    sla.acknowledge(db, supervision[0]["id"], actor="supervisor")
-    assert sla.notices(db, groups={"supervisor"}) == []
+    notices.acknowledge(db, supervision[0]["id"], actor="supervisor")
+    assert notices.list_notices(db, groups={"supervisor"}) == []
     with pytest.raises(InvalidState):
-        sla.acknowledge(db, supervision[0]["id"], actor="supervisor")
+        notices.acknowledge(db, supervision[0]["id"], actor="supervisor")
     with db.read() as conn:
-        levels = [r.type for r in history.events_of(conn, iid) if r.type.startswith("sla_") and r.type[4:] in sla.LEVELS]
+        levels = [r.type for r in history.events_of(conn, iid) if r.type.startswith("sla_") and r.type[4:] in notices.LEVELS]
     # each threshold of the step exactly once; the 22-day process clock has not reached 50 % yet
     assert levels == ["sla_prewarn_50", "sla_prewarn_80", "sla_overdue", "sla_supervise"]
 
@@ -162,13 +162,13 @@ def test_paused_clock_raises_no_warnings_until_resumed(db, clock, sla_model):
     clock.set(at(2026, 3, 3))
     sla.pause(db, iid, reason="customer_works", actor="li")
     timers.fire_due(db, at(2026, 3, 20))
-    assert sla.notices(db, open_only=False) == []
+    assert notices.list_notices(db, open_only=False) == []
     clock.set(at(2026, 3, 20))
     sla.resume(db, iid, actor="li")
     # paused 4–20 Mar = 13 working days, so 9 Mar 17:00 moves 13 working days on
     assert clock_of(db, iid, "scheme_reply").deadline_at == at(2026, 3, 26, 17)
     timers.fire_due(db, at(2026, 3, 26, 18))
-    assert {n["kind"] for n in sla.notices(db, open_only=False)} == {"预警", "超期"}
+    assert {n["kind"] for n in notices.list_notices(db, open_only=False)} == {"预警", "超期"}
 
 
 def test_changing_a_rule_keeps_issued_deadlines_until_recompute(db, clock, sla_model):
@@ -176,7 +176,7 @@ def test_changing_a_rule_keeps_issued_deadlines_until_recompute(db, clock, sla_m
     before = clock_of(db, iid, "scheme_reply").deadline_at
     tighter = {**TEST_RULES, "rules": [dict(r, workdays=3) if r["sla_key"] == "scheme_reply" else r
                                        for r in TEST_RULES["rules"]]}
-    sla.load_rule_set(db, tighter)
+    rule_sets.load_rule_set(db, tighter)
     assert clock_of(db, iid, "scheme_reply").deadline_at == before
     later = start_case(db, clock, at(2026, 3, 2, 10))
     assert clock_of(db, later, "scheme_reply").limit_workdays == 3
@@ -186,18 +186,18 @@ def test_changing_a_rule_keeps_issued_deadlines_until_recompute(db, clock, sla_m
 
 
 def test_regulator_rule_set_can_be_activated(db, clock, sla_model):
-    sla.seed_rule_sets(db)
-    sla.activate_rule_set(db, "regulator_2009")
+    rule_sets.seed_rule_sets(db)
+    rule_sets.activate_rule_set(db, "regulator_2009")
     iid = start_case(db, clock, at(2026, 3, 2))
     assert clock_of(db, iid, "scheme_reply").limit_workdays == 20
-    assert sla.active_rules(db).name == "regulator_2009"
+    assert rule_sets.active_rules(db).name == "regulator_2009"
 
 
 def test_bad_rule_files_are_refused(db, clock):
-    with pytest.raises(sla.RuleError, match="workdays must be a whole number"):
-        sla.load_rule_set(db, {**TEST_RULES, "rules": [{"business_type": "x", "sla_key": "y", "workdays": 0}]})
-    with pytest.raises(sla.RuleError, match="appears twice"):
-        sla.load_rule_set(db, {**TEST_RULES, "rules": [TEST_RULES["rules"][0], TEST_RULES["rules"][0]]})
+    with pytest.raises(rule_sets.RuleError, match="workdays must be a whole number"):
+        rule_sets.load_rule_set(db, {**TEST_RULES, "rules": [{"business_type": "x", "sla_key": "y", "workdays": 0}]})
+    with pytest.raises(rule_sets.RuleError, match="appears twice"):
+        rule_sets.load_rule_set(db, {**TEST_RULES, "rules": [TEST_RULES["rules"][0], TEST_RULES["rules"][0]]})
 
 
 def test_thresholds_follow_working_time(db, clock, sla_model):
@@ -235,11 +235,11 @@ def test_fallback_deadlines_are_provisional_until_the_year_is_imported(db, clock
     iid = start_case(db, clock, at(2026, 12, 28))
     c = clock_of(db, iid, "scheme_reply")
     assert c.provisional and c.deadline_at == at(2027, 1, 4, 17)  # weekends-only guess: 29–31 Dec, 1 and 4 Jan
-    calendar.import_year(db, Path(__file__).parent / "data" / "calendar" / "2027.csv", actor="admin")
+    calendar_import.import_year(db, Path(__file__).parent / "data" / "calendar" / "2027.csv", actor="admin")
     c = clock_of(db, iid, "scheme_reply")
     assert not c.provisional
     assert c.deadline_at == dt.datetime.combine(calendar.add_workdays(db, dt.date(2026, 12, 28), 5).date,
-                                                dt.time(17), tzinfo=CN)
+                                                dt.time(17), tzinfo=CHINA)
     assert open_items(db, iid)["scheme"].due_at == c.deadline_at
     with db.read() as conn:
         recomputed = [history.payload_of(r) for r in history.events_of(conn, iid) if r.type == "sla_recomputed"]

@@ -11,7 +11,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from engine.core.errors import DeployError, Problem
-from engine.core.validation import ParsedProcess, parse_bundle
+from engine.core.validation.bundle import ParsedProcess, parse_bundle
 
 DATA = Path(__file__).parent / "data"
 BPMN = DATA / "bad_bpmn"

@@ -25,35 +25,35 @@ from api import auth
 from api.app import create_app
 from engine.core import clock as engine_clock
 from engine.core import config, history, runtime, users
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import notice_t
-from engine.deadlines import sla
-from engine.dispatch import booking, capacity, works
+from engine.deadlines import rule_sets
+from engine.dispatch import appointments, booking, capacity, works
 from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
 from tests.web_support import csrf_of, sign_in
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 TODAY = dt.date(2026, 3, 2)
 ROLES = ("dispatcher", "lead", "surveyor", "metering", "manager", "clerk", "auditor", "supervisor")
 
 
 @pytest.fixture
 def web_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)
     db = Database(f"sqlite:///{target}")
-    calendar.seed_from_package(db, only=[2026, 2027])
+    calendar_import.seed_from_package(db, only=[2026, 2027])
     yield db
     db.dispose()
 
 
 @pytest.fixture
 def app(web_db: Database, clock: engine_clock.FixedClock) -> Any:
-    sla.seed_rule_sets(web_db)
+    rule_sets.seed_rule_sets(web_db)
     ph.deploy(web_db)
     for role in ROLES:
         users.upsert_user(web_db, role, "demo", [role], display_name=f"演示{role}")
@@ -129,7 +129,7 @@ def test_overdue_arrivals_are_chased_from_the_board(app, web_db, clock) -> None:
     assert "催办" in done.text
     with web_db.read() as conn:
         [notice] = conn.execute(select(notice_t).where(notice_t.c.kind == "催办")).all()
-        view = booking.get(web_db, job_no)
+        view = appointments.get(web_db, job_no)
         events = [e.type for e in history.events_of(conn, view.instance_id)]
     assert notice.recipient_group == "lead" and job_no in notice.body
     assert events[-1] == "field_arrival_urged"
@@ -176,12 +176,12 @@ def test_the_lead_assigns_on_the_list_and_exports_and_prints_it(app, web_db) -> 
     done = post(lead, page, "/dispatch/lists/assign", {"job_no": job_no, "worker": "刘洋", "planned_time": "14:30",
                                                        "day": "2026-03-02", "slot": "pm"})
     assert "刘洋" in done.text and "14:30" in done.text
-    view = booking.get(web_db, job_no)
+    view = appointments.get(web_db, job_no)
     assert (view.status, view.worker_name, view.planned_at) == ("dispatched", "刘洋",
                                                                 dt.datetime(2026, 3, 2, 14, 30, tzinfo=CHINA))
     assert set(ph.items(web_db, iid)) == {"report_arrival"}
     bad = post(lead, page, "/dispatch/lists/assign", {"job_no": job_no, "worker": "刘洋", "planned_time": "noon"})
-    assert 'data-testid="flash"' in bad.text and booking.get(web_db, job_no).planned_at == view.planned_at
+    assert 'data-testid="flash"' in bad.text and appointments.get(web_db, job_no).planned_at == view.planned_at
 
     r = lead.get("/dispatch/lists.csv?day=2026-03-02&slot=pm")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
@@ -220,23 +220,23 @@ def test_the_worker_reports_arrival_and_completion_on_the_phone_page(app, web_db
     assert 'name="viewport"' in html and f'data-job="{job_no}" data-step="arrive"' in html
     clock.set(dt.datetime(2026, 3, 2, 14, 20, tzinfo=CHINA))
     html = post(phone, "/field", f"/field/{job_no}/arrival", {}).text
-    assert booking.get(web_db, job_no).arrived_at == dt.datetime(2026, 3, 2, 14, 20, tzinfo=CHINA)
+    assert appointments.get(web_db, job_no).arrived_at == dt.datetime(2026, 3, 2, 14, 20, tzinfo=CHINA)
     assert 'data-step="work"' in html and 'data-testid="work-link"' in html
     ph.complete(web_db, iid, "do_survey")
     html = phone.get("/field").text
     assert 'data-step="complete"' in html
     refused = post(phone, "/field", f"/field/{job_no}/completion", {"work_summary": "  "})
-    assert booking.get(web_db, job_no).status == "arrived" and 'data-testid="flash"' in refused.text
+    assert appointments.get(web_db, job_no).status == "arrived" and 'data-testid="flash"' in refused.text
     clock.set(dt.datetime(2026, 3, 2, 15, 5, tzinfo=CHINA))
     html = post(phone, "/field", f"/field/{job_no}/completion", {"work_summary": "勘查完成", "customer_signed": "on"}).text
     assert 'data-step="done"' in html
-    view = booking.get(web_db, job_no)
+    view = appointments.get(web_db, job_no)
     assert (view.status, view.completed_at) == ("completed", dt.datetime(2026, 3, 2, 15, 5, tzinfo=CHINA))
     assert runtime.get_instance(web_db, iid).data["customer_signed"] is True
     # someone else's job cannot be reported from his phone
     other = sign_in(app, "metering")
     post(other, "/field", f"/field/{job_no}/arrival", {})
-    assert booking.get(web_db, job_no).status == "completed"
+    assert appointments.get(web_db, job_no).status == "completed"
 
 
 # -- capacity and works ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from api.web import NODE_MODULES, views
 from engine.core import clock as engine_clock
 from engine.core import config, runtime, users
 from engine.core.db import Database
-from engine.deadlines import sla
+from engine.deadlines import rule_sets
 from tests.api_support import TEST_SECRET
 from tests.process_helpers import example, start_case
 from tests.web_support import csrf_of, sign_in
@@ -35,12 +35,12 @@ BAD = example("accept", id_number="110101199003070012")
 @pytest.fixture
 def calendar_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     """A fresh SQLite database with the standard groups and the 2026 working-day calendar."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
 
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)
     db = Database(f"sqlite:///{target}")
-    calendar.seed_from_package(db, only=[2026])
+    calendar_import.seed_from_package(db, only=[2026])
     yield db
     db.dispose()
 
@@ -49,7 +49,7 @@ def calendar_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
 def app(calendar_db: Database, clock: engine_clock.FixedClock) -> Any:
     from tests.process_helpers import deploy
 
-    sla.seed_rule_sets(calendar_db)
+    rule_sets.seed_rule_sets(calendar_db)
     deploy(calendar_db)
     for name, groups in (("clerk", ["clerk"]), ("dispatcher", ["dispatcher"]), ("auditor", ["auditor"]),
                          ("channel", ["channel"])):

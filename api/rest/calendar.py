@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from api.rest.common import ADMINS, STAFF, actor, allow, db, path_param
 from api.rest.schemas import ImportReportSchema, YearSchema
 from engine.core.errors import InvalidData, NotFound
-from engine.deadlines import calendar
+from engine.deadlines import calendar, calendar_import
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1/calendar",
                 description="Official working days (调休 included); deadlines count them.")
@@ -70,12 +70,12 @@ def import_year(year: int) -> Any:
     if not 1900 <= year <= 2200:
         raise InvalidData("not a plausible calendar year", details={"year": ["1900–2200"]})
     raw = request.get_data(cache=False)
-    if len(raw) > calendar.MAX_FILE_BYTES:
-        raise InvalidData("the file is too large", details={"_body": [f"at most {calendar.MAX_FILE_BYTES} bytes"]})
+    if len(raw) > calendar_import.MAX_FILE_BYTES:
+        raise InvalidData("the file is too large", details={"_body": [f"at most {calendar_import.MAX_FILE_BYTES} bytes"]})
     text = raw.decode("utf-8", errors="replace")
     others = sorted({int(y) for y in _DATE_AT_LINE_START.findall(text)} - {year})
     if others:
         raise InvalidData(f"the file holds days of {', '.join(map(str, others))}, not only {year}",
                           details={"year": [f"the path says {year}"]})
-    report = calendar.import_year(db(), raw, actor=actor().name, name=f"{year}.csv")
+    report = calendar_import.import_year(db(), raw, actor=actor().name, name=f"{year}.csv")
     return report

@@ -1,6 +1,6 @@
 """The dispatch centre's API: teams, capacity, appointments, dispatch lists, field reports, call-backs, works.
 
-Who does what (DOMAIN §5): the dispatchers and supervisors run the centre (teams, bookings,
+Who does what (README.md, "Dispatch centre"): the dispatchers and supervisors run the centre (teams, bookings,
 reschedules, cancellations, lists); a team lead (班组长) reports his own team's capacity and assigns
 its jobs; field workers (surveyor, metering) report arrival and completion of the jobs assigned to
 them (the engine checks the job is theirs); the dispatchers record call-backs; customer managers
@@ -19,8 +19,9 @@ from api.rest import dispatch_schemas as s
 from api.rest.common import actor, allow, db, has_role, paginate_list, path_param
 from api.rest.schemas import page_schema
 from engine.core import clock, runtime
+from engine.core.clock import CHINA
 from engine.core.errors import Forbidden, InvalidData
-from engine.dispatch import booking, capacity, field, teams, works
+from engine.dispatch import appointments, booking, capacity, field, rescheduling, teams, works
 from engine.dispatch import lists as dispatch
 
 #: run the centre: teams, bookings, reschedules, cancellations, lists
@@ -40,7 +41,7 @@ JOB = path_param("job_no", "ZY20260302-0001", "field job number")
 
 
 def _today() -> dt.date:
-    return clock.now().astimezone(booking.CHINA).date()
+    return clock.now().astimezone(CHINA).date()
 
 
 def _date(text: str, name: str) -> dt.date:
@@ -60,7 +61,7 @@ def _check_team_lead(team_code: str) -> None:
         raise Forbidden(f"{who} is not the lead of team {team_code}")
 
 
-def _appointment(view: booking.AppointmentView) -> dict[str, Any]:
+def _appointment(view: appointments.AppointmentView) -> dict[str, Any]:
     return view.to_dict()
 
 
@@ -68,7 +69,7 @@ def _overbooked(team: str | None = None, start: dt.date | None = None) -> list[d
     return [{"job_no": o["appointment"].job_no, "team": o["team"], "job_type": o["job_type"],
              "day": o["day"].isoformat(), "capacity": o["capacity"], "booked": o["booked"],
              "customer_name": o["appointment"].customer_name, "status": o["appointment"].status}
-            for o in booking.overbooked(db(), start=start, team=team)]
+            for o in appointments.overbooked(db(), start=start, team=team)]
 
 
 # -- teams -------------------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def capacity_history(args: dict[str, Any], code: str) -> Any:
 @capacity_blp.arguments(s.AvailabilityArgsSchema, location="query")
 @capacity_blp.response(200, s.DayCapacitySchema(many=True))
 def availability(args: dict[str, Any]) -> Any:
-    return booking.availability(db(), args["job_type"], area=args["area"], start=args.get("start"),
+    return appointments.availability(db(), args["job_type"], area=args["area"], start=args.get("start"),
                                 days=args["days"], team=args.get("team"))
 
 
@@ -203,7 +204,7 @@ appointments_blp = Blueprint("appointments", __name__, url_prefix="/api/v1/appoi
 @appointments_blp.arguments(s.AppointmentArgsSchema, location="query")
 @appointments_blp.response(200, page_schema(s.AppointmentSchema, "AppointmentPage"))
 def list_appointments(args: dict[str, Any]) -> Any:
-    found = booking.list_appointments(db(), day=args.get("day"), team=args.get("team"), status=args.get("status"),
+    found = appointments.list_appointments(db(), day=args.get("day"), team=args.get("team"), status=args.get("status"),
                                       instance_id=args.get("instance_id"), area=args.get("area"), limit=5000)
     return paginate_list([_appointment(a) for a in found], args)
 
@@ -227,7 +228,7 @@ def book(body: dict[str, Any]) -> Any:
 @allow(appointments_blp, *READERS)
 @appointments_blp.response(200, s.AppointmentSchema)
 def get_appointment(job_no: str) -> Any:
-    return _appointment(booking.get(db(), job_no))
+    return _appointment(appointments.get(db(), job_no))
 
 
 @appointments_blp.route("/<job_no>/reschedule", methods=["POST"], parameters=[JOB])
@@ -239,7 +240,7 @@ def get_appointment(job_no: str) -> Any:
 @appointments_blp.response(200, s.AppointmentSchema)
 def reschedule(body: dict[str, Any], job_no: str) -> Any:
     changes = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in body.items() if k != "reason"}
-    return _appointment(booking.reschedule(db(), job_no, changes, actor=actor().name, reason=body["reason"]))
+    return _appointment(rescheduling.reschedule(db(), job_no, changes, actor=actor().name, reason=body["reason"]))
 
 
 @appointments_blp.route("/<job_no>/cancel", methods=["POST"], parameters=[JOB])
@@ -248,11 +249,11 @@ def reschedule(body: dict[str, Any], job_no: str) -> Any:
 @appointments_blp.arguments(s.CancelSchema, example={"reason": "客户临时出差，改期待定"})
 @appointments_blp.response(200, s.AppointmentSchema)
 def cancel(body: dict[str, Any], job_no: str) -> Any:
-    return _appointment(booking.cancel(db(), job_no, actor=actor().name, reason=body["reason"]))
+    return _appointment(rescheduling.cancel(db(), job_no, actor=actor().name, reason=body["reason"]))
 
 
 def _assign(job_no: str, body: dict[str, Any]) -> dict[str, Any]:
-    view = booking.get(db(), job_no)
+    view = appointments.get(db(), job_no)
     _check_team_lead(view.team)
     return _appointment(dispatch.assign(db(), job_no, body["worker"], actor=actor(), planned_at=body.get("planned_at"),
                                         route_seq=body.get("route_seq")))
@@ -324,7 +325,7 @@ field_blp = Blueprint("field_jobs", __name__, url_prefix="/api/v1",
 
 def _report(outcome: runtime.Outcome, job_no: str) -> dict[str, Any]:
     return {"instance_id": outcome.instance_id, "status": outcome.status,
-            "new_tasks": [i.name for i in outcome.new_items], "appointment": _appointment(booking.get(db(), job_no))}
+            "new_tasks": [i.name for i in outcome.new_items], "appointment": _appointment(appointments.get(db(), job_no))}
 
 
 @field_blp.route("/field-jobs/<job_no>/arrival", methods=["POST"], parameters=[JOB])

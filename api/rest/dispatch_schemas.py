@@ -6,7 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.rest.schemas import PageArgsSchema, _nullable_str, _nullable_when, _str, _when
-from engine.dispatch import booking, capacity, teams, works
+from engine.core.clock import CHINA
+from engine.dispatch import appointments, capacity, teams, works
 
 JOB_TYPES = list(capacity.JOB_TYPES)
 AREAS = list(teams.AREAS)
@@ -172,9 +173,9 @@ class AppointmentArgsSchema(PageArgsSchema):
 
 
 class _RequestFields(ma.Schema):
-    mode = _str(validate=validate.OneOf(list(booking.MODES)), metadata={"example": "fixed"})
+    mode = _str(validate=validate.OneOf(list(appointments.MODES)), metadata={"example": "fixed"})
     date = fields.Date(metadata={"example": "2026-03-03"})
-    period = _str(validate=validate.OneOf(list(booking.PERIODS)), metadata={"example": "am"})
+    period = _str(validate=validate.OneOf(list(appointments.PERIODS)), metadata={"example": "am"})
     within_hours = fields.Integer(validate=validate.Range(min=1, max=72))
     team = _str(validate=_CODE)
 
@@ -182,7 +183,7 @@ class _RequestFields(ma.Schema):
 class BookSchema(_RequestFields):
     instance_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1), metadata={"example": 1})
     job_type = _str(required=True, validate=validate.OneOf(JOB_TYPES), metadata={"example": "survey"})
-    mode = _str(required=True, validate=validate.OneOf(list(booking.MODES)), metadata={"example": "fixed"})
+    mode = _str(required=True, validate=validate.OneOf(list(appointments.MODES)), metadata={"example": "fixed"})
     area = _str(load_default="urban", validate=validate.OneOf(AREAS))
     address = _str(validate=validate.Length(max=200))
 
@@ -197,7 +198,7 @@ class CancelSchema(ma.Schema):
 
 class AssignSchema(ma.Schema):
     worker = _str(required=True, validate=validate.Length(min=2, max=40), metadata={"example": "刘洋"})
-    planned_at = fields.AwareDateTime(default_timezone=booking.CHINA, metadata={"example": "2026-03-03T09:15:00+08:00"})
+    planned_at = fields.AwareDateTime(default_timezone=CHINA, metadata={"example": "2026-03-03T09:15:00+08:00"})
     route_seq = fields.Integer(validate=validate.Range(min=1, max=999))
 
 
@@ -242,21 +243,21 @@ class GenerateSchema(ma.Schema):
 
 
 class ArrivalSchema(ma.Schema):
-    arrived_at = fields.AwareDateTime(default_timezone=booking.CHINA,
+    arrived_at = fields.AwareDateTime(default_timezone=CHINA,
                                       metadata={"description": "default: now", "example": "2026-03-03T09:40:00+08:00"})
 
 
 class CompletionSchema(ma.Schema):
     work_summary = _str(required=True, validate=validate.Length(min=1, max=1000), metadata={"example": "勘查完成，表箱位置已确认。"})
     customer_signed = fields.Boolean(required=True, metadata={"example": True})
-    completed_at = fields.AwareDateTime(default_timezone=booking.CHINA)
+    completed_at = fields.AwareDateTime(default_timezone=CHINA)
 
 
 class CallbackSchema(ma.Schema):
     reachable = fields.Boolean(required=True, metadata={"example": True})
     satisfaction = fields.Integer(validate=validate.Range(min=1, max=5), metadata={"example": 5})
     problems = _str(load_default="", validate=validate.Length(max=1000))
-    called_at = fields.AwareDateTime(default_timezone=booking.CHINA)
+    called_at = fields.AwareDateTime(default_timezone=CHINA)
 
     @ma.validates_schema
     def _rated(self, data: dict, **_kw: object) -> None:

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, paginate_list, path_param
 from api.rest.schemas import NoticeArgsSchema, NoticeSchema, page_schema
 from engine.core.errors import NotFound
-from engine.deadlines import sla
+from engine.deadlines import notices
 
 blp = Blueprint("notices", __name__, url_prefix="/api/v1/notices",
                 description="Notices to the caller and the caller's groups (auditors see all).")
@@ -18,8 +18,8 @@ blp = Blueprint("notices", __name__, url_prefix="/api/v1/notices",
 def _mine(open_only: bool) -> list[dict[str, Any]]:
     who = actor()
     if has_role(READ_ALL_TASKS):
-        return sla.notices(db(), open_only=open_only)
-    return sla.notices(db(), user=who.name, groups=set(who.groups), open_only=open_only)
+        return notices.list_notices(db(), open_only=open_only)
+    return notices.list_notices(db(), user=who.name, groups=set(who.groups), open_only=open_only)
 
 
 @blp.route("", methods=["GET"])
@@ -38,9 +38,9 @@ def list_notices(args: dict[str, Any]) -> Any:
 @blp.response(200, NoticeSchema)
 def acknowledge(notice_id: int) -> Any:
     who = actor()
-    mine = {n["id"]: n for n in sla.notices(db(), user=who.name, groups=set(who.groups), open_only=False)}
+    mine = {n["id"]: n for n in notices.list_notices(db(), user=who.name, groups=set(who.groups), open_only=False)}
     if notice_id not in mine:
         raise NotFound(f"notice {notice_id} does not exist")
-    sla.acknowledge(db(), notice_id, actor=who.name)
-    return next(n for n in sla.notices(db(), user=who.name, groups=set(who.groups), open_only=False)
+    notices.acknowledge(db(), notice_id, actor=who.name)
+    return next(n for n in notices.list_notices(db(), user=who.name, groups=set(who.groups), open_only=False)
                 if n["id"] == notice_id)

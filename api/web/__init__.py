@@ -2,7 +2,7 @@
 
 Chinese is the default language; `?lang=en` (the switch in the header) changes it for the
 session. Browser libraries (bpmn-js, @json-editor/json-editor, DOMPurify) are served straight from
-`node_modules` through the allowlisted `/vendor/<lib>/<file>` route: no bundler (DESIGN §6).
+`node_modules` through the allowlisted `/vendor/<lib>/<file>` route: no bundler (docs/architecture.md, "Pages").
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from api.web import CHINA
 from api.web.views import bp, friendly, page, page_actor, page_db, page_user
 from engine.core import clock, runtime
 from engine.core.errors import Forbidden, InvalidData, YekuoError
-from engine.dispatch import booking, capacity, field, teams, works
+from engine.dispatch import appointments, capacity, field, teams, works
 from engine.dispatch import lists as dispatch
 
 CENTRE = frozenset({"dispatcher", "supervisor"})
@@ -96,8 +96,8 @@ def _slots_for_task(item: runtime.WorkItemView) -> dict[str, Any] | None:
     job_type = data.get("job_kind") if data.get("job_kind") in capacity.JOB_TYPES else "survey"
     area = data.get("area") if data.get("area") in teams.AREAS else "urban"
     now = clock.now().astimezone(CHINA)
-    start = now.date() + dt.timedelta(days=1 if now.time() >= booking.DAY_OVER else 0)
-    rows = booking.availability(page_db(), job_type, area=area, start=start, days=7)
+    start = now.date() + dt.timedelta(days=1 if now.time() >= appointments.DAY_OVER else 0)
+    rows = appointments.availability(page_db(), job_type, area=area, start=start, days=7)
     days = sorted({r["day"] for r in rows})
     by_team: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -138,7 +138,7 @@ def board_data(day: dt.date, area: str | None) -> dict[str, Any]:
                    "overdue": len(overdue), "callbacks": len(callbacks),
                    "satisfaction": round(sum(rated) / len(rated), 1) if rated else None},
         "overdue": overdue, "callbacks": callbacks, "follow_ups": field.callbacks(db, follow_up_status="open"),
-        "overbooked": booking.overbooked(db, start=day, days=14, area=area),
+        "overbooked": appointments.overbooked(db, start=day, days=14, area=area),
     }
 
 
@@ -183,7 +183,7 @@ def dispatch_lists() -> Any:
     return render_template("dispatch_lists.html", lists=found, day=day, slot=slot, team=team, led=led,
                            members=members, all_teams=teams.list_teams(db), may_generate=bool(groups & CENTRE),
                            slots=dispatch.SLOTS, status_text=dispatch.STATUS_TEXT, job_types=capacity.JOB_TYPES,
-                           modes=booking.MODES)
+                           modes=appointments.MODES)
 
 
 @bp.get("/dispatch/lists/print")
@@ -228,7 +228,7 @@ def dispatch_assign() -> Any:
     job_no = request.form.get("job_no", "")
     back = {"day": request.form.get("day"), "slot": request.form.get("slot"), "team": request.form.get("team")}
     try:
-        view = booking.get(page_db(), job_no)
+        view = appointments.get(page_db(), job_no)
         if view.team not in _led_teams():
             raise Forbidden(f"{page_user().username} does not lead team {view.team}")
         planned = None
@@ -249,7 +249,7 @@ def dispatch_assign() -> Any:
 # -- the field worker's phone page -------------------------------------------------------------------
 
 
-def _next_step(view: booking.AppointmentView) -> tuple[str, str | None]:
+def _next_step(view: appointments.AppointmentView) -> tuple[str, str | None]:
     """What the worker does next on this job: arrive, fill in the on-site record, complete, or nothing."""
     db = page_db()
     if view.status in ("completed", "cancelled"):
@@ -324,11 +324,11 @@ def dispatch_capacity() -> Any:
     return render_template("dispatch_capacity.html", team=team, all_teams=all_teams, grid=grid, monday=monday,
                            week_days=[monday + dt.timedelta(days=i) for i in range(7)], may_edit=code in led,
                            history=capacity.history(db, code, limit=50), job_types=capacity.JOB_TYPES,
-                           overbooked=booking.overbooked(db, start=monday, days=14, team=code))
+                           overbooked=appointments.overbooked(db, start=monday, days=14, team=code))
 
 
 def _capacity_changed(code: str, start: dt.date) -> None:
-    over = booking.overbooked(page_db(), start=start, days=14, team=code)
+    over = appointments.overbooked(page_db(), start=start, days=14, team=code)
     if over:
         jobs = "、".join(o["appointment"].job_no for o in over)
         flash(_("Saved, but %(n)s booked job(s) no longer fit and must be rescheduled: %(jobs)s.",

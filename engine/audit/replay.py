@@ -268,7 +268,7 @@ class _DeadlineCheck:
                 if st is None:
                     continue
                 st["paused"] += moved["workdays"]
-                shifted = st["deadline"] if moved["workdays"] == 0 else sla._shift(self.db, st["deadline"], moved["workdays"])[0]
+                shifted = st["deadline"] if moved["workdays"] == 0 else sla.shift_deadline(self.db, st["deadline"], moved["workdays"])[0]
                 self._expect(ev.seq, "deadline after pause", moved["deadline"], shifted, False)
                 st["deadline"] = shifted
         elif ev.type == "sla_recomputed" and cid in self.state:

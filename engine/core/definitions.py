@@ -96,7 +96,7 @@ def deploy_files(db: Database, files: dict[str, bytes], *, forms_dir: Path, acto
     With `require_note`, a bundle that would create a version is refused without a change note
     (the modeler and the API say why each version exists); re-deploying identical content is not.
     """
-    from engine.core.validation import parse_bundle
+    from engine.core.validation.bundle import parse_bundle
 
     parsed = parse_bundle(files, forms_dir=forms_dir, groups=group_names(db),
                           operators=services.operators(), max_bytes=max_bytes)

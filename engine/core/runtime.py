@@ -28,7 +28,7 @@ from engine.core.db import Database
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, NotFound, ServiceError, YekuoError
 from engine.core.history import NewEvent
 from engine.core.models import counter_t, instance_t, outbox_t, timer_t, work_item_t
-from engine.core.scripting import make_script_engine
+from engine.core.scripting.script_engine import make_script_engine
 
 CLOCK_TIMER = "bpmn_timer"
 #: Called in the writing transaction of the command that ends a case (completed or cancelled),

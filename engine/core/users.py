@@ -17,7 +17,7 @@ from engine.core import clock
 from engine.core.db import Database
 from engine.core.models import group_t, membership_t, user_t
 
-# code, display name (DOMAIN §4); lanes in BPMN may use either.
+# code, display name of every role in the service-connection process; lanes in BPMN may use either.
 ROLES: list[tuple[str, str]] = [
     ("clerk", "营业厅受理员"),
     ("dispatcher", "工单调度员"),
@@ -80,7 +80,7 @@ def upsert_user(db: Database, username: str, password: str, groups: list[str],
 
 
 def seed_demo_users(db: Database, password: str) -> list[str]:
-    """One user per role, named after it (DESIGN §5), all with the demo password."""
+    """One user per role, named after it (as README.md lists them), all with the demo password."""
     names = {code: name for code, name in ROLES}
     for code, _ in ROLES:
         upsert_user(db, code, password, [code], display_name=f"演示{names[code]}")

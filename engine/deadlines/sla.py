@@ -1,23 +1,22 @@
-"""Deadlines: time-limit rules as data, SLA clocks with pause/resume, warnings and escalation.
+"""SLA clocks: started per assessed step and per case, paused for customer time, recomputed.
 
 Each assessed step (a user task whose BPMN declares `slaKey`) gets a clock when its work item
 appears, and the whole process gets one as soon as the business type is known. The limit comes
-from the active rule set (per business type × SLA key, `*` as a fallback) and is frozen on the
-clock: changing a rule never moves deadlines already issued, unless `recompute` is asked to.
-Deadlines are the end of the business day (17:00 China time) of the N-th working day after the
-start (start day excluded), counted in the working-day calendar.
+from the active rule set (`rule_sets`: per business type × SLA key, `*` as a fallback) and is
+frozen on the clock: changing a rule never moves deadlines already issued, unless `recompute` is
+asked to. Deadlines are the end of the business day (17:00 China time) of the N-th working day
+after the start (start day excluded), counted in the working-day calendar.
 
 Thresholds become rows in the `timer` table (purpose `sla`): pre-warnings at 50 % and 80 % of the
 working time, overdue at 100 % (to the team lead), supervision (督办) after a further delay (to the
-dispatch centre, to be acknowledged). They fire exactly once through `engine.core.timers`.
+dispatch centre, to be acknowledged). They fire exactly once through `engine.core.timers`, which
+calls `notices.fire`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
@@ -25,22 +24,12 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from engine.core import clock, history
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.core.errors import InvalidState, NotFound, YekuoError
-from engine.core.models import (
-    instance_t,
-    notice_t,
-    rule_set_t,
-    sla_clock_t,
-    sla_pause_t,
-    time_limit_t,
-    timer_t,
-    work_item_t,
-)
+from engine.core.errors import InvalidState, NotFound
+from engine.core.models import instance_t, sla_clock_t, sla_pause_t, timer_t, work_item_t
 from engine.deadlines import calendar
-from engine.messages import templates
+from engine.deadlines.rule_sets import Rule, RuleSet, active_rules
 
 PURPOSE = "sla"
-REMINDER = "reminder"
 OPEN, CLOSE = dt.time(9, 0), dt.time(17, 0)  # business hours: warnings land while people are at work
 PROCESS_KEY = "whole_process"
 PAUSE_REASONS = {
@@ -48,132 +37,6 @@ PAUSE_REASONS = {
     "customer_works": "客户受电工程施工",
     "customer_design": "客户委托设计",
 }
-LEVELS = ("prewarn_50", "prewarn_80", "overdue", "supervise")
-BUNDLED = Path(__file__).resolve().parent / "rules"
-
-
-class RuleError(YekuoError):
-    code, status = "invalid_rules", 422
-
-
-@dataclass
-class Rule:
-    workdays: int
-    assessed: bool
-    title: str
-
-
-@dataclass
-class RuleSet:
-    name: str
-    thresholds: dict[str, Any]
-    rules: dict[tuple[str, str], Rule] = field(default_factory=dict)
-
-    def find(self, business_type: str, sla_key: str) -> Rule | None:
-        return self.rules.get((business_type, sla_key)) or self.rules.get(("*", sla_key))
-
-    @property
-    def prewarn(self) -> list[float]:
-        return [float(f) for f in self.thresholds.get("prewarn", [0.5, 0.8])]
-
-    @property
-    def escalate_after(self) -> dt.timedelta:
-        return dt.timedelta(hours=float(self.thresholds.get("escalate_after_hours", 4)))
-
-
-# ---------------------------------------------------------------------------------------------
-# rule sets
-
-
-def _parse_rule_file(doc: dict[str, Any], origin: str) -> dict[str, Any]:
-    problems = []
-    for key in ("name", "title", "rules"):
-        if key not in doc:
-            problems.append(f"missing '{key}'")
-    seen = set()
-    for i, rule in enumerate(doc.get("rules", []), 1):
-        ident = (rule.get("business_type"), rule.get("sla_key"))
-        if not all(isinstance(x, str) and x for x in ident):
-            problems.append(f"rule {i}: business_type and sla_key are required")
-        if not isinstance(rule.get("workdays"), int) or rule["workdays"] < 1:
-            problems.append(f"rule {i}: workdays must be a whole number ≥ 1")
-        if ident in seen:
-            problems.append(f"rule {i}: {ident[0]} × {ident[1]} appears twice")
-        seen.add(ident)
-    prewarn = doc.get("thresholds", {}).get("prewarn", [0.5, 0.8])
-    if not all(isinstance(f, (int, float)) and 0 < f < 1 for f in prewarn):
-        problems.append("thresholds.prewarn must be fractions between 0 and 1")
-    if problems:
-        raise RuleError(f"{origin}: " + "; ".join(problems), details=problems)
-    return doc
-
-
-def load_rule_set(db: Database, source: Path | dict[str, Any], *, actor: str = "system",
-                  activate: bool = False) -> str:
-    """Load (or replace) a rule set from a JSON file or dict; returns its name."""
-    if isinstance(source, Path):
-        try:
-            doc = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RuleError(f"{source}: {exc}") from None
-        origin = source.name
-    else:
-        doc, origin = source, "rules"
-    doc = _parse_rule_file(doc, origin)
-    with db.write() as conn:
-        was_active = conn.execute(select(rule_set_t.c.active).where(rule_set_t.c.name == doc["name"])).scalar()
-        conn.execute(delete(time_limit_t).where(time_limit_t.c.rule_set == doc["name"]))
-        conn.execute(delete(rule_set_t).where(rule_set_t.c.name == doc["name"]))
-        conn.execute(insert(rule_set_t).values(
-            name=doc["name"], title=doc["title"], source=doc.get("source", ""),
-            thresholds=doc.get("thresholds", {}), active=bool(was_active), loaded_at=clock.now(), loaded_by=actor))
-        conn.execute(insert(time_limit_t), [{
-            "rule_set": doc["name"], "business_type": r["business_type"], "sla_key": r["sla_key"],
-            "workdays": r["workdays"], "assessed": r.get("assessed", True), "title": r.get("title", "")}
-            for r in doc["rules"]])
-    if activate:
-        activate_rule_set(db, doc["name"])
-    db.cache.pop("sla_rules", None)
-    return doc["name"]
-
-
-def seed_rule_sets(db: Database) -> list[str]:
-    """Load the bundled rule sets that are missing; the State Grid default becomes active."""
-    with db.read() as conn:
-        have = set(conn.execute(select(rule_set_t.c.name)).scalars())
-        any_active = conn.execute(select(rule_set_t.c.name).where(rule_set_t.c.active)).first() is not None
-    loaded = []
-    for path in sorted(BUNDLED.glob("*.json")):
-        name = json.loads(path.read_text(encoding="utf-8"))["name"]
-        if name not in have:
-            load_rule_set(db, path, activate=(name == "sgcc_default" and not any_active))
-            loaded.append(name)
-    return loaded
-
-
-def activate_rule_set(db: Database, name: str) -> None:
-    """Make `name` the rule set new clocks use; running clocks keep their limits."""
-    with db.write() as conn:
-        if conn.execute(select(rule_set_t.c.name).where(rule_set_t.c.name == name)).first() is None:
-            raise NotFound(f"no rule set named '{name}'")
-        conn.execute(update(rule_set_t).values(active=rule_set_t.c.name == name))
-    db.cache.pop("sla_rules", None)
-
-
-def active_rules(db: Database) -> RuleSet | None:
-    cached = db.cache.get("sla_rules")
-    if cached is not None:
-        return cached or None
-    with db.read() as conn:
-        head = conn.execute(select(rule_set_t).where(rule_set_t.c.active)).first()
-        if head is None:
-            db.cache["sla_rules"] = False
-            return None
-        rows = conn.execute(select(time_limit_t).where(time_limit_t.c.rule_set == head.name)).all()
-    rules = RuleSet(head.name, head.thresholds or {},
-                    {(r.business_type, r.sla_key): Rule(r.workdays, r.assessed, r.title) for r in rows})
-    db.cache["sla_rules"] = rules
-    return rules
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +188,8 @@ def close_process_clock(conn: Connection, *, instance_id: int, now: dt.datetime)
 # pause and resume (customer time)
 
 
-def _instance_head(conn: Connection, instance_id: int) -> Any:
+def instance_head(conn: Connection, instance_id: int) -> Any:
+    """The case's version and chain head, read to append events under its version guard."""
     row = conn.execute(select(instance_t.c.id, instance_t.c.version, instance_t.c.event_seq, instance_t.c.last_hash,
                               instance_t.c.status).where(instance_t.c.id == instance_id)).first()
     if row is None:
@@ -333,7 +197,7 @@ def _instance_head(conn: Connection, instance_id: int) -> Any:
     return row
 
 
-def _append(conn: Connection, head: Any, events: list[history.NewEvent]) -> None:
+def append_events(conn: Connection, head: Any, events: list[history.NewEvent]) -> None:
     """Append events under the instance's version guard (the same guard engine commands use)."""
     from engine.core.errors import Conflict
 
@@ -349,11 +213,11 @@ def pause(db: Database, instance_id: int, *, reason: str, actor: str, note: str 
     """Stop the clocks for customer-caused waiting; returns how many clocks were paused."""
     now = clock.now()
     with db.write() as conn:
-        head = _instance_head(conn, instance_id)
+        head = instance_head(conn, instance_id)
         if head.status in ("completed", "cancelled"):
             raise InvalidState(f"instance {instance_id} has ended")
         count, events = pause_in(conn, instance_id, reason=reason, actor=actor, note=note, now=now)
-        _append(conn, head, events)
+        append_events(conn, head, events)
     return count
 
 
@@ -386,9 +250,9 @@ def resume(db: Database, instance_id: int, *, actor: str) -> int:
     """Restart paused clocks; each deadline moves by the working days the pause lasted."""
     now = clock.now()
     with db.write() as conn:
-        head = _instance_head(conn, instance_id)
+        head = instance_head(conn, instance_id)
         count, events = resume_in(conn, db, instance_id, actor=actor, now=now)
-        _append(conn, head, events)
+        append_events(conn, head, events)
     return count
 
 
@@ -407,7 +271,7 @@ def resume_in(conn: Connection, db: Database, instance_id: int, *, actor: str | 
     moved = []
     for c in paused:
         days = workdays_paused(db, c.paused_at, now)
-        deadline, provisional = (c.deadline_at, c.provisional) if days == 0 else _shift(db, c.deadline_at, days)
+        deadline, provisional = (c.deadline_at, c.provisional) if days == 0 else shift_deadline(db, c.deadline_at, days)
         conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
             status="running", paused_at=None, deadline_at=deadline, provisional=c.provisional or provisional,
             paused_workdays=c.paused_workdays + days))
@@ -441,7 +305,8 @@ def workdays_paused(db: Database, paused_at: dt.datetime, resumed_at: dt.datetim
     return calendar.workdays_between(db, a, b) if b > a else 0
 
 
-def _shift(db: Database, deadline: dt.datetime, days: int) -> tuple[dt.datetime, bool]:
+def shift_deadline(db: Database, deadline: dt.datetime, days: int) -> tuple[dt.datetime, bool]:
+    """A deadline moved by `days` working days (a pause's length); with its provisional flag."""
     result = calendar.add_workdays(db, deadline.astimezone(CHINA).date(), days)
     return dt.datetime.combine(result.date, CLOSE, tzinfo=CHINA).astimezone(dt.timezone.utc), result.provisional
 
@@ -470,7 +335,7 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
         if (deadline, provisional, limit) == (c.deadline_at, c.provisional, c.limit_workdays):
             continue
         with db.write() as conn:
-            head = _instance_head(conn, c.instance_id)
+            head = instance_head(conn, c.instance_id)
             conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
                 deadline_at=deadline, provisional=provisional, limit_workdays=limit))
             if c.work_item_id:
@@ -480,9 +345,10 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
             ruleset = rules or RuleSet(c.rule_set, {})
             _insert_timers(conn, [r for r in _threshold_rows(db, ruleset, c.id, c.instance_id, c.started_at, deadline)
                                   if r["due_at"] > now])
-            _append(conn, head, [history.NewEvent("sla_recomputed", now, actor=actor, task_id=c.work_item_id, payload={
-                "clock_id": c.id, "from": c.deadline_at.isoformat(), "to": deadline.isoformat(),
-                "limit_workdays": limit, "provisional": provisional})])
+            append_events(conn, head, [history.NewEvent(
+                "sla_recomputed", now, actor=actor, task_id=c.work_item_id, payload={
+                    "clock_id": c.id, "from": c.deadline_at.isoformat(), "to": deadline.isoformat(),
+                    "limit_workdays": limit, "provisional": provisional})])
         moved += 1
     return moved
 
@@ -490,105 +356,6 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
 def after_calendar_import(db: Database, year: int) -> None:
     """An imported year turns provisional deadlines into real ones (wired by `engine.wiring`)."""
     recompute(db, provisional_only=True, actor="calendar-import")
-
-
-# ---------------------------------------------------------------------------------------------
-# firing thresholds (called by engine.core.timers for purpose 'sla')
-
-
-_TEMPLATE = {"prewarn_50": ("预警", "pre_warning"), "prewarn_80": ("预警", "pre_warning"),
-             "overdue": ("超期", "overdue"), "supervise": ("督办", "supervision")}
-
-
-def fire(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any], now: dt.datetime,
-         worker: str) -> bool:
-    """Raise one threshold's notice, exactly once: marked fired in the same transaction."""
-    clock_id, level = payload["clock_id"], payload["level"]
-    with db.write() as conn:
-        marked = conn.execute(update(timer_t).where(timer_t.c.id == timer_id, timer_t.c.fired_at.is_(None))
-                              .values(fired_at=now)).rowcount
-        if marked != 1:
-            return False
-        c = conn.execute(select(sla_clock_t).where(sla_clock_t.c.id == clock_id)).first()
-        if c is None or c.status != "running":
-            return False
-        item = None
-        if c.work_item_id:
-            item = conn.execute(select(work_item_t.c.assignee, work_item_t.c.candidate_group, work_item_t.c.name)
-                                .where(work_item_t.c.id == c.work_item_id)).first()
-        user, group = _recipient(level, item)
-        kind, template = _TEMPLATE[level]
-        step_title = c.title or (item.name if item else c.sla_key)
-        holder = (item.assignee or item.candidate_group) if item is not None else "—"
-        number = conn.execute(select(instance_t.c.business_key).where(instance_t.c.id == instance_id)).scalar()
-        body = templates.render(template, {
-            "assignee": holder or "—", "application_no": number or f"#{instance_id}", "step": step_title,
-            "percent": level[-2:] if level.startswith("prewarn") else "100",
-            "deadline": c.deadline_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
-            "team": (item.candidate_group if item is not None else None) or "—"})
-        conn.execute(insert(notice_t).values(
-            instance_id=instance_id, work_item_id=c.work_item_id, clock_id=c.id, kind=kind,
-            recipient_user=user, recipient_group=group, title=f"{kind}：{step_title}", body=body,
-            requires_ack=(level == "supervise"), created_at=now))
-        head = _instance_head(conn, instance_id)
-        _append(conn, head, [history.NewEvent("sla_" + level, now, actor="scheduler", task_id=c.work_item_id,
-                                              payload={"clock_id": c.id, "sla_key": c.sla_key, "worker": worker,
-                                                       "to_user": user, "to_group": group})])
-    return True
-
-
-def _recipient(level: str, item: Any) -> tuple[str | None, str | None]:
-    if level.startswith("prewarn"):
-        if item is not None and item.assignee:
-            return item.assignee, None
-        return None, item.candidate_group if item is not None else "lead"
-    if level == "overdue":
-        return None, "lead"
-    return None, "supervisor"
-
-
-def reminder_rows(db: Database, instance_id: int, items: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
-    """A reminder per new work item, due when it has waited the configured hours untouched."""
-    rules = active_rules(db)
-    hours = float(rules.thresholds.get("reminder_after_hours", 0)) if rules else 0
-    if hours <= 0:
-        return []
-    due = now + dt.timedelta(hours=hours)
-    return [{"instance_id": instance_id, "task_id": item["id"], "purpose": REMINDER, "due_at": due,
-             "payload": {"work_item_id": item["id"]}} for item in items]
-
-
-def fire_reminder(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any], now: dt.datetime,
-                  worker: str) -> bool:
-    """Remind the holder (or the group) of a task still open; nothing if it was done meanwhile."""
-    with db.write() as conn:
-        if conn.execute(update(timer_t).where(timer_t.c.id == timer_id, timer_t.c.fired_at.is_(None))
-                        .values(fired_at=now)).rowcount != 1:
-            return False
-        item = conn.execute(select(work_item_t).where(work_item_t.c.id == payload["work_item_id"])).first()
-        if item is None or item.status != "open":
-            return False
-        waited = now - item.created_at
-        number = conn.execute(select(instance_t.c.business_key).where(instance_t.c.id == instance_id)).scalar()
-        body = templates.render("reminder", {"application_no": number or f"#{instance_id}", "step": item.name,
-                                             "hours": f"{waited.total_seconds() / 3600:.0f}"})
-        conn.execute(insert(notice_t).values(
-            instance_id=instance_id, work_item_id=item.id, kind="提醒", recipient_user=item.assignee,
-            recipient_group=None if item.assignee else item.candidate_group, title=f"提醒：{item.name}",
-            body=body, created_at=now))
-        _append(conn, _instance_head(conn, instance_id), [history.NewEvent(
-            "task_reminded", now, actor="scheduler", task_id=item.id, task_spec=item.task_spec,
-            payload={"to_user": item.assignee, "to_group": None if item.assignee else item.candidate_group,
-                     "worker": worker})])
-    return True
-
-
-def acknowledge(db: Database, notice_id: int, *, actor: str) -> None:
-    with db.write() as conn:
-        res = conn.execute(update(notice_t).where(notice_t.c.id == notice_id, notice_t.c.acknowledged_at.is_(None))
-                           .values(acknowledged_at=clock.now(), acknowledged_by=actor))
-        if res.rowcount != 1:
-            raise InvalidState(f"notice {notice_id} does not exist or was already acknowledged")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,25 +401,3 @@ def is_paused(db: Database, instance_id: int) -> bool:
         return conn.execute(select(sla_pause_t.c.id).where(sla_pause_t.c.instance_id == instance_id,
                                                            sla_pause_t.c.resumed_at.is_(None))).first() is not None
 
-
-def get_notice(db: Database, notice_id: int) -> dict[str, Any] | None:
-    with db.read() as conn:
-        row = conn.execute(select(notice_t).where(notice_t.c.id == notice_id)).first()
-    return dict(row._mapping) if row is not None else None
-
-
-def notices(db: Database, *, user: str | None = None, groups: set[str] | None = None,
-            open_only: bool = True) -> list[dict[str, Any]]:
-    q = select(notice_t)
-    conds = []
-    if user is not None:
-        conds.append(notice_t.c.recipient_user == user)
-    if groups:
-        conds.append(notice_t.c.recipient_group.in_(groups))
-    if conds:
-        from sqlalchemy import or_
-        q = q.where(or_(*conds))
-    if open_only:
-        q = q.where(notice_t.c.acknowledged_at.is_(None))
-    with db.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(q.order_by(notice_t.c.created_at, notice_t.c.id))]

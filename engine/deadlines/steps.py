@@ -16,13 +16,13 @@ from sqlalchemy import Connection
 from engine.core.db import Database
 from engine.core.history import NewEvent
 from engine.core.runtime import Step, Written
-from engine.deadlines import calendar, sla
+from engine.deadlines import calendar, notices, sla
 
 
 def on_write(conn: Connection, step: Step, written: Written) -> tuple[list[NewEvent], list[dict[str, Any]]]:
     """The clock events of this command and the reminder timers of the tasks it opened."""
     events = _clock_events(conn, step, written)
-    timers = sla.reminder_rows(step.db, step.instance_id, written.new_items, step.now) if written.new_items else []
+    timers = notices.reminder_rows(step.db, step.instance_id, written.new_items, step.now) if written.new_items else []
     return events, timers
 
 

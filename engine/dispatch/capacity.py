@@ -12,7 +12,7 @@ Bookings count against it in `capacity_usage` (engine.dispatch.booking).
 
 A report that lowers a day below what is already booked is accepted, not refused: it states a fact
 (the team is at training, two workers are ill) that refusing would not change. The jobs booked last
-on such a day are flagged for the dispatcher to reschedule (`booking.overbooked`: the board, the
+on such a day are flagged for the dispatcher to reschedule (`appointments.overbooked`: the board, the
 capacity page and the API's answer to the report list them) until the day fits again.
 """
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from engine.core import clock, history, runtime, timers
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Forbidden, InvalidData, InvalidState, NotFound, ServiceError
 from engine.core.models import (
@@ -38,12 +39,11 @@ from engine.core.models import (
     timer_t,
     work_item_t,
 )
-from engine.dispatch import booking
+from engine.dispatch import appointments
 from engine.dispatch import lists as dispatch
 from engine.messages import templates
 
-CHINA = booking.CHINA
-ARRIVAL_PURPOSE = booking.ARRIVAL_PURPOSE
+ARRIVAL_PURPOSE = appointments.ARRIVAL_PURPOSE
 FOLLOW_UP_BELOW = 3  # satisfaction 1 or 2 opens a follow-up even without a stated problem
 SATISFACTION = {1: "非常不满意", 2: "不满意", 3: "一般", 4: "满意", 5: "非常满意"}
 
@@ -74,7 +74,7 @@ def _appointment_id(data: dict[str, Any]) -> int:
     return int(found)
 
 
-def _log(view: booking.AppointmentView, now: dt.datetime, actor: str, action: str,
+def _log(view: appointments.AppointmentView, now: dt.datetime, actor: str, action: str,
          details: dict[str, Any]) -> dict[str, Any]:
     return {"appointment_id": view.id, "at": now, "actor": actor, "action": action, "details": details}
 
@@ -88,7 +88,7 @@ def arrival_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
     """Record the arrival report; answers whether it was within the promised window."""
     arrived = _parse_instant(data.get("arrived_at"), now)
     with db.write() as conn:
-        view = booking.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
+        view = appointments.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
         if view.status in ("booked", "dispatched", "arrived"):
             conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(
                 status="arrived", arrived_at=arrived, updated_at=now))
@@ -97,7 +97,7 @@ def arrival_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
     late = max((arrived - view.window_end).total_seconds() // 60, 0)
     result = {"on_time": arrived <= view.window_end, "arrived_at": arrived.astimezone(CHINA).isoformat(),
               "due_at": view.window_end.astimezone(CHINA).isoformat(), "late_minutes": int(late)}
-    return result, [_log(view, now, actor, "arrived", {"arrived_at": booking.local_iso(arrived),
+    return result, [_log(view, now, actor, "arrived", {"arrived_at": appointments.local_iso(arrived),
                                                          "on_time": result["on_time"]})]
 
 
@@ -106,8 +106,8 @@ def completion_in_command(db: Database, data: dict[str, Any], *, now: dt.datetim
     """Record the completion report: the appointment is done and frees nothing (the day was worked)."""
     done = _parse_instant(data.get("completed_at"), now)
     with db.write() as conn:
-        view = booking.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
-        if view.status in booking.ACTIVE:
+        view = appointments.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
+        if view.status in appointments.ACTIVE:
             conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(
                 status="completed", completed_at=done, updated_at=now))
             conn.execute(delete(timer_t).where(timer_t.c.purpose == ARRIVAL_PURPOSE, timer_t.c.fired_at.is_(None),
@@ -115,7 +115,7 @@ def completion_in_command(db: Database, data: dict[str, Any], *, now: dt.datetim
     on_site = (done - view.arrived_at).total_seconds() // 60 if view.arrived_at else None
     result = {"completed_at": done.astimezone(CHINA).isoformat(),
               "minutes_on_site": int(on_site) if on_site is not None else None}
-    return result, [_log(view, now, actor, "completed", {"completed_at": booking.local_iso(done),
+    return result, [_log(view, now, actor, "completed", {"completed_at": appointments.local_iso(done),
                                                          "signed": bool(data.get("customer_signed"))})]
 
 
@@ -168,8 +168,8 @@ def overdue_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
     list, the phone page and a later 催办 then name him); urging the same worker changes nothing."""
     reassign = data.get("overdue_action") == "reassign" and bool(str(data.get("reassigned_worker") or "").strip())
     with db.write() as conn:
-        view = booking.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
-        if not reassign or view.status not in booking.ACTIVE:
+        view = appointments.fetch(conn, appointment_id=_appointment_id(data), for_update=True)
+        if not reassign or view.status not in appointments.ACTIVE:
             return {"reassigned": False, "worker_name": view.worker_name}, []
         name = str(data["reassigned_worker"]).strip()
         mobile = conn.execute(select(team_member_t.c.mobile).join(team_t, team_t.c.id == team_member_t.c.team_id)
@@ -208,7 +208,7 @@ def case_callback_in_command(db: Database, instance_id: int, data: dict[str, Any
 # reports by job number (phone page, API): complete the case's open task
 
 
-def _may_report(db: Database, view: booking.AppointmentView, actor: runtime.Actor, group: str | None) -> runtime.Actor:
+def _may_report(db: Database, view: appointments.AppointmentView, actor: runtime.Actor, group: str | None) -> runtime.Actor:
     """The dispatcher group reports; so may the worker the job is assigned to, for his own job."""
     if actor.may_work_in(group):
         return actor
@@ -223,7 +223,7 @@ def _may_report(db: Database, view: booking.AppointmentView, actor: runtime.Acto
 
 def _complete_job_task(db: Database, job_no: str, spec: str, data: dict[str, Any], actor: runtime.Actor,
                        what: str) -> runtime.Outcome:
-    view = booking.get(db, job_no)
+    view = appointments.get(db, job_no)
     item = dispatch.open_task(db, view, spec)
     if item is None:
         raise InvalidState(f"job {job_no} is not waiting for {what} now")
@@ -269,14 +269,14 @@ def fire_arrival_check(db: Database, timer_id: int, instance_id: int, payload: d
         if marked != 1:
             return False
         try:
-            view = booking.fetch(conn, appointment_id=payload["appointment_id"])
+            view = appointments.fetch(conn, appointment_id=payload["appointment_id"])
         except NotFound:
             return False
         if view.status not in ("booked", "dispatched") or view.arrived_at is not None:
             return False
         case = conn.execute(select(instance_t.c.status).where(instance_t.c.id == instance_id)).scalar()
         if case in ("completed", "cancelled"):
-            return False  # the capacity is released by the next list run (booking.release_ended)
+            return False  # the capacity is released by the next list run (rescheduling.release_ended)
         due = view.window_end.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
         body = notice_text("arrival_overdue", {
             "job_no": view.job_no, "application_no": view.application_no or f"#{instance_id}",
@@ -289,9 +289,9 @@ def fire_arrival_check(db: Database, timer_id: int, instance_id: int, payload: d
         conn.execute(insert(notice_t).values(
             instance_id=instance_id, work_item_id=item, kind="催办", recipient_group="dispatcher",
             title=f"催办：{view.job_no}未报到达", body=body, requires_ack=True, created_at=now))
-        booking.append_history(conn, instance_id, [history.NewEvent(
+        appointments.append_history(conn, instance_id, [history.NewEvent(
             "field_arrival_overdue", now, actor="scheduler", task_id=item,
-            payload={"job_no": view.job_no, "due_at": booking.local_iso(view.window_end), "worker": view.worker_name,
+            payload={"job_no": view.job_no, "due_at": appointments.local_iso(view.window_end), "worker": view.worker_name,
                      "to_group": "dispatcher", "timer_worker": worker})])
     return True
 
@@ -302,10 +302,10 @@ def fire_arrival_check(db: Database, timer_id: int, instance_id: int, payload: d
 
 
 def overdue_arrivals(db: Database, *, now: dt.datetime | None = None,
-                     area: str | None = None) -> list[booking.AppointmentView]:
+                     area: str | None = None) -> list[appointments.AppointmentView]:
     """Jobs whose window has closed without an arrival report."""
     now = now or clock.now()
-    late = [a for a in booking.list_appointments(db, status=("booked", "dispatched"), area=area)
+    late = [a for a in appointments.list_appointments(db, status=("booked", "dispatched"), area=area)
             if a.window_end < now and a.arrived_at is None]
     return sorted(late, key=lambda a: a.window_end)
 
@@ -315,7 +315,7 @@ def urge_arrival(db: Database, job_no: str, *, actor: str) -> int:
     a history event on the case. Only for a job whose window has closed without an arrival."""
     now = clock.now()
     with db.write() as conn:
-        view = booking.fetch(conn, job_no=job_no)
+        view = appointments.fetch(conn, job_no=job_no)
         if view.status not in ("booked", "dispatched") or view.arrived_at is not None:
             raise InvalidState(f"job {job_no} is {view.status}; there is no arrival to chase")
         if view.window_end >= now:
@@ -330,23 +330,23 @@ def urge_arrival(db: Database, job_no: str, *, actor: str) -> int:
             instance_id=view.instance_id, work_item_id=None, kind="催办", recipient_group="lead",
             title=f"催办：{view.job_no}（{view.team_name}）未报到达", body=body, requires_ack=True, created_at=now)
             .returning(notice_t.c.id)).scalar_one()
-        booking.append_history(conn, view.instance_id, [history.NewEvent(
+        appointments.append_history(conn, view.instance_id, [history.NewEvent(
             "field_arrival_urged", now, actor=actor,
             payload={"job_no": view.job_no, "team": view.team, "worker": view.worker_name, "to_group": "lead",
-                     "due_at": booking.local_iso(view.window_end)})])
+                     "due_at": appointments.local_iso(view.window_end)})])
     return nid
 
 
-def jobs_of(db: Database, username: str, day: dt.date) -> list[booking.AppointmentView]:
+def jobs_of(db: Database, username: str, day: dt.date) -> list[appointments.AppointmentView]:
     """The phone page's list: the day's jobs assigned to the team member(s) signed in as `username`,
     in route order, plus earlier jobs of theirs still on site."""
     with db.read() as conn:
         members = conn.execute(select(team_t.c.code, team_member_t.c.name).join(
             team_t, team_t.c.id == team_member_t.c.team_id).where(team_member_t.c.username == username,
                                                                   team_member_t.c.active)).all()
-    out: list[booking.AppointmentView] = []
+    out: list[appointments.AppointmentView] = []
     for code, name in members:
-        for a in booking.list_appointments(db, team=code, status=("dispatched", "arrived", "completed")):
+        for a in appointments.list_appointments(db, team=code, status=("dispatched", "arrived", "completed")):
             if a.worker_name == name and (a.day == day or (a.day < day and a.status == "arrived")):
                 out.append(a)
     return sorted(out, key=lambda a: (a.day, a.route_seq or 999, a.planned_at or a.window_start, a.job_no))

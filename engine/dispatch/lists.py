@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from engine.core import clock, history, runtime
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData, InvalidState, NotFound
 from engine.core.models import appointment_log_t, appointment_t, dispatch_entry_t, dispatch_list_t, team_t
-from engine.dispatch import booking, capacity, teams
+from engine.dispatch import appointments, capacity, rescheduling, teams
 
-CHINA = booking.CHINA
 SLOTS = {"am": "上午", "pm": "下午"}
 DEFAULT_TIMES = {"am": "07:30", "pm": "12:30"}
 STATUS_TEXT = {"booked": "待派工", "dispatched": "已派工", "arrived": "已到达", "completed": "已完工",
@@ -50,7 +50,7 @@ def route_key(area: str | None, address: str | None) -> tuple[str, str]:
 class Entry:
     seq: int
     late: bool
-    appointment: booking.AppointmentView
+    appointment: appointments.AppointmentView
 
 
 @dataclass
@@ -112,7 +112,7 @@ def generate(db: Database, day: dt.date, slot: str, *, worker: str = "scheduler"
     """Make (or complete) every active team's list for a day's morning or afternoon."""
     if slot not in SLOTS:
         raise InvalidData(f"slot must be am or pm, not {slot!r}")
-    booking.release_ended(db, actor=worker)
+    rescheduling.release_ended(db, actor=worker)
     now = clock.now()
     out = []
     for t in teams.list_teams(db):
@@ -164,13 +164,13 @@ def _list_views(db: Database, where: list[Any]) -> list[ListView]:
                              .join(team_t, team_t.c.id == dispatch_list_t.c.team_id).where(*where)
                              .order_by(dispatch_list_t.c.day, dispatch_list_t.c.slot, team_t.c.code)).all()
         ids = [h.id for h in heads]
-        rows = conn.execute(booking.APPOINTMENTS.add_columns(dispatch_entry_t.c.list_id, dispatch_entry_t.c.seq,
+        rows = conn.execute(appointments.APPOINTMENTS.add_columns(dispatch_entry_t.c.list_id, dispatch_entry_t.c.seq,
                                                       dispatch_entry_t.c.late)
                             .join(dispatch_entry_t, dispatch_entry_t.c.appointment_id == appointment_t.c.id)
                             .where(dispatch_entry_t.c.list_id.in_(ids))).all() if ids else []
     by_list: dict[int, list[Entry]] = {}
     for r in rows:
-        by_list.setdefault(r.list_id, []).append(Entry(r.seq, r.late, booking.view_of(r)))
+        by_list.setdefault(r.list_id, []).append(Entry(r.seq, r.late, appointments.view_of(r)))
     out = []
     for h in heads:
         entries = sorted(by_list.get(h.id, []), key=_entry_order)
@@ -221,7 +221,7 @@ def export_csv(db: Database, day: dt.date, *, slot: str | None = None, team: str
             date_text, window_text = a.texts
             planned = a.planned_at.astimezone(CHINA).strftime("%H:%M") if a.planned_at else ""
             out.writerow([lst.team_name, lst.day.isoformat(), SLOTS[lst.slot], a.route_seq or n, "是" if e.late else "",
-                          a.job_no, a.application_no or "", capacity.JOB_TYPES[a.job_type], booking.MODES[a.mode],
+                          a.job_no, a.application_no or "", capacity.JOB_TYPES[a.job_type], appointments.MODES[a.mode],
                           f"{date_text} {window_text}", a.customer_name or "", a.mobile or "", a.address or "",
                           teams.AREAS.get(a.area, a.area), a.worker_name or "", a.worker_mobile or "", planned,
                           STATUS_TEXT.get(a.status, a.status)])
@@ -232,10 +232,10 @@ def export_csv(db: Database, day: dt.date, *, slot: str | None = None, team: str
 # assigning
 
 
-def suggest_time(view: booking.AppointmentView, seq: int) -> dt.datetime:
+def suggest_time(view: appointments.AppointmentView, seq: int) -> dt.datetime:
     """A visit time for the n-th stop of a route: from the half-day's start (or the window's, if
     later), spaced out, never later than half an hour before the window closes."""
-    start_of_slot = dt.datetime.combine(view.day, booking.PERIODS[view.slot][0], CHINA)
+    start_of_slot = dt.datetime.combine(view.day, appointments.PERIODS[view.slot][0], CHINA)
     base = max(start_of_slot, view.window_start.astimezone(CHINA))
     at = base + VISIT_SPACING * max(seq - 1, 0)
     latest = view.window_end.astimezone(CHINA) - dt.timedelta(minutes=30)
@@ -255,8 +255,8 @@ def record_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
     if appointment_id is None:
         raise InvalidState("the field job has no booked appointment to dispatch")
     with db.write() as conn:
-        view = booking.fetch(conn, appointment_id=appointment_id, for_update=True)
-        if view.status not in booking.ACTIVE:
+        view = appointments.fetch(conn, appointment_id=appointment_id, for_update=True)
+        if view.status not in appointments.ACTIVE:
             return {"valid": False, "status": view.status,
                     "note": f"预约{view.job_no}已{STATUS_TEXT.get(view.status, view.status)}（{view.note}），请重新预约"}, []
         seq = data.get("route_seq") or _seq_on_list(conn, view.id) or 1
@@ -266,10 +266,10 @@ def record_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
         if view.status == "booked":
             values["status"] = "dispatched"
         conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(**values))
-        view = booking.fetch(conn, appointment_id=view.id)
+        view = appointments.fetch(conn, appointment_id=view.id)
     log = {"appointment_id": view.id, "at": now, "actor": actor, "action": "dispatched",
-           "details": {"worker": view.worker_name, "planned_at": booking.local_iso(planned), "route_seq": seq}}
-    return {"valid": True, "booking": booking.process_result(view), "worker_name": view.worker_name,
+           "details": {"worker": view.worker_name, "planned_at": appointments.local_iso(planned), "route_seq": seq}}
+    return {"valid": True, "booking": appointments.process_result(view), "worker_name": view.worker_name,
             "planned_at": planned.astimezone(CHINA).isoformat(), "route_seq": seq, "note": ""}, [log]
 
 
@@ -281,14 +281,14 @@ def _instant(value: Any) -> dt.datetime | None:
 
 
 def assign(db: Database, job_no: str, worker: str, *, actor: runtime.Actor, planned_at: dt.datetime | None = None,
-           route_seq: int | None = None) -> booking.AppointmentView:
+           route_seq: int | None = None) -> appointments.AppointmentView:
     """The lead assigns a job of the list to a team member and a time.
 
     While the case's 派工 task for this job is open, this completes it (so the process records
     the dispatch and sends the customer's SMS); after that it re-assigns on the appointment with a
     history event on the case.
     """
-    view = booking.get(db, job_no)
+    view = appointments.get(db, job_no)
     if view.status not in ("booked", "dispatched", "arrived"):
         raise InvalidState(f"job {job_no} is {view.status}; it cannot be assigned")
     member = teams.get_team(db, view.team).member(worker)
@@ -303,7 +303,7 @@ def assign(db: Database, job_no: str, worker: str, *, actor: runtime.Actor, plan
         if planned_at is not None:
             data["planned_at"] = planned_at.astimezone(CHINA).isoformat()
         runtime.complete_task(db, item.id, data, actor=actor)
-        return booking.get(db, job_no)
+        return appointments.get(db, job_no)
     if view.status == "booked":
         raise InvalidState(f"job {job_no} is booked but its case is not at 派工; it cannot be dispatched now")
     now = clock.now()
@@ -311,16 +311,16 @@ def assign(db: Database, job_no: str, worker: str, *, actor: runtime.Actor, plan
     with db.write() as conn:
         conn.execute(update(appointment_t).where(appointment_t.c.id == view.id).values(
             worker_name=member.name, worker_mobile=member.mobile, planned_at=planned, route_seq=seq, updated_at=now))
-        details = {"worker": member.name, "planned_at": booking.local_iso(planned), "route_seq": seq,
+        details = {"worker": member.name, "planned_at": appointments.local_iso(planned), "route_seq": seq,
                    "previous": view.worker_name}
         conn.execute(insert(appointment_log_t).values(appointment_id=view.id, at=now, actor=actor.name,
                                                       action="reassigned", details=details))
-        booking.append_history(conn, view.instance_id, [history.NewEvent(
+        appointments.append_history(conn, view.instance_id, [history.NewEvent(
             "field_reassigned", now, actor=actor.name, payload={"job_no": job_no, **details})])
-    return booking.get(db, job_no)
+    return appointments.get(db, job_no)
 
 
-def open_task(db: Database, view: booking.AppointmentView, spec: str) -> runtime.WorkItemView | None:
+def open_task(db: Database, view: appointments.AppointmentView, spec: str) -> runtime.WorkItemView | None:
     """The case's open work item `spec` of this appointment's field job, if the case is there now."""
     for item in runtime.list_work_items(db, instance_id=view.instance_id):
         if item.task_spec != spec:

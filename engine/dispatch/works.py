@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from engine.core import clock, history, runtime, timers
+from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, NotFound
 from engine.core.models import instance_t, notice_t, timer_t, work_item_t, works_entry_t, works_log_t
-from engine.dispatch import booking
+from engine.dispatch import appointments
 from engine.messages import templates
 
-CHINA = booking.CHINA
 PURPOSE = "works_follow_up"
 KINDS = {"internal": "客户内部受电工程", "external": "外部电网配套工程"}
 STATUSES = {"planned": "未开工", "in_progress": "施工中", "stalled": "停工", "done": "已完工"}
@@ -110,7 +110,7 @@ def _insert_entry(conn: Connection, *, instance_id: int, kind: str, title: str, 
     conn.execute(insert(works_log_t).values(entry_id=eid, at=now, actor=actor, status=status,
                                             note=f"列入清册：{title}", next_follow_up=next_day))
     _set_timer(conn, eid, instance_id, next_day)
-    booking.append_history(conn, instance_id, [history.NewEvent("works_listed", now, actor=actor, task_id=work_item_id,
+    appointments.append_history(conn, instance_id, [history.NewEvent("works_listed", now, actor=actor, task_id=work_item_id,
                                                                 payload={"entry_id": eid, "kind": kind, "status": status,
                                                                          "next_follow_up": next_day.isoformat()})])
     return eid
@@ -201,7 +201,7 @@ def _update(conn: Connection, entry: Any, *, status: str, note: str, next_day: d
                              payload={"entry_id": entry.id, "kind": entry.kind, "status": status, "note": note,
                                       "next_follow_up": next_day.isoformat() if next_day else None})
     if chain:
-        booking.append_history(conn, entry.instance_id, [event])
+        appointments.append_history(conn, entry.instance_id, [event])
     return event
 
 
@@ -263,7 +263,7 @@ def fire_follow_up(db: Database, timer_id: int, instance_id: int, payload: dict[
         conn.execute(update(works_entry_t).where(works_entry_t.c.id == entry.id).values(next_follow_up=next_day,
                                                                                        updated_at=now))
         _set_timer(conn, entry.id, instance_id, next_day)
-        booking.append_history(conn, instance_id, [history.NewEvent(
+        appointments.append_history(conn, instance_id, [history.NewEvent(
             "works_follow_up_due", now, actor="scheduler", task_id=entry.work_item_id,
             payload={"entry_id": entry.id, "kind": entry.kind, "to_group": "manager",
                      "next_follow_up": next_day.isoformat(), "worker": worker})])

@@ -1,5 +1,7 @@
 """Customer SMS from the process: the texts' fields from case data, and the `yekuo/sms` handler.
 
+The texts themselves live in the shared message catalog (`message_templates.toml`, see `templates`).
+
 The message is queued in the outbox of the step's own transaction, keyed so that a retried step
 never sends twice; `engine.wiring` registers the handler.
 """
@@ -8,31 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import string
 from typing import Any
 
 from engine.core.clock import CHINA
 from engine.core.errors import ServiceError
 from engine.core.services import Handler, ServiceCall
+from engine.messages import templates
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 SERVICE_PHONE = "95598"
-SMS_SIGNATURE = "【供电服务】"
-#: Texts for process SMS the shared message catalog (engine/messages/message_templates.toml) does not carry
-#: yet; a template of the same id in the catalog takes precedence, so administrators edit texts there.
-PROCESS_SMS: dict[str, str] = {
-    "docs_reminder": "尊敬的${customer_name}，您承诺于${docs_promised_by}前补交的资料（${docs_pending}）尚未收到，"
-                     "请尽快到营业厅或通过“网上国网”补交，申请编号${application_no}。",
-    "scheme_expiry": "尊敬的${customer_name}，您的供电方案（申请编号${application_no}）将于${scheme_valid_until}到期。"
-                     "如受电工程不能按期完工，请在到期前申请延期，逾期须重新办理。",
-    "withdrawn": "尊敬的${customer_name}，您的用电申请（编号${application_no}）已按您的要求撤销，原因：${reason}。"
-                 "如需用电可随时重新申请。",
-    "change_accepted": "尊敬的${customer_name}，您的${change_kind}申请（户号${account_no}）已受理，申请编号${application_no}。",
-    "change_done": "尊敬的${customer_name}，您的${change_kind}（户号${account_no}）已办结，自${effective_date}起生效。",
-    "appointment_changed": "尊敬的${customer_name}，您的申请（编号${application_no}）${job}预约已改为${date} ${time_window}，"
-                           "请保持电话畅通。如有疑问请拨打${service_phone}。",
-}
 
 _TYPE_TEXT = {"lv_res": "低压居民", "lv_nonres": "低压非居民", "hv_single": "高压单电源", "hv_dual": "高压双电源"}
 _REQUEST_TEXT = {"new": "新装", "increase": "增容"}
@@ -80,25 +67,13 @@ def sms_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_sms(template_id: str, data: dict[str, Any]) -> str:
-    """The SMS text from the shared message catalog, else from PROCESS_SMS; a missing field is an error."""
-    fields = sms_fields(data)
-    try:
-        from engine.messages import templates as catalog
-    except ImportError:  # the shared catalog is optional for the process handlers
-        catalog = None
-    if catalog is not None and template_id in catalog.catalog().templates:
-        try:
-            return catalog.render(template_id, fields)
-        except catalog.TemplateError as exc:
-            raise ServiceError(str(exc)) from exc
-    text = PROCESS_SMS.get(template_id)
-    if text is None:
+    """The SMS text of the shared message catalog, filled from the case; refuses an unknown id or a missing field."""
+    if template_id not in templates.catalog().templates:
         raise ServiceError(f"unknown SMS template '{template_id}'")
-    template = string.Template(text)
-    missing = [n for n in template.get_identifiers() if fields.get(n) in (None, "")]
-    if missing:
-        raise ServiceError(f"SMS template '{template_id}' needs {', '.join(missing)}, which the case does not have")
-    return SMS_SIGNATURE + template.substitute({n: str(fields[n]) for n in template.get_identifiers()})
+    try:
+        return templates.render(template_id, sms_fields(data))
+    except templates.TemplateError as exc:
+        raise ServiceError(str(exc)) from exc
 
 
 def send_sms(call: ServiceCall) -> dict[str, Any]:

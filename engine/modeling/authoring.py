@@ -3,7 +3,7 @@
 The modeler edits a whole bundle — the BPMN files of a version (with the processes it calls and its
 DMN tables) and the JSON-Schema forms it references — so `check` and `deploy` take files *and*
 forms. Forms made in the browser exist nowhere on disk yet: they are laid over the server's forms
-directory in a scratch directory, and the very same `validation.parse_bundle` that `yekuo deploy`
+directory in a scratch directory, and the very same `validation.bundle.parse_bundle` that `yekuo deploy`
 runs does the checking (no second set of rules to drift apart).
 
 Import: files from Camunda Modeler (7 and 8) and spiff-arena are normalised first. What has no
@@ -315,7 +315,7 @@ def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms
           max_bytes: int = 5 * 1024 * 1024) -> CheckResult:
     """Everything `yekuo deploy` would say about this bundle, without storing anything."""
     from engine.core import services
-    from engine.core.validation import parse_bundle
+    from engine.core.validation.bundle import parse_bundle
 
     imported = normalize(files)
     problems = list(imported.problems)
@@ -354,15 +354,16 @@ def _parsed_forms(forms: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def check_form(name: str, text: str) -> list[Problem]:
     """One form file on its own: JSON syntax, an object, the JSON Schema meta-schema, its examples."""
-    from engine.core.validation import _Forms, _Problems
+    from engine.core.validation.documents import ProblemList
+    from engine.core.validation.form_files import FormFiles
 
     if not _FORM_NAME.match(name) or ".." in name:
         return [Problem(name, "form file name must be a plain name ending in .json")]
-    problems = _Problems()
+    problems = ProblemList()
     with tempfile.TemporaryDirectory(prefix="yekuo-form-") as tmp:
         path = Path(tmp) / name
         path.write_text(text, encoding="utf-8")
-        _Forms(Path(tmp), 1024 * 1024, problems)._load(name, path, not name.endswith(".uischema.json"))
+        FormFiles(Path(tmp), 1024 * 1024, problems).load_file(name, path, not name.endswith(".uischema.json"))
     return list(problems.items)
 
 
@@ -428,9 +429,9 @@ def service_operators() -> list[str]:
 
 def sla_keys(db: Database) -> list[dict[str, Any]]:
     """Time-limit keys of the active rule set (key, title, working days), for the modeler's choice."""
-    from engine.deadlines import sla
+    from engine.deadlines import rule_sets
 
-    rules = sla.active_rules(db)
+    rules = rule_sets.active_rules(db)
     seen: dict[str, dict[str, Any]] = {}
     if rules is not None:
         for (business_type, key), rule in sorted(rules.rules.items()):

@@ -29,13 +29,13 @@ from werkzeug.serving import make_server
 
 from engine.core import clock as engine_clock
 from engine.core import config, schema, users
+from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.deadlines import sla
+from engine.deadlines import rule_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHINA = dt.timezone(dt.timedelta(hours=8))
 #: A Monday, 09:00 in Beijing (a working day in the packaged 2026 calendar).
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
 #: console errors a test may cause on purpose: an HTTP error answer (a 422 with field errors, a 409)
@@ -117,7 +117,7 @@ def console_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.FixedClock) -> Iterator[Database]:
     """What `yekuo init --demo && yekuo deploy bpmn/` leaves, on a scratch SQLite file."""
-    from engine.deadlines import calendar
+    from engine.deadlines import calendar_import
     from tests.process_helpers import deploy
 
     path = tmp_path_factory.mktemp("web") / "yekuo.db"
@@ -126,8 +126,8 @@ def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.
     try:
         schema.upgrade(db)
         users.seed_groups(db)
-        calendar.seed_from_package(db, only=range(2025, 2027))
-        sla.seed_rule_sets(db)
+        calendar_import.seed_from_package(db, only=range(2025, 2027))
+        rule_sets.seed_rule_sets(db)
         users.seed_demo_users(db, "demo")
         deploy(db)
     finally:
@@ -161,7 +161,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}, "locale": "zh-CN",
+    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}, "locale": "zh-CHINA",
             "timezone_id": "Asia/Shanghai"}
 
 

@@ -73,7 +73,28 @@ def test_auditor_steps_through_a_case_and_replays_it(new_context: Any, artifacts
     page.keyboard.press("ArrowRight")
     wait_for_seq(page, last - 1)
 
-    # jump to the acceptance: only what happened so far is marked, the clerk's data appears as changes
+    _as_of_the_acceptance(page, artifacts, accept_seq, at_end)
+
+    # filter: only completed tasks, by the clerk
+    page.get_by_test_id("filter-type").select_option("task_completed")
+    page.get_by_test_id("filter-apply").click()
+    expect(page).to_have_url(re.compile(r"type=task_completed"))
+    types = page.locator('[data-testid="tt-event"]').evaluate_all("els => els.map(e => e.dataset.type)")
+    assert types and set(types) == {"task_completed"} and len(types) == len(done)
+
+    # replay: equal
+    page.get_by_test_id("replay").click()
+    report = page.get_by_test_id("replay-report")
+    expect(report).to_have_attribute("data-ok", "true")
+    expect(report).to_contain_text("重放结果与记录一致")
+    page.screenshot(path=artifacts / "audit-03-replay-report.png", full_page=True)
+
+    _kpi_dashboard_paints_the_heatmap(page, artifacts)
+    _chain_verified_and_case_file_printable(page, artifacts, iid)
+
+
+def _as_of_the_acceptance(page: Any, artifacts: Path, accept_seq: int, at_end: dict[str, Any]) -> None:
+    """Jump to the acceptance: only what happened so far is marked, the clerk's data appears as changes."""
     page.locator(f'[data-testid="tt-event"][data-seq="{accept_seq}"]').click()
     wait_for_seq(page, accept_seq)
     expect(page.get_by_test_id("asof-title")).to_contain_text(f"截至第 {accept_seq} 个事件")
@@ -92,21 +113,9 @@ def test_auditor_steps_through_a_case_and_replays_it(new_context: Any, artifacts
     wait_for_seq(page, accept_seq)
     page.screenshot(path=artifacts / "audit-02-history-as-of-accept.png", full_page=True)
 
-    # filter: only completed tasks, by the clerk
-    page.get_by_test_id("filter-type").select_option("task_completed")
-    page.get_by_test_id("filter-apply").click()
-    expect(page).to_have_url(re.compile(r"type=task_completed"))
-    types = page.locator('[data-testid="tt-event"]').evaluate_all("els => els.map(e => e.dataset.type)")
-    assert types and set(types) == {"task_completed"} and len(types) == len(done)
 
-    # replay: equal
-    page.get_by_test_id("replay").click()
-    report = page.get_by_test_id("replay-report")
-    expect(report).to_have_attribute("data-ok", "true")
-    expect(report).to_contain_text("重放结果与记录一致")
-    page.screenshot(path=artifacts / "audit-03-replay-report.png", full_page=True)
-
-    # the KPI dashboard: tiles, charts and the heatmap on the diagram
+def _kpi_dashboard_paints_the_heatmap(page: Any, artifacts: Path) -> None:
+    """The KPI dashboard: tiles, charts and the heatmap on the diagram."""
     page.get_by_test_id("nav-kpis").click()
     expect(page.get_by_test_id("page-title")).to_have_text("服务指标")
     expect(page.get_by_test_id("kpi-cases")).to_contain_text(re.compile(r"\d"))
@@ -121,7 +130,9 @@ def test_auditor_steps_through_a_case_and_replays_it(new_context: Any, artifacts
     page.get_by_test_id("heatmap").scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "audit-04-kpis.png", full_page=True)
 
-    # the chain verification page
+
+def _chain_verified_and_case_file_printable(page: Any, artifacts: Path, iid: int) -> None:
+    """The chain verification page, then the case file, printable."""
     page.get_by_test_id("nav-audit").click()
     expect(page.get_by_test_id("verify-verdict")).to_have_text("全部链完整")
     expect(page.get_by_test_id("chain-explained")).to_contain_text("不能证明")

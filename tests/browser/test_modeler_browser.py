@@ -74,93 +74,12 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
     context = browser.new_context(**browser_context_args)
     try:
         page = sign_in(context, "analyst")
-        page.get_by_test_id("nav-modeler").click()
-        expect(page.get_by_test_id("page-title")).to_have_text("流程模型")
-        page.get_by_test_id(f"open-{KEY}").click()
-        page.wait_for_function("() => window.yekuoModelerReady === true")
-        expect(page.locator(".bjs-powered-by")).to_be_visible()  # the bpmn.io watermark stays
-
-        # opened and saved without edits: every Yekuo extension survives the moddle descriptor
-        saved = page.evaluate("() => window.yekuoModeler.modeler.saveXML({format: true}).then(r => r.xml)")
-        assert xml_signatures(saved) == xml_signatures(_model_copy())
-
-        # the existing step's time limit: the panel shows and edits spiffworkflow properties
-        page.evaluate("() => window.yekuoModeler.modeler.get('selection').select("
-                      "window.yekuoModeler.modeler.get('elementRegistry').get('review_design'))")
-        expect(page.get_by_test_id("prop-sla")).to_have_value("design_review")
-        page.get_by_test_id("prop-sla").select_option("")
-
-        # a new user task, put in the reviewer's lane through the panel
-        page.evaluate(ADD_TASK)
-        expect(page.get_by_test_id("prop-id")).to_have_text("check_designer")
-        lane = page.get_by_test_id("prop-lane")
-        lane.select_option(label="设计审查/检验人员")
-        expect(lane).to_have_value("Lane_design_review_reviewer")
-        page.get_by_test_id("prop-sla").select_option("design_review")
-        assert page.evaluate("() => window.yekuoModeler.getProp('check_designer', 'slaKey')") == "design_review"
-
-        # check: the missing form is shown on the element and in the list
-        page.get_by_test_id("check").click()
-        badge = page.locator('[data-testid="problem-badge"][data-element="check_designer"]')
-        expect(badge).to_be_visible()
-        problems = page.get_by_test_id("problem")
-        missing_form = problems.filter(has_text="该用户任务没有表单")  # the engine's text, in Chinese on the page
-        expect(missing_form).to_have_count(1)
-        expect(missing_form.locator(".problem-text")).to_have_attribute("title", re.compile("formJsonSchemaFilename"))
-        assert page.evaluate("() => window.yekuoModeler.problems.map(p => p.element)") == ["check_designer"]
-        page.screenshot(path=artifacts / "20-modeler-missing-form.png", full_page=True)
-        problems.first.click()
-        expect(page.get_by_test_id("prop-id")).to_have_text("check_designer")
-
-        # fix it: a new form beside the diagram, checked by the engine, previewed by json-editor
-        page.get_by_test_id("tab-forms").click()
-        page.get_by_test_id("form-new-name").fill("designer-check.schema.json")
-        page.get_by_test_id("form-new").click()
-        page.get_by_test_id("form-text").fill('{"type": "objec"}')
-        expect(page.get_by_test_id("form-status")).to_contain_text("不是有效的 JSON Schema")
-        page.get_by_test_id("form-text").fill(json.dumps(FORM, ensure_ascii=False, indent=2))
-        expect(page.get_by_test_id("form-status")).to_have_class(re.compile("form-ok"))
-        expect(page.get_by_test_id("form-preview")).to_contain_text("设计单位资质符合要求")
-        page.get_by_test_id("tab-props").click()
-        page.get_by_test_id("prop-form").select_option("designer-check.schema.json")
-        assert page.evaluate("() => window.yekuoModeler.getProp('check_designer', 'formJsonSchemaFilename')") \
-            == "designer-check.schema.json"
-        page.get_by_test_id("check").click()
-        expect(page.get_by_test_id("problems-summary")).to_have_class("problems-ok")
-        expect(page.locator('[data-testid="problem-badge"]')).to_have_count(0)
-        page.screenshot(path=artifacts / "21-modeler-fixed.png", full_page=True)
-
-        # deploy: the change note is required
-        page.get_by_test_id("deploy").click()
-        page.get_by_test_id("deploy-confirm").click()
-        expect(page.get_by_test_id("deploy-error")).to_be_visible()
-        page.get_by_test_id("deploy-note").fill("受理后增加复核设计单位资质；设计审查时限改从复核起算")
-        page.get_by_test_id("deploy-confirm").click()
-        expect(page.get_by_test_id("modeler-status")).to_contain_text("2")
-        assert definitions.latest_id(web_db, KEY, 2)
-
-        # versions: who/when/why, running counts, the diff coloured on the diagrams
-        page.get_by_test_id("deployed-versions-link").click()
-        expect(page.get_by_test_id("versions")).to_contain_text("受理后增加复核设计单位资质")
-        expect(page.get_by_test_id("running-1")).to_have_text("1")
-        page.wait_for_function("() => window.yekuoDiff !== undefined")
-        shown = page.evaluate("() => window.yekuoDiff.shown")
-        assert "check_designer" in shown["added"] and "review_design" in shown["changed"]
-        expect(page.locator('#canvas-to g.djs-element.yk-diff-added[data-element-id="check_designer"]')).to_have_count(1)
-        expect(page.get_by_test_id("changes")).to_contain_text("复核设计单位资质")
-        page.screenshot(path=artifacts / "22-modeler-diff.png", full_page=True)
-
-        # migration: dry run, then migrate the case started on version 1
-        page.get_by_test_id("migrate-link").click()
-        expect(page.get_by_test_id("mig-from")).to_have_value("1")
-        page.get_by_test_id(f"tick-{case.instance_id}").check()
-        page.get_by_test_id("dry-run").click()
-        expect(page.get_by_test_id(f"verdict-{case.instance_id}")).to_have_class(re.compile("verdict-ok"))
-        page.get_by_test_id("mig-note").fill("增加资质复核")
-        page.get_by_test_id("migrate").click()
-        expect(page.get_by_test_id(f"result-{case.instance_id}")).to_contain_text("v1 → v2")
-        expect(page.get_by_test_id(f"revert-{case.instance_id}")).to_be_visible()
-        page.screenshot(path=artifacts / "23-modeler-migrated.png", full_page=True)
+        _open_the_model(page)
+        _edit_in_the_panel(page)
+        _check_then_fix_the_form(page, artifacts)
+        _deploy_with_a_note(page, web_db)
+        _versions_show_the_diff(page, artifacts)
+        _migrate_the_case(page, artifacts, case)
     finally:
         context.close()
 
@@ -174,6 +93,109 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
     assert len(migrated) == 1 and migrated[0].actor == "analyst"
     payload = history.payload_of(migrated[0])
     assert (payload["from_version"], payload["to_version"], payload["note"]) == (1, 2, "增加资质复核")
+
+
+def _open_the_model(page: Any) -> None:
+    """Open the model in the modeler: saved without edits, every Yekuo extension survives."""
+    page.get_by_test_id("nav-modeler").click()
+    expect(page.get_by_test_id("page-title")).to_have_text("流程模型")
+    page.get_by_test_id(f"open-{KEY}").click()
+    page.wait_for_function("() => window.yekuoModelerReady === true")
+    expect(page.locator(".bjs-powered-by")).to_be_visible()  # the bpmn.io watermark stays
+
+    # opened and saved without edits: every Yekuo extension survives the moddle descriptor
+    saved = page.evaluate("() => window.yekuoModeler.modeler.saveXML({format: true}).then(r => r.xml)")
+    assert xml_signatures(saved) == xml_signatures(_model_copy())
+
+
+def _edit_in_the_panel(page: Any) -> None:
+    """The panel edits the existing step's time limit and puts a new user task in the reviewer's lane."""
+    # the existing step's time limit: the panel shows and edits spiffworkflow properties
+    page.evaluate("() => window.yekuoModeler.modeler.get('selection').select("
+                  "window.yekuoModeler.modeler.get('elementRegistry').get('review_design'))")
+    expect(page.get_by_test_id("prop-sla")).to_have_value("design_review")
+    page.get_by_test_id("prop-sla").select_option("")
+
+    # a new user task, put in the reviewer's lane through the panel
+    page.evaluate(ADD_TASK)
+    expect(page.get_by_test_id("prop-id")).to_have_text("check_designer")
+    lane = page.get_by_test_id("prop-lane")
+    lane.select_option(label="设计审查/检验人员")
+    expect(lane).to_have_value("Lane_design_review_reviewer")
+    page.get_by_test_id("prop-sla").select_option("design_review")
+    assert page.evaluate("() => window.yekuoModeler.getProp('check_designer', 'slaKey')") == "design_review"
+
+
+def _check_then_fix_the_form(page: Any, artifacts: Path) -> None:
+    """Check shows the missing form on the element; a new form, checked and previewed, fixes it."""
+    # check: the missing form is shown on the element and in the list
+    page.get_by_test_id("check").click()
+    badge = page.locator('[data-testid="problem-badge"][data-element="check_designer"]')
+    expect(badge).to_be_visible()
+    problems = page.get_by_test_id("problem")
+    missing_form = problems.filter(has_text="该用户任务没有表单")  # the engine's text, in Chinese on the page
+    expect(missing_form).to_have_count(1)
+    expect(missing_form.locator(".problem-text")).to_have_attribute("title", re.compile("formJsonSchemaFilename"))
+    assert page.evaluate("() => window.yekuoModeler.problems.map(p => p.element)") == ["check_designer"]
+    page.screenshot(path=artifacts / "20-modeler-missing-form.png", full_page=True)
+    problems.first.click()
+    expect(page.get_by_test_id("prop-id")).to_have_text("check_designer")
+
+    # fix it: a new form beside the diagram, checked by the engine, previewed by json-editor
+    page.get_by_test_id("tab-forms").click()
+    page.get_by_test_id("form-new-name").fill("designer-check.schema.json")
+    page.get_by_test_id("form-new").click()
+    page.get_by_test_id("form-text").fill('{"type": "objec"}')
+    expect(page.get_by_test_id("form-status")).to_contain_text("不是有效的 JSON Schema")
+    page.get_by_test_id("form-text").fill(json.dumps(FORM, ensure_ascii=False, indent=2))
+    expect(page.get_by_test_id("form-status")).to_have_class(re.compile("form-ok"))
+    expect(page.get_by_test_id("form-preview")).to_contain_text("设计单位资质符合要求")
+    page.get_by_test_id("tab-props").click()
+    page.get_by_test_id("prop-form").select_option("designer-check.schema.json")
+    assert page.evaluate("() => window.yekuoModeler.getProp('check_designer', 'formJsonSchemaFilename')") \
+        == "designer-check.schema.json"
+    page.get_by_test_id("check").click()
+    expect(page.get_by_test_id("problems-summary")).to_have_class("problems-ok")
+    expect(page.locator('[data-testid="problem-badge"]')).to_have_count(0)
+    page.screenshot(path=artifacts / "21-modeler-fixed.png", full_page=True)
+
+
+def _deploy_with_a_note(page: Any, web_db: Database) -> None:
+    """Deploy: the change note is required."""
+    page.get_by_test_id("deploy").click()
+    page.get_by_test_id("deploy-confirm").click()
+    expect(page.get_by_test_id("deploy-error")).to_be_visible()
+    page.get_by_test_id("deploy-note").fill("受理后增加复核设计单位资质；设计审查时限改从复核起算")
+    page.get_by_test_id("deploy-confirm").click()
+    expect(page.get_by_test_id("modeler-status")).to_contain_text("2")
+    assert definitions.latest_id(web_db, KEY, 2)
+
+
+def _versions_show_the_diff(page: Any, artifacts: Path) -> None:
+    """Versions: who/when/why, running counts, the diff coloured on the diagrams."""
+    page.get_by_test_id("deployed-versions-link").click()
+    expect(page.get_by_test_id("versions")).to_contain_text("受理后增加复核设计单位资质")
+    expect(page.get_by_test_id("running-1")).to_have_text("1")
+    page.wait_for_function("() => window.yekuoDiff !== undefined")
+    shown = page.evaluate("() => window.yekuoDiff.shown")
+    assert "check_designer" in shown["added"] and "review_design" in shown["changed"]
+    expect(page.locator('#canvas-to g.djs-element.yk-diff-added[data-element-id="check_designer"]')).to_have_count(1)
+    expect(page.get_by_test_id("changes")).to_contain_text("复核设计单位资质")
+    page.screenshot(path=artifacts / "22-modeler-diff.png", full_page=True)
+
+
+def _migrate_the_case(page: Any, artifacts: Path, case: Any) -> None:
+    """Migration: dry run, then migrate the case started on version 1."""
+    page.get_by_test_id("migrate-link").click()
+    expect(page.get_by_test_id("mig-from")).to_have_value("1")
+    page.get_by_test_id(f"tick-{case.instance_id}").check()
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id(f"verdict-{case.instance_id}")).to_have_class(re.compile("verdict-ok"))
+    page.get_by_test_id("mig-note").fill("增加资质复核")
+    page.get_by_test_id("migrate").click()
+    expect(page.get_by_test_id(f"result-{case.instance_id}")).to_contain_text("v1 → v2")
+    expect(page.get_by_test_id(f"revert-{case.instance_id}")).to_be_visible()
+    page.screenshot(path=artifacts / "23-modeler-migrated.png", full_page=True)
 
 
 ROUND_TRIP = """async (files) => {

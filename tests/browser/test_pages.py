@@ -30,6 +30,22 @@ BAD_ID = "110101199003070012"  # the last character should be 1: GB 11643 check 
 def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
         new_context: Any, artifacts: Path, web_db: Database) -> None:
     clerk = sign_in(new_context(), "clerk")
+    item_url, iid = _clerk_starts_an_application(clerk, artifacts)
+    _accept_form_refuses_bad_input(clerk, artifacts, web_db, item_url)
+    _clerk_signs_the_contract(clerk, artifacts)
+
+    # meanwhile another customer's application waits for a clerk
+    other = runtime.start_instance(web_db, "new_connection", {"channel": "counter"},
+                                   actor=runtime.Actor("clerk", frozenset({"clerk"})))
+
+    dispatcher = sign_in(new_context(), "dispatcher")
+    _only_the_next_lane_sees_the_task(dispatcher, clerk, artifacts, iid, other.instance_id)
+    _case_page_draws_the_path(dispatcher, artifacts, iid)
+    _called_processes_lead_to_the_waiting_task(dispatcher, artifacts)
+
+
+def _clerk_starts_an_application(clerk: Any, artifacts: Path) -> tuple[str, int]:
+    """My tasks, then 受理申请: the new task opens, held by the clerk who started it."""
     expect(clerk.get_by_test_id("demo-banner")).to_contain_text("演示模式")
     expect(clerk.get_by_test_id("page-title")).to_have_text("我的任务")
     clerk.screenshot(path=artifacts / "01-clerk-my-tasks.png", full_page=True)
@@ -43,7 +59,9 @@ def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
     item_url = clerk.url
     iid = int(clerk.get_by_test_id("case-link").get_attribute("href").rsplit("/", 1)[1])
     expect(clerk.get_by_test_id("assignee")).to_contain_text("演示营业厅受理员")  # the starter holds it
-
+    return item_url, iid
+def _accept_form_refuses_bad_input(clerk: Any, artifacts: Path, web_db: Database, item_url: str) -> None:
+    """An empty required field is refused in the browser, a bad identity number by the server; then corrected."""
     # client side: an empty required field is refused in Chinese before anything is sent
     clerk.get_by_test_id("submit").click()
     expect(clerk.locator('[data-schemapath="root.customer_name"] .errmsg')).to_have_text("此项为必填项")
@@ -65,8 +83,8 @@ def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
     field(clerk, "id_number").press("Tab")
     expect(id_error).to_be_hidden()  # a server message goes once its field changes
     clerk.get_by_test_id("submit").click()
-
-    # a resident signs the standard contract at the counter next: the clerk is taken there
+def _clerk_signs_the_contract(clerk: Any, artifacts: Path) -> None:
+    """A resident signs the standard contract at the counter next: the clerk is taken there."""
     expect(clerk.get_by_test_id("task-title")).to_have_text("签订低压格式合同")
     expect(clerk.get_by_test_id("flash")).to_contain_text("已提交：受理申请。")
     expect(clerk.get_by_test_id("flash")).to_contain_text("下一步：签订低压格式合同（营业厅受理员）")
@@ -78,28 +96,24 @@ def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
     clerk.get_by_test_id("submit").click()
     expect(clerk).to_have_url(re.compile(r"/tasks$"))
     expect(clerk.get_by_test_id("flash")).to_contain_text("下一步：预约上门（工单调度员）")
-
-    # meanwhile another customer's application waits for a clerk
-    other = runtime.start_instance(web_db, "new_connection", {"channel": "counter"},
-                                   actor=runtime.Actor("clerk", frozenset({"clerk"})))
-
-    dispatcher = sign_in(new_context(), "dispatcher")
+def _only_the_next_lane_sees_the_task(dispatcher: Any, clerk: Any, artifacts: Path, iid: int, other: int) -> None:
+    """The dispatcher's group list has the case and none of the clerk's tasks; the clerk's has the other case."""
     dispatcher.get_by_test_id("nav-group").click()
     rows = dispatcher.get_by_test_id("task-row")
     expect(dispatcher.locator(f'[data-testid=task-row][data-instance="{iid}"]')).to_have_attribute(
         "data-task-spec", "book_appointment")
     expect(dispatcher.locator('[data-testid=task-row][data-task-spec="accept"]')).to_have_count(0)
-    expect(dispatcher.locator(f'[data-testid=task-row][data-instance="{other.instance_id}"]')).to_have_count(0)
+    expect(dispatcher.locator(f'[data-testid=task-row][data-instance="{other}"]')).to_have_count(0)
     for row in rows.all():
         assert row.get_attribute("data-task-spec") not in ("accept", "sign_standard")
     dispatcher.screenshot(path=artifacts / "05-dispatcher-group-tasks.png", full_page=True)
 
     clerk.get_by_test_id("nav-group").click()
-    expect(clerk.locator(f'[data-testid=task-row][data-instance="{other.instance_id}"]')).to_have_attribute(
+    expect(clerk.locator(f'[data-testid=task-row][data-instance="{other}"]')).to_have_attribute(
         "data-task-spec", "accept")
     expect(clerk.locator(f'[data-testid=task-row][data-instance="{iid}"]')).to_have_count(0)
-
-    # the dispatcher opens the case: the diagram with the path taken so far
+def _case_page_draws_the_path(dispatcher: Any, artifacts: Path, iid: int) -> None:
+    """The case page: the diagram with the path taken so far, the watermark uncovered, clocks and history."""
     dispatcher.goto(f"/cases/{iid}")
     canvas = dispatcher.locator("#canvas[data-ready=new_connection]")
     expect(canvas).to_be_visible()
@@ -134,7 +148,8 @@ def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
     expect(history).to_contain_text("演示营业厅受理员")
     dispatcher.screenshot(path=artifacts / "06-case-page-diagram.png", full_page=True)
 
-    # the called processes: the contract is done, the field job waits for the dispatcher
+def _called_processes_lead_to_the_waiting_task(dispatcher: Any, artifacts: Path) -> None:
+    """The called processes: the contract is done, the field job waits for the dispatcher."""
     dispatcher.locator('.tab[data-process="contract"]').click()
     expect(dispatcher.locator("#canvas[data-ready=contract]")).to_be_visible()
     expect(dispatcher.locator('g.djs-element.yk-done[data-element-id="sign_standard"]')).to_have_count(1)
