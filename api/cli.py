@@ -235,9 +235,9 @@ def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.core import runtime
+    from engine.core import queries
 
-    inst = runtime.get_instance(_db(settings), args.instance)
+    inst = queries.get_instance(_db(settings), args.instance)
     print(json.dumps({"id": inst.id, "key": inst.key, "version": inst.definition_version,
                       "status": inst.status, "business_key": inst.business_key, "error": inst.error,
                       "open_tasks": [{"id": i.id, "name": i.name, "group": i.candidate_group,

@@ -97,7 +97,8 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
     that event is reported. `data_before` is the case data just before that event's input (equal
     to the data after it when the event is not an input: its command's input came earlier).
     """
-    from engine.core.runtime import Step, instance_data
+    from engine.core.queries import instance_data
+    from engine.core.step import Step
 
     with db.read() as conn:
         row = conn.execute(select(instance_t).where(instance_t.c.id == instance_id)).first()
