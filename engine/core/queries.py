@@ -119,7 +119,7 @@ def get_instance(db: Database, instance_id: int, *, with_data: bool = True) -> I
                         definition_version=definition.version, business_key=row.business_key,
                         status=row.status, instance_version=row.version, milestone=row.milestone, error=row.error,
                         started_at=row.started_at, started_by=row.started_by, ended_at=row.ended_at,
-                        data=data, open_items=list(items))
+                        data=data, open_items=[*items])
 
 
 def instance_data(wf: BpmnWorkflow) -> dict[str, Any]:

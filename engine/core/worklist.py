@@ -75,6 +75,7 @@ class TaskFilter:
     overdue: bool | None = None
     now: dt.datetime | None = None
     instance_id: int | None = None
+    task_specs: tuple[str, ...] | None = None
 
     def conditions(self) -> list[Any]:
         if self.status not in STATUSES:
@@ -90,6 +91,8 @@ class TaskFilter:
                               (i.business_type, self.business_type), (w.instance_id, self.instance_id)):
             if value is not None:
                 conds.append(column == value)
+        if self.task_specs is not None:
+            conds.append(w.task_spec.in_(self.task_specs))
         if self.unassigned is not None:
             conds.append(w.assignee.is_(None) if self.unassigned else w.assignee.is_not(None))
         if self.due_before is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from engine.core import clock, history, queries, runtime, store, timers, worklist
+from engine.core import clock, history, runtime, store, timers, worklist
 from engine.core.db import Database
 from engine.core.errors import Forbidden, InvalidData, InvalidState, NotFound, ServiceError
 from engine.core.models import (
@@ -352,13 +352,9 @@ def jobs_of(db: Database, username: str, day: dt.date) -> list[booking.Appointme
     return sorted(out, key=lambda a: (a.day, a.route_seq or 999, a.planned_at or a.window_start, a.job_no))
 
 
-def open_callbacks(db: Database) -> list[worklist.WorkItemView]:
+def open_callbacks(db: Database) -> list[worklist.TaskRow]:
     """Call-back tasks waiting for the dispatch centre (作业回访 and the case's 回访)."""
-    with db.read() as conn:
-        ids = conn.execute(select(work_item_t.c.id).where(work_item_t.c.status == "open",
-                                                          work_item_t.c.task_spec.in_(("job_callback", "callback")))
-                           .order_by(work_item_t.c.created_at)).scalars().all()
-    return [queries.get_work_item(db, i) for i in ids]
+    return worklist.items(db, worklist.TaskFilter(task_specs=("job_callback", "callback")), sort="created")
 
 
 def callbacks(db: Database, *, follow_up_status: str | None = None, instance_id: int | None = None,
