@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 from api import auth
 from api.app import create_app
 from api.web import NODE_MODULES, views
-from engine.core import clock as engine_clock, worklist
-from engine.core import config, queries, users
+from engine.core import clock as engine_clock
+from engine.core import config, queries, users, worklist
 from engine.core.db import Database
 from engine.deadlines import sla
 from tests.process_helpers import example, start_case

@@ -7,18 +7,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from api.rest.common import (
-    READ_ALL_TASKS,
-    STAFF,
-    WORKERS,
-    actor,
-    allow,
-    db,
-    has_role,
-    page_of,
-    path_param,
-    window,
-)
+from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, page_of, path_param, window
 from api.rest.schemas import (
     ACCEPT_EXAMPLE,
     CompleteRequestSchema,

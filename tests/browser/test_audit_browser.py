@@ -15,8 +15,8 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from engine.audit import chains as audit
-from engine.core import clock as engine_clock, worklist
-from engine.core import runtime
+from engine.core import clock as engine_clock
+from engine.core import runtime, worklist
 from engine.core.db import Database
 from tests.browser.support import sign_in
 from tests.process_helpers import _answer, as_group, start_case
