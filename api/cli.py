@@ -137,7 +137,7 @@ def cmd_sla_show(args: argparse.Namespace, settings: config.Settings) -> int:
 
     db = _db(settings)
     for c in sla.clocks_of(db, args.instance):
-        local = c.deadline_at.astimezone(sla.CHINA).strftime("%Y-%m-%d %H:%M")
+        local = c.deadline_at.astimezone(clock.CHINA).strftime("%Y-%m-%d %H:%M")
         flag = " (provisional)" if c.provisional else ""
         print(f"{c.id}\t{c.scope}\t{c.sla_key}\t{c.limit_workdays} 工作日\t{local}{flag}\t{c.status}")
     verdict = sla.on_time(db, args.instance)
@@ -237,9 +237,9 @@ def cmd_start(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: config.Settings) -> int:
-    from engine.core import runtime
+    from engine.core import queries
 
-    inst = runtime.get_instance(_db(settings), args.instance)
+    inst = queries.get_instance(_db(settings), args.instance)
     print(json.dumps({"id": inst.id, "key": inst.key, "version": inst.definition_version,
                       "status": inst.status, "business_key": inst.business_key, "error": inst.error,
                       "open_tasks": [{"id": i.id, "name": i.name, "group": i.candidate_group,
@@ -474,10 +474,10 @@ def cmd_dispatch_list(args: argparse.Namespace, settings: config.Settings) -> in
     found = dispatch.lists(db, day, slot=args.slot, team=args.team, area=args.area)
     for lst in found:
         print(f"{lst.team_name}（{lst.team}）{lst.day} {dispatch.SLOTS[lst.slot]}派工单，"
-              f"{lst.generated_at.astimezone(booking.CHINA):%H:%M} 生成，{len(lst.entries)} 项")
+              f"{lst.generated_at.astimezone(clock.CHINA):%H:%M} 生成，{len(lst.entries)} 项")
         for n, e in enumerate(lst.entries, 1):
             a = e.appointment
-            planned = f" 计划{a.planned_at.astimezone(booking.CHINA):%H:%M}" if a.planned_at else ""
+            planned = f" 计划{a.planned_at.astimezone(clock.CHINA):%H:%M}" if a.planned_at else ""
             print(f"  {a.route_seq or n:>2}. {a.job_no} {a.job_type} {a.customer_name or '—'} {a.address or '—'} "
                   f"{' '.join(a.texts)} {dispatch.STATUS_TEXT.get(a.status, a.status)}"
                   f"{' ' + a.worker_name if a.worker_name else ''}{planned}{' （补派）' if e.late else ''}")

@@ -36,8 +36,8 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from engine import wiring  # noqa: E402
 
 wiring.install()
-from engine.core import definitions, history, runtime, schema, users  # noqa: E402
-from engine.core.clock import CHINA  # noqa: E402
+from engine.core import definitions, history, runtime, schema, users, worklist
+from engine.core.clock import CHINA
 from engine.core.codec import CODEC  # noqa: E402
 from engine.core.db import Database  # noqa: E402
 from engine.core.models import event_t, instance_t, work_item_t  # noqa: E402
@@ -94,7 +94,7 @@ def engine_run(db: Database, key: str, times: list[float], mid: dict[str, int]) 
     rework: dict[str, int] = {}
     steps = 0
     while True:
-        items = runtime.list_work_items(db, instance_id=iid)
+        items = worklist.items(db, worklist.TaskFilter(instance_id=iid))
         if not items:
             break
         item = items[0]

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from engine import wiring  # noqa: E402
 
 wiring.install()
-from engine.core import clock, definitions, runtime, schema, timers, users  # noqa: E402
+from engine.core import clock, definitions, runtime, schema, timers, users, worklist  # noqa: E402
 from engine.core.db import Database  # noqa: E402
 from engine.core.models import event_t  # noqa: E402
 from tests.helpers import clone_waiting_instances  # noqa: E402
@@ -47,7 +47,7 @@ def setup(url: str, n: int) -> None:
     iid = runtime.start_instance(db, "engine_model").instance_id
     for spec, data in (("accept", {"customer_name": "张三", "capacity_kw": 8, "phone": "13800138000"}),
                        ("verify_identity", {}), ("check_docs", {"docs_complete": True})):
-        item = next(i for i in runtime.list_work_items(db, instance_id=iid) if i.task_spec == spec)
+        item = next(i for i in worklist.items(db, worklist.TaskFilter(instance_id=iid)) if i.task_spec == spec)
         runtime.complete_task(db, item.id, data, actor=WHO)
     clone_waiting_instances(db, iid, n - 1)
     db.dispose()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core import clock, runtime, services, timers
+from engine.core import clock, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
 from engine.dispatch import field, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
@@ -55,9 +55,9 @@ def install() -> Installed:
             for name, handler in SERVICES.items():
                 services.register(name, handler)
             timers.HANDLERS.update(TIMER_HANDLERS)
-            _add_once(runtime.CASE_END_HOOKS, *CASE_END_HOOKS)
-            _add_once(runtime.WRITE_HOOKS, steps.on_write)
-            runtime.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
+            _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
+            _add_once(store.WRITE_HOOKS, steps.on_write)
+            step.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
             _add_once(calendar_import.after_import, sla.after_calendar_import)
             _installed = Installed(tuple(sorted(SERVICES)), tuple(sorted(timers.HANDLERS)))
         return _installed

@@ -7,7 +7,7 @@ from typing import Any
 
 from lxml import etree
 
-from engine.core import runtime
+from engine.core import runtime, store, worklist
 from engine.core.db import Database
 
 ALL_GROUPS = frozenset({"clerk", "dispatcher", "surveyor", "manager", "reviewer", "metering", "lead"})
@@ -17,12 +17,12 @@ def actor(name: str = "tester", *groups: str) -> runtime.Actor:
     return runtime.Actor(name, frozenset(groups) if groups else ALL_GROUPS)
 
 
-def open_items(db: Database, instance_id: int) -> dict[str, runtime.WorkItemView]:
-    return {i.task_spec: i for i in runtime.list_work_items(db, instance_id=instance_id)}
+def open_items(db: Database, instance_id: int) -> dict[str, worklist.WorkItemView]:
+    return {i.task_spec: i for i in worklist.items(db, worklist.TaskFilter(instance_id=instance_id))}
 
 
 def complete(db: Database, instance_id: int, spec: str, data: dict[str, Any] | None = None,
-             who: runtime.Actor | None = None) -> runtime.Outcome:
+             who: runtime.Actor | None = None) -> store.Outcome:
     items = open_items(db, instance_id)
     assert spec in items, f"{spec} is not open; open: {sorted(items)}"
     return runtime.complete_task(db, items[spec].id, data or {}, actor=who or actor())

@@ -22,7 +22,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.core import clock as engine_clock
-from engine.core import definitions, runtime, timers
+from engine.core import definitions, queries, runtime, store, timers, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import event_t, outbox_t
@@ -102,16 +102,16 @@ def _cached_parse(files: dict[str, bytes], **kwargs: Any) -> list[Any]:
 # ---------------------------------------------------------------------------------------------
 # driving cases
 
-def items(db: Database, iid: int) -> dict[str, runtime.WorkItemView]:
-    return {i.task_spec: i for i in runtime.list_work_items(db, instance_id=iid)}
+def items(db: Database, iid: int) -> dict[str, worklist.WorkItemView]:
+    return {i.task_spec: i for i in worklist.items(db, worklist.TaskFilter(instance_id=iid))}
 
 
-def as_group(item: runtime.WorkItemView) -> runtime.Actor:
+def as_group(item: worklist.WorkItemView) -> runtime.Actor:
     assert item.candidate_group, f"task {item.task_spec} ({item.name}) has no candidate group"
     return runtime.Actor(f"demo-{item.candidate_group}", frozenset({item.candidate_group}))
 
 
-def complete(db: Database, iid: int, spec: str, data: dict[str, Any] | None = None) -> runtime.Outcome:
+def complete(db: Database, iid: int, spec: str, data: dict[str, Any] | None = None) -> store.Outcome:
     """Complete the open task `spec` (its form's first example when no data is given)."""
     open_now = items(db, iid)
     assert spec in open_now, f"{spec} is not open; open: {sorted(open_now)}"
@@ -121,7 +121,7 @@ def complete(db: Database, iid: int, spec: str, data: dict[str, Any] | None = No
     return runtime.complete_task(db, item.id, data, actor=as_group(item))
 
 
-def _answer(item: runtime.WorkItemView, answers: dict[str, Any]) -> dict[str, Any]:
+def _answer(item: worklist.WorkItemView, answers: dict[str, Any]) -> dict[str, Any]:
     given = answers.get(item.task_spec)
     if isinstance(given, list):  # one answer per visit (loops, repeated field jobs)
         given = given.pop(0) if len(given) > 1 else given[0]
@@ -145,7 +145,7 @@ def drive(db: Database, iid: int, answers: dict[str, Any] | None = None, *, unti
     answers = {k: list(v) if isinstance(v, list) else v for k, v in (answers or {}).items()}
     done: list[str] = []
     for _ in range(limit):
-        open_now = [i for i in runtime.list_work_items(db, instance_id=iid) if i.task_spec not in skip]
+        open_now = [i for i in worklist.items(db, worklist.TaskFilter(instance_id=iid)) if i.task_spec not in skip]
         if until is not None and any(i.task_spec == until for i in open_now):
             return done
         if not open_now:
@@ -197,7 +197,7 @@ def taken_flows(db: Database, iid: int) -> set[tuple[str, str]]:
     `source`. Completed entries count; so do cancelled parallel joins, which is how SpiffWorkflow
     records a branch that arrived at a join another branch then fired.
     """
-    inst = runtime.get_instance(db, iid, with_data=False)
+    inst = queries.get_instance(db, iid, with_data=False)
     meta = definitions.load(db, inst.definition_id).meta
     by_edge: dict[tuple[str, str, str], str] = {}
     for f in meta["flows"]:
@@ -229,8 +229,8 @@ class Case:
     done: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
-    def instance(self, db: Database) -> runtime.InstanceView:
-        return runtime.get_instance(db, self.iid)
+    def instance(self, db: Database) -> queries.InstanceView:
+        return queries.get_instance(db, self.iid)
 
 
 def lv_res_merged(db: Database, clock: engine_clock.FixedClock) -> Case:
@@ -305,7 +305,7 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
     capacity.adjust_day(db, "CQ-KC1", dt.date(2027, 3, 3), "survey", 0, actor="lead", note="全班参加安全培训")
     complete(db, iid, "book_appointment", example("field-appointment"))
     done.append("book_appointment")
-    refused = runtime.task_data(db, items(db, iid)["book_appointment"].id)["booking"]
+    refused = queries.task_data(db, items(db, iid)["book_appointment"].id)["booking"]
     offered = refused["offers"][0]["date"]
     done += drive(db, iid, {"book_appointment": example("field-appointment", appointment_date=offered)},
                   until="dispatch_job")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import runtime
+from engine.core import queries
 from engine.intake import applications
 from tests import process_helpers
 from tests.api_support import (  # noqa: F401
@@ -39,7 +39,7 @@ def test_submission_starts_a_case_with_the_number_as_business_key(api: Api) -> N
     body = r.get_json()
     assert body["created"] is True and body["channel"] == "app"
     assert body["application_no"].startswith("YK20260302-")
-    inst = runtime.get_instance(api.db, body["instance_id"])
+    inst = queries.get_instance(api.db, body["instance_id"])
     assert inst.business_key == body["application_no"]
     assert inst.data["channel"] == "app" and inst.data["application_no"] == body["application_no"]
     assert [i.task_spec for i in inst.open_items] == ["accept"]
@@ -99,7 +99,7 @@ def test_staff_only_fields_are_not_asked_and_not_taken(api: Api) -> None:
     data = with_documents(api, application_example())
     data["important_customer"] = True  # not part of the application schema: dropped
     body = submit(api, data).get_json()
-    assert "important_customer" not in runtime.get_instance(api.db, body["instance_id"]).data
+    assert "important_customer" not in queries.get_instance(api.db, body["instance_id"]).data
 
 
 def test_unknown_or_foreign_document_refs_are_refused(api: Api) -> None:
@@ -157,9 +157,9 @@ def test_status_gives_milestone_and_expected_completion(api: Api, clock) -> None
 def test_the_number_survives_acceptance(api: Api) -> None:
     no = submit(api, with_documents(api, application_example(0))).get_json()["application_no"]
     iid = applications.instance_of(api.db, no)
-    data = {**accept_example(0), "documents": runtime.get_instance(api.db, iid).data["documents"]}
+    data = {**accept_example(0), "documents": queries.get_instance(api.db, iid).data["documents"]}
     process_helpers.complete(api.db, iid, "accept", data)
-    assert runtime.get_instance(api.db, iid).data["application_no"] == no
+    assert queries.get_instance(api.db, iid).data["application_no"] == no
 
 
 def test_customer_can_withdraw(api: Api) -> None:

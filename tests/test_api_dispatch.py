@@ -9,7 +9,7 @@ import io
 
 from sqlalchemy import select
 
-from engine.core import runtime
+from engine.core import queries, runtime
 from engine.core.clock import CHINA
 from engine.core.models import outbox_t
 from engine.dispatch import appointments, booking, works
@@ -51,7 +51,7 @@ def _field_case(api: Api, until: str = "dispatch_job") -> tuple[int, str]:
     iid = ph.start_case(api.db)
     ph.drive(api.db, iid, {"accept": ph.example("accept", survey_with_install=False)}, until="book_appointment")
     ph.complete(api.db, iid, "book_appointment", ph.example("field-appointment"))
-    job_no = runtime.get_instance(api.db, iid).data["job_no"]
+    job_no = queries.get_instance(api.db, iid).data["job_no"]
     if until != "dispatch_job":
         ph.drive(api.db, iid, until=until)
     return iid, job_no

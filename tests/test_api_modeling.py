@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import definitions, history, runtime
+from engine.core import definitions, history, queries, runtime
 from engine.core.config import PROJECT_ROOT
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.conftest import ENGINE_MODEL
@@ -122,11 +122,11 @@ def test_dry_run_migrate_and_revert(api: Api, two_versions: tuple[int, int]) -> 
     only_a = api.ok("POST", "/api/v1/migrations/check", as_="analyst",
                     json={**base, "filter": {"at_step": "accept"}})
     assert [i["instance_id"] for i in only_a["items"]] == [a]
-    assert runtime.get_instance(api.db, a).definition_version == 1  # a dry run moves nothing
+    assert queries.get_instance(api.db, a).definition_version == 1  # a dry run moves nothing
 
     done = api.ok("POST", "/api/v1/migrations", as_="analyst", json={**base, "instance_ids": [a], "note": "试点"})
     assert done["migrated"] == 1 and done["items"][0]["migrated"] is True
-    assert runtime.get_instance(api.db, a).definition_version == 2
+    assert queries.get_instance(api.db, a).definition_version == 2
     with api.db.read() as conn:
         [event] = [e for e in history.events_of(conn, a) if e.type == "instance_migrated"]
     payload = history.payload_of(event)

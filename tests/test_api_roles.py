@@ -26,7 +26,7 @@ from api import auth
 from api.rest import common
 from api.rest.calendar import CSV_EXAMPLE
 from engine.core import clock as engine_clock
-from engine.core import definitions, runtime, services
+from engine.core import definitions, queries, runtime, services, store
 from engine.core.db import Database
 from engine.core.models import notice_t
 from tests.api_support import (
@@ -57,7 +57,7 @@ class Ctx:
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # fresh targets -----------------------------------------------------------------------------
-    def case(self) -> runtime.Outcome:
+    def case(self) -> store.Outcome:
         return runtime.start_instance(self.api.db, "new_connection", {"channel": "counter"},
                                       actor=runtime.Actor("clerk", frozenset({"clerk"})))
 
@@ -218,7 +218,7 @@ def _dispatch_field_job(c: Ctx, who: str, until: str) -> str:
     iid = c.case().instance_id
     accept = ph.example("accept") if install else ph.example("accept", survey_with_install=False)
     ph.drive(c.api.db, iid, {"accept": accept}, until="dispatch_job")
-    job_no = runtime.get_instance(c.api.db, iid).data["job_no"]
+    job_no = queries.get_instance(c.api.db, iid).data["job_no"]
     dispatch.assign(c.api.db, job_no, "孙涛" if install else "刘洋", actor=runtime.Actor("lead", frozenset({"lead"})))
     if until != "report_arrival":
         ph.drive(c.api.db, iid, until=until)
@@ -446,7 +446,7 @@ def ctx(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         c = Ctx(Api(make_app(db, tmp)))
         c.instance_id = c.case().instance_id
         c.errored_id = runtime.start_instance(db, "service_retry", {"amount": 1, "parts": 1}).instance_id
-        assert runtime.get_instance(db, c.errored_id).status == "error"
+        assert queries.get_instance(db, c.errored_id).status == "error"
         c.definition_id = definitions.latest_id(db, "new_connection")
         c.application_no = c.submitted()
         c.ref = c.upload("channel")

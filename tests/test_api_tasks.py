@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import update
 
-from engine.core import runtime
+from engine.core import queries
 from engine.core.models import instance_t, work_item_t
 from tests.api_support import Api, accept_example, api  # noqa: F401  (fixture)
 
@@ -55,7 +55,7 @@ def test_filters(api: Api, clock) -> None:
     set_item(api, a, due_at=now - dt.timedelta(hours=1), priority=50)
     set_item(api, b, due_at=now + dt.timedelta(days=3), priority=90)
     set_item(api, c, due_at=None, priority=10, assignee="clerk")
-    iid_b = runtime.get_work_item(api.db, b).instance_id
+    iid_b = queries.get_work_item(api.db, b).instance_id
     with api.db.write() as conn:
         conn.execute(update(instance_t).where(instance_t.c.id == iid_b).values(business_type="hv_single"))
 
@@ -132,14 +132,16 @@ def test_complete_validates_per_field_and_reports_conflicts(api: Api) -> None:
     api.ok("POST", f"{T}/{a}/claim", as_="clerk2")
     r = api.post(f"{T}/{a}/complete", as_="clerk", json={"data": accept_example(0)})
     assert r.status_code == 409
-    # a stale version: 409
-    detail = api.ok("GET", f"{T}/{a}", as_="clerk2")
+    # a stale version: 409 (`expected_version` is the deprecated alias of `instance_version`)
+    seen = api.ok("GET", f"{T}/{a}", as_="clerk2")["instance_version"]
+    for field in ("instance_version", "expected_version"):
+        r = api.post(f"{T}/{a}/complete", as_="clerk2", json={"data": accept_example(0), field: seen - 1})
+        assert r.status_code == 409
     r = api.post(f"{T}/{a}/complete", as_="clerk2",
-                 json={"data": accept_example(0), "expected_version": detail["instance_version"] - 1})
-    assert r.status_code == 409
-    out = api.ok("POST", f"{T}/{a}/complete", as_="clerk2",
-                 json={"data": accept_example(0), "expected_version": detail["instance_version"]})
-    assert out["status"] in ("running", "waiting")
+                 json={"data": accept_example(0), "instance_version": seen, "expected_version": seen - 1})
+    assert r.status_code == 422 and "expected_version" in r.get_json()["error"]["details"]
+    out = api.ok("POST", f"{T}/{a}/complete", as_="clerk2", json={"data": accept_example(0), "instance_version": seen})
+    assert out["status"] in ("running", "waiting") and out["version"] == seen + 1
     # done: no longer open
     r = api.post(f"{T}/{a}/complete", as_="clerk2", json={"data": accept_example(0)})
     assert r.status_code == 409
@@ -157,3 +159,41 @@ def test_completing_moves_the_work_to_the_next_group(api: Api) -> None:
     for task in following:  # each new task is visible to its own group
         group = task["candidate_group"]
         assert task["id"] in [t["id"] for t in api.ok("GET", T, as_=group)["items"]]
+
+
+def test_task_detail_is_one_transaction_with_one_read_of_the_work_item(api: Api) -> None:
+    """`GET /tasks/{id}` reads the task, its case and its form in one transaction, the row once.
+
+    The caller's user lookup (authentication) is its own short read and is left out of the count.
+    """
+    import re
+
+    from sqlalchemy import event
+
+    [a] = start(api)
+    api.ok("GET", f"{T}/{a}", as_="clerk")  # tokens issued, definition cached: count a steady request
+    transactions: list[list[str]] = []
+
+    def on_begin(_conn) -> None:
+        transactions.append([])
+
+    def on_statement(_conn, _cursor, statement, *_args) -> None:
+        if statement.strip().upper().startswith("BEGIN"):
+            return
+        transactions[-1].append(statement) if transactions else transactions.append([statement])
+
+    engine = api.db.engine
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        detail = api.ok("GET", f"{T}/{a}", as_="clerk")
+    finally:
+        event.remove(engine, "begin", on_begin)
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert detail["id"] == a and detail["instance_version"] >= 1
+    sign_in = re.compile(r'FROM "?user"?\s|\bmembership\b')
+    work = [t for t in transactions if not all(sign_in.search(s) for s in t)]
+    print(f"transactions: {len(transactions)} (besides sign-in: {len(work)}), "
+          f"statements: {sum(map(len, transactions))}")
+    assert len(work) == 1, work
+    assert sum(bool(re.search(r"\bFROM work_item\b", s)) for s in work[0]) == 1, work[0]

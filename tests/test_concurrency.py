@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from engine.audit import chains as audit
-from engine.core import runtime
+from engine.core import queries, runtime
 from engine.core.errors import Conflict
 from tests.helpers import ACCEPT, actor, open_items
 
@@ -54,7 +54,7 @@ def test_concurrent_claims_have_one_winner(db, engine_model):
     results = _race(lambda i: runtime.claim(db, item.id, actor=actor(f"clerk{i}", "clerk")))
     winners = [v for k, v in results if k == "ok"]
     assert len(winners) == 1 and [k for k, _ in results].count("conflict") == THREADS - 1
-    assert runtime.get_work_item(db, item.id).assignee == winners[0].assignee
+    assert queries.get_work_item(db, item.id).assignee == winners[0].assignee
 
 
 def test_commands_on_different_instances_do_not_conflict(db, engine_model):
@@ -73,7 +73,7 @@ def test_state_serialization_is_thread_safe(db, engine_model):
 
     iid = runtime.start_instance(db, "engine_model", {"at": dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc),
                                                       "amount": 1.5}).instance_id
-    definition = definitions.load(db, runtime.get_instance(db, iid).definition_id)
+    definition = definitions.load(db, queries.get_instance(db, iid).definition_id)
     with db.read() as conn:
         from sqlalchemy import select
 

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from engine.core import history, runtime
+from engine.core import history, queries, runtime
 from engine.core.errors import InvalidState
 from engine.core.models import appointment_log_t, notice_t
 from engine.dispatch import appointments, field
@@ -30,7 +30,7 @@ def _overdue_survey(db, clock) -> tuple[int, str]:
     ph.drive(db, iid, {"accept": ph.example("accept", survey_with_install=False)}, until="do_survey")
     ph.fire_at(db, clock, at(3, 12, 30))  # the morning window closed at 12:00
     assert "chase_survey" in ph.items(db, iid)
-    return iid, runtime.get_instance(db, iid).data["job_no"]
+    return iid, queries.get_instance(db, iid).data["job_no"]
 
 
 def test_reassigning_an_overdue_survey_moves_the_appointment_to_the_new_worker(bundle, clock):
@@ -44,7 +44,7 @@ def test_reassigning_an_overdue_survey_moves_the_appointment_to_the_new_worker(b
         [log] = conn.execute(select(appointment_log_t).where(appointment_log_t.c.appointment_id == view.id,
                                                               appointment_log_t.c.action == "reassigned")).all()
     assert log.details["previous"] == "刘洋" and log.details["worker"] == "赵敏"
-    assert runtime.get_instance(db, iid).data["field_overdue"]["reassigned"] is True
+    assert queries.get_instance(db, iid).data["field_overdue"]["reassigned"] is True
     assert set(ph.items(db, iid)) == {"do_survey"}
 
 
@@ -53,7 +53,7 @@ def test_urging_the_same_worker_keeps_him(bundle, clock):
     iid, job_no = _overdue_survey(db, clock)
     ph.complete(db, iid, "chase_survey", ph.example("field-overdue", overdue_action="urge", reassigned_worker=None))
     assert appointments.get(db, job_no).worker_name == "刘洋"
-    assert runtime.get_instance(db, iid).data["field_overdue"]["reassigned"] is False
+    assert queries.get_instance(db, iid).data["field_overdue"]["reassigned"] is False
 
 
 def test_the_cases_own_callback_is_in_the_register(bundle, clock):
@@ -63,14 +63,14 @@ def test_the_cases_own_callback_is_in_the_register(bundle, clock):
     [record] = field.callbacks(db, instance_id=case.iid)
     assert (record["job_no"], record["job_type"], record["satisfaction"], record["follow_up"]) == (
         install.job_no, "install", 5, False)
-    assert runtime.get_instance(db, case.iid).data["case_callback"]["record_id"] == record["id"]
+    assert queries.get_instance(db, case.iid).data["case_callback"]["record_id"] == record["id"]
 
 
 def test_the_board_chases_a_missing_arrival_once_the_window_closed(bundle, clock):
     db = bundle
     iid = ph.start_case(db)
     ph.drive(db, iid, {"accept": ph.example("accept", survey_with_install=False)}, until="report_arrival")
-    job_no = runtime.get_instance(db, iid).data["job_no"]
+    job_no = queries.get_instance(db, iid).data["job_no"]
     with pytest.raises(InvalidState, match="within its window"):
         field.urge_arrival(db, job_no, actor="dispatcher")
     clock.set(at(3, 12, 30))
@@ -91,7 +91,7 @@ def test_a_workers_phone_list_holds_his_own_jobs_of_the_day(bundle, clock):
     db = bundle
     iid = ph.start_case(db)
     ph.drive(db, iid, {"accept": ph.example("accept", survey_with_install=False)}, until="report_arrival")
-    job_no = runtime.get_instance(db, iid).data["job_no"]
+    job_no = queries.get_instance(db, iid).data["job_no"]
     assert [a.job_no for a in field.jobs_of(db, "surveyor", dt.date(2027, 3, 3))] == [job_no]
     assert field.jobs_of(db, "surveyor", dt.date(2027, 3, 4)) == []
     assert field.jobs_of(db, "metering", dt.date(2027, 3, 3)) == []

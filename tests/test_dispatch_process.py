@@ -10,7 +10,7 @@ import pytest
 
 from engine.audit import chains as audit
 from engine.audit import replay
-from engine.core import history, runtime, timers
+from engine.core import history, queries, runtime, timers
 from engine.core.errors import Forbidden, InvalidState
 from engine.dispatch import appointments, field
 from engine.dispatch import lists as dispatch
@@ -50,7 +50,7 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
     assert (appt.team, appt.day, appt.slot, appt.status, appt.job_type) == ("CQ-KC1", dt.date(2027, 3, 2), "am",
                                                                             "booked", "survey")
     assert (appt.customer_name, appt.mobile) == ("张伟", "13912345678")
-    data = runtime.get_instance(db, iid).data
+    data = queries.get_instance(db, iid).data
     assert data["job_no"] == appt.job_no and data["job_due_at"] == "2027-03-02T12:00:00+08:00"
     assert data["booking"]["team_name"] == "城区勘查一班" and data["booking_note"].startswith("已预约：")
     assert set(ph.items(db, iid)) == {"dispatch_job"}
@@ -73,7 +73,7 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
         field.report_completion(db, appt.job_no, actor=SURVEYOR, work_summary="x", customer_signed=True)
     field.report_arrival(db, appt.job_no, actor=SURVEYOR)
     assert appointments.get(db, appt.job_no).arrived_at == at(2, 9, 40)
-    assert runtime.get_instance(db, iid).data["arrived_on_time"] is True
+    assert queries.get_instance(db, iid).data["arrived_on_time"] is True
     ph.complete(db, iid, "do_survey")
     clock.set(at(2, 11, 5))
     field.report_completion(db, appt.job_no, actor=SURVEYOR, work_summary="勘查完成，表箱位置已确认。",
@@ -93,7 +93,7 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
 
     # the installation is a second field job with its own appointment; the rest of the case runs
     ph.drive(db, iid)
-    inst = runtime.get_instance(db, iid)
+    inst = queries.get_instance(db, iid)
     assert inst.status == "completed"
     jobs = appointments.list_appointments(db, instance_id=iid)
     assert [(a.job_type, a.status) for a in jobs] == [("survey", "completed"), ("install", "completed")]
@@ -125,7 +125,7 @@ def test_a_full_day_a_cancellation_and_a_follow_up_run_through_the_model(bundle,
     # the case's own 回访 after energizing is in the register too, keyed by the installation job
     [after] = [r for r in field.callbacks(db, instance_id=case.iid) if r["job_type"] == "install"]
     assert after["job_no"] == done["install"].job_no and after["satisfaction"] == 5 and after["reachable"]
-    assert runtime.get_instance(db, case.iid).status == "completed"
+    assert queries.get_instance(db, case.iid).status == "completed"
     types = [t for t, _ in _types(db, case.iid)]
     assert "field_cancelled" in types
     assert replay.replay(db, case.iid).ok and audit.verify(db, case.iid)[0].ok
@@ -146,7 +146,7 @@ def test_field_work_items_are_due_at_the_appointment(db, clock):
     """The on-site tasks carry the appointment's time limit in the work lists (`dueFrom`)."""
     import datetime as dt
 
-    from engine.core import runtime
+    from engine.core import queries
     from tests.process_helpers import START, deploy, drive, items, start_case
 
     deploy(db)
@@ -154,5 +154,5 @@ def test_field_work_items_are_due_at_the_appointment(db, clock):
     iid = start_case(db)
     drive(db, iid, until="report_arrival")
     item = items(db, iid)["report_arrival"]
-    due = runtime.get_instance(db, iid).data["job_due_at"]
+    due = queries.get_instance(db, iid).data["job_due_at"]
     assert item.due_at == dt.datetime.fromisoformat(due)

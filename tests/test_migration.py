@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.audit import replay
-from engine.core import definitions, runtime
+from engine.core import definitions, queries, runtime
 from engine.core.errors import InvalidState
 from engine.modeling import migration
 from tests.conftest import ENGINE_MODEL
@@ -77,7 +77,7 @@ def test_dry_run_says_who_can_move_and_why_not(db, two_versions):
 def test_a_migrated_case_takes_the_new_path_and_replays(db, two_versions):
     at_accept, _ = two_versions
     migration.migrate(db, at_accept, actor="analyst", note="新增核对用电地址")
-    inst = runtime.get_instance(db, at_accept)
+    inst = queries.get_instance(db, at_accept)
     assert inst.definition_version == 2 and [i.task_spec for i in inst.open_items] == ["accept"]
     complete(db, at_accept, "accept", ACCEPT)
     assert set(open_items(db, at_accept)) == {"check_site"}
@@ -92,7 +92,7 @@ def test_revert_while_nothing_happened_and_not_after(db, two_versions):
     at_accept, _ = two_versions
     migration.migrate(db, at_accept, actor="analyst")
     migration.revert(db, at_accept, actor="analyst")
-    assert runtime.get_instance(db, at_accept).definition_version == 1
+    assert queries.get_instance(db, at_accept).definition_version == 1
     complete(db, at_accept, "accept", ACCEPT)
     assert set(open_items(db, at_accept)) == {"verify_identity"}
     assert replay.replay(db, at_accept).ok

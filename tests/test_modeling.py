@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import definitions, runtime
+from engine.core import definitions, queries, runtime
 from engine.core.config import PROJECT_ROOT
 from engine.core.db import Database
 from engine.core.errors import DeployError, InvalidData
@@ -281,7 +281,7 @@ def test_versions_selection_and_moving_many(db: Database, engine_model: definiti
     assert migration.last_migration(db, a)["to_version"] == 2
     migration.revert(db, a, actor="analyst")
     assert migration.last_migration(db, a) is None
-    assert runtime.get_instance(db, a).definition_version == 1
+    assert queries.get_instance(db, a).definition_version == 1
 
 
 def test_a_changed_timer_the_case_waits_on_restarts_at_migration(db: Database, engine_model: definitions.DeployResult,

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from engine import scheduler
 from engine.core import clock as engine_clock
-from engine.core import config, runtime
+from engine.core import config, store
 from engine.core.errors import YekuoError
 from engine.core.models import outbox_t
 from engine.core.services import Effects
@@ -42,7 +42,7 @@ def queue(db, n=1, *, prefix="msg", template="accepted", fields=ACCEPTED, instan
                      template=template)
     step = SimpleNamespace(effects=effects, instance_id=instance_id, now=engine_clock.now())
     with db.write() as conn:
-        runtime._queue_outbox(conn, step)
+        store.queue_outbox(conn, step)
     return [f"{prefix}-{i}" for i in range(n)]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import runtime
+from engine.core import queries
 from tests.process_helpers import BPMN_DIR, FORMS_DIR, START, complete, deploy, example, start_case
 
 SHOP = {"customer_name": "北京市和平里便民餐饮有限公司", "id_type": "uscc", "id_number": "91110101MA01ABCD19",
@@ -46,7 +46,7 @@ def test_decision_tables_classify_the_application(db, clock, models):
     for label, accept, expected in CASES:
         iid = start_case(db)
         complete(db, iid, "accept", accept)
-        data = runtime.get_instance(db, iid).data
+        data = queries.get_instance(db, iid).data
         got = (data["business_type"], data["voltage_class"], data["sanling"], data["important_path"])
         assert got == expected, label
 
@@ -67,4 +67,4 @@ def test_the_low_voltage_limit_is_edited_in_the_table_not_in_code(db, clock, tmp
     clock.set(START)
     iid = start_case(db)
     complete(db, iid, "accept", _accept(0, supply_voltage="380V", capacity_kw=120))
-    assert runtime.get_instance(db, iid).data["business_type"] == "hv_single"
+    assert queries.get_instance(db, iid).data["business_type"] == "hv_single"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core import runtime
+from engine.core import queries, worklist
 from tests.process_helpers import START, deploy, drive, example, run, sms, start_case
 
 
@@ -39,7 +39,7 @@ def test_lv_res_three_zero_case_needs_one_visit(db, clock, models):
 def test_each_step_lands_in_its_role_group(db, clock, models):
     case = run("lv_res_merged", db, clock)
     done = {i.task_spec: i.candidate_group
-            for i in runtime.list_work_items(db, instance_id=case.iid, status="completed")}
+            for i in worklist.items(db, worklist.TaskFilter(instance_id=case.iid, status="completed"))}
     assert done == {"accept": "clerk", "sign_standard": "clerk", "book_appointment": "dispatcher",
                     "dispatch_job": "lead", "report_arrival": "dispatcher", "do_install": "metering",
                     "report_completion": "dispatcher", "energize": "metering", "check_file": "clerk",
@@ -121,9 +121,9 @@ def test_milestones_follow_the_customer_visible_steps(db, clock, models):
     seen = []
     for stop in ("book_appointment", "receive_drawings", "intermediate_check", "customer_works", "draft_contract"):
         drive(db, iid, answers, until=stop)
-        seen.append(runtime.get_instance(db, iid, with_data=False).milestone)
+        seen.append(queries.get_instance(db, iid, with_data=False).milestone)
     drive(db, iid, {"book_appointment": example("field-appointment", appointment_date="2027-03-12")})
-    seen.append(runtime.get_instance(db, iid, with_data=False).milestone)
+    seen.append(queries.get_instance(db, iid, with_data=False).milestone)
     assert seen == ["申请受理", "供电方案答复", "设计审核", "中间检查", "竣工检验", "装表接电"]
 
 
@@ -132,7 +132,7 @@ def test_scheme_expiry_warning_is_ten_working_days_ahead(db, clock):
     from SpiffWorkflow.bpmn import BpmnWorkflow
 
     from engine.core import definitions
-    from engine.core.runtime import Step
+    from engine.core.step import Step
     from engine.deadlines import calendar_import
     from tests.process_helpers import deploy
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core import runtime, timers
+from engine.core import queries, runtime, timers, worklist
 from engine.core.errors import InvalidState
 from tests.process_helpers import START, deploy, drive, items, run, sms, start_case
 
@@ -15,7 +15,7 @@ def models(db, clock):
 
 
 def _assert_withdrawn(db, iid, reason):
-    inst = runtime.get_instance(db, iid)
+    inst = queries.get_instance(db, iid)
     assert inst.status == "completed" and inst.ended_at is not None
     assert inst.milestone == "已撤销"
     assert (inst.data["case_outcome"], inst.data["withdrawal_reason"]) == ("withdrawn", reason)
@@ -35,7 +35,7 @@ def test_withdrawal_during_a_low_voltage_survey_stops_the_document_follow_up_too
     case = run("withdraw_during_lv", db, clock)
     assert case.notes["open_before"] == ["collect_docs", "dispatch_job"]
     inst = _assert_withdrawn(db, case.iid, "店铺转让，不再用电")
-    cancelled = {i.task_spec for i in runtime.list_work_items(db, instance_id=case.iid, status="cancelled")}
+    cancelled = {i.task_spec for i in worklist.items(db, worklist.TaskFilter(instance_id=case.iid, status="cancelled"))}
     assert cancelled == {"collect_docs", "dispatch_job"}
     assert inst.data["application_no"] == "YK20270301-0001"  # data up to the withdrawal is kept
     assert "YK20270301-0001" in sms(db, case.iid)["withdrawn"]["body"]

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.audit import chains as audit
-from engine.core import definitions, history, runtime, services
+from engine.core import definitions, history, queries, runtime, services, worklist
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, NotFound
 from engine.core.models import event_t, work_item_t
 from tests.conftest import ENGINE_MODEL
@@ -19,7 +19,7 @@ def test_start_creates_the_first_work_item_in_the_lane_group(db, engine_model):
     [item] = out.new_items
     assert (item.task_spec, item.name, item.candidate_group) == ("accept", "受理申请", "clerk")
     assert item.form_schema == "accept.schema.json"
-    inst = runtime.get_instance(db, out.instance_id)
+    inst = queries.get_instance(db, out.instance_id)
     assert inst.business_key == "YK-1" and inst.data["channel"] == "counter"
     assert [i.task_spec for i in inst.open_items] == ["accept"]
 
@@ -27,12 +27,12 @@ def test_start_creates_the_first_work_item_in_the_lane_group(db, engine_model):
 def test_work_list_filters_by_group_assignee_and_instance(db, engine_model):
     a = runtime.start_instance(db, "engine_model").instance_id
     b = runtime.start_instance(db, "engine_model").instance_id
-    assert {i.instance_id for i in runtime.list_work_items(db, candidate_groups={"clerk"})} == {a, b}
-    assert runtime.list_work_items(db, candidate_groups={"surveyor"}) == []
+    assert {i.instance_id for i in worklist.items(db, worklist.TaskFilter(visible_groups={"clerk"}))} == {a, b}
+    assert worklist.items(db, worklist.TaskFilter(visible_groups={"surveyor"})) == []
     item = open_items(db, a)["accept"]
     runtime.claim(db, item.id, actor=actor("li", "clerk"))
-    assert [i.id for i in runtime.list_work_items(db, assignee="li")] == [item.id]
-    assert [i.instance_id for i in runtime.list_work_items(db, instance_id=b)] == [b]
+    assert [i.id for i in worklist.items(db, worklist.TaskFilter(assignee="li"))] == [item.id]
+    assert [i.instance_id for i in worklist.items(db, worklist.TaskFilter(instance_id=b))] == [b]
 
 
 def test_invalid_form_data_is_refused_with_per_field_messages(db, engine_model):
@@ -58,7 +58,7 @@ def test_missing_required_field_is_named(db, engine_model):
 def test_only_declared_properties_enter_the_workflow(db, engine_model):
     iid = runtime.start_instance(db, "engine_model").instance_id
     complete(db, iid, "accept", {**ACCEPT, "is_admin": True, "__class__": "x"})
-    data = runtime.get_instance(db, iid).data
+    data = queries.get_instance(db, iid).data
     assert data["customer_name"] == "张三"
     assert "is_admin" not in data and "__class__" not in data
 
@@ -73,11 +73,11 @@ def test_completing_twice_gives_conflict(db, engine_model):
 
 def test_stale_version_gives_conflict(db, engine_model):
     iid = runtime.start_instance(db, "engine_model").instance_id
-    seen = runtime.get_instance(db, iid).version
+    seen = queries.get_instance(db, iid).instance_version
     item = open_items(db, iid)["accept"]
     runtime.claim(db, item.id, actor=actor("li", "clerk"))  # the case moved on since it was opened
     with pytest.raises(Conflict, match="changed since you opened it"):
-        runtime.complete_task(db, item.id, ACCEPT, actor=actor("li", "clerk"), expected_version=seen)
+        runtime.complete_task(db, item.id, ACCEPT, actor=actor("li", "clerk"), instance_version=seen)
 
 
 def test_claims_respect_groups_and_holders(db, engine_model):
@@ -96,14 +96,14 @@ def test_claims_respect_groups_and_holders(db, engine_model):
         runtime.unclaim(db, item.id, actor=actor("wang", "clerk"))
     runtime.unclaim(db, item.id, actor=actor("li", "clerk"))
     runtime.complete_task(db, item.id, ACCEPT, actor=actor("wang", "clerk"))
-    done = runtime.get_work_item(db, item.id)
+    done = queries.get_work_item(db, item.id)
     assert (done.status, done.completed_by) == ("completed", "wang")
 
 
 def test_full_run_with_loops_and_parallel_split_completes(db, engine_model):
     iid = runtime.start_instance(db, "engine_model").instance_id
     drive_engine_model(db, iid, doc_rounds=2, design_rounds=1)
-    inst = runtime.get_instance(db, iid)
+    inst = queries.get_instance(db, iid)
     assert inst.status == "completed" and inst.ended_at is not None
     assert inst.open_items == []
     assert inst.data["voltage"] == "hv"  # the script task classified 250 kW
@@ -150,7 +150,7 @@ def test_parallel_branches_are_all_open_and_join_waits(db, engine_model):
 
 def test_unknown_ids_are_not_found(db, engine_model):
     with pytest.raises(NotFound):
-        runtime.get_instance(db, 999)
+        queries.get_instance(db, 999)
     with pytest.raises(NotFound):
         runtime.complete_task(db, "no-such-task", {}, actor=actor())
     with pytest.raises(NotFound):
@@ -161,7 +161,7 @@ def test_cancel_closes_open_work(db, engine_model):
     iid = runtime.start_instance(db, "engine_model").instance_id
     out = runtime.cancel(db, iid, actor=actor("supervisor"), reason="customer withdrew")
     assert out.status == "cancelled"
-    assert runtime.list_work_items(db, instance_id=iid) == []
+    assert worklist.items(db, worklist.TaskFilter(instance_id=iid)) == []
     with db.read() as conn:
         statuses = set(conn.execute(select(work_item_t.c.status).where(work_item_t.c.instance_id == iid)).scalars())
     assert statuses == {"cancelled"}
@@ -193,14 +193,14 @@ def retry_model(db, clock, flaky_service):
 def test_failing_service_puts_instance_in_error_and_retry_resumes(db, retry_model, flaky_service):
     out = runtime.start_instance(db, "service_retry", {"amount": 100, "parts": 4})
     assert out.status == "error"
-    inst = runtime.get_instance(db, out.instance_id)
+    inst = queries.get_instance(db, out.instance_id)
     assert "gateway timeout from the billing system" in inst.error["message"]
     assert inst.error["task_spec"] == "flaky"
     assert inst.data["application"]["number"].startswith("YK20260302-")
     flaky_service["fail"] = False
     again = runtime.retry(db, out.instance_id, actor=actor("ops"))
     assert again.status == "running"
-    inst = runtime.get_instance(db, out.instance_id)
+    inst = queries.get_instance(db, out.instance_id)
     assert inst.error is None and inst.data["share"] == 25
     assert inst.data["flaky_result"] == {"ok": True, "amount": 100}
     with db.read() as conn:
@@ -213,7 +213,7 @@ def test_failing_service_puts_instance_in_error_and_retry_resumes(db, retry_mode
 def test_failing_script_is_visible_and_retry_keeps_it_in_error(db, retry_model, flaky_service):
     flaky_service["fail"] = False
     out = runtime.start_instance(db, "service_retry", {"amount": 100, "parts": 0})
-    inst = runtime.get_instance(db, out.instance_id)
+    inst = queries.get_instance(db, out.instance_id)
     assert inst.status == "error"
     assert inst.error["task_spec"] == "divide" and "ZeroDivisionError" in inst.error["message"]
     again = runtime.retry(db, out.instance_id, actor=actor("ops"))
@@ -226,15 +226,15 @@ def test_failing_script_is_visible_and_retry_keeps_it_in_error(db, retry_model, 
 def test_milestone_follows_the_task_property(db, retry_model, flaky_service):
     flaky_service["fail"] = False
     iid = runtime.start_instance(db, "service_retry", {"amount": 10, "parts": 2}).instance_id
-    assert runtime.get_instance(db, iid).milestone is None
+    assert queries.get_instance(db, iid).milestone is None
     complete(db, iid, "review", {"comment": "ok"}, who=actor("li", "clerk"))
-    inst = runtime.get_instance(db, iid)
+    inst = queries.get_instance(db, iid)
     assert inst.status == "completed" and inst.milestone == "复核"
 
 
 def test_a_crash_while_writing_loses_nothing(db, engine_model, monkeypatch):
     iid = runtime.start_instance(db, "engine_model").instance_id
-    before = runtime.get_instance(db, iid)
+    before = queries.get_instance(db, iid)
     item = open_items(db, iid)["accept"]
 
     def boom(conn, rows):
@@ -244,8 +244,8 @@ def test_a_crash_while_writing_loses_nothing(db, engine_model, monkeypatch):
     with pytest.raises(OSError):
         runtime.complete_task(db, item.id, ACCEPT, actor=actor())
     monkeypatch.undo()
-    after = runtime.get_instance(db, iid)
-    assert (after.version, after.status) == (before.version, before.status)
+    after = queries.get_instance(db, iid)
+    assert (after.instance_version, after.status) == (before.instance_version, before.status)
     assert [i.task_spec for i in after.open_items] == ["accept"]
     assert all(r.ok for r in audit.verify(db, iid))
     runtime.complete_task(db, item.id, ACCEPT, actor=actor())
@@ -256,11 +256,11 @@ def test_cases_can_be_found_by_number_name_or_mobile(db, engine_model):
     a = runtime.start_instance(db, "engine_model", {"channel": "wechat"}, business_key="YK20260302-0001").instance_id
     b = runtime.start_instance(db, "engine_model", business_key="YK20260302-0002").instance_id
     complete(db, a, "accept", {**ACCEPT, "customer_name": "李四"})
-    found, total = runtime.list_instances(db, query="李四")
+    found, total = queries.list_instances(db, query="李四")
     assert total == 1 and found[0].id == a and found[0].channel == "wechat"
-    assert [i.id for i in runtime.list_instances(db, query="0002")[0]] == [b]
-    assert {i.id for i in runtime.list_instances(db, status="running")[0]} == {a, b}
-    assert runtime.list_instances(db, query="nobody")[1] == 0
+    assert [i.id for i in queries.list_instances(db, query="0002")[0]] == [b]
+    assert {i.id for i in queries.list_instances(db, status="running")[0]} == {a, b}
+    assert queries.list_instances(db, query="nobody")[1] == 0
 
 
 def test_states_written_by_the_first_zlib_codec_still_load():

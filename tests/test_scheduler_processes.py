@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine.core import runtime
+from engine.core import runtime, step
 from engine.core.models import event_t, timer_t
 from tests.helpers import ACCEPT, clone_waiting_instances, complete
 
@@ -37,7 +37,7 @@ def test_two_scheduler_processes_fire_each_timer_exactly_once(db, engine_model, 
         per_instance = dict(conn.execute(select(event_t.c.instance_id, func.count()).where(
             event_t.c.type == "timer_fired").group_by(event_t.c.instance_id)).all())
         unfired = conn.execute(select(func.count()).select_from(timer_t).where(timer_t.c.fired_at.is_(None),
-                                                                                timer_t.c.purpose == runtime.CLOCK_TIMER)).scalar()
+                                                                                timer_t.c.purpose == step.CLOCK_TIMER)).scalar()
     assert sorted(per_instance) == sorted(ids)  # no misses
     assert set(per_instance.values()) == {1}  # no duplicates
     assert unfired == 0

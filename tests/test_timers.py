@@ -7,7 +7,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from engine.core import runtime, timers
+from engine.core import runtime, step, timers
 from engine.core.models import event_t, timer_t
 from tests.helpers import ACCEPT, complete, open_items
 
@@ -22,7 +22,7 @@ def test_boundary_timer_is_stored_with_its_due_time(db, engine_model, clock):
     iid = runtime.start_instance(db, "engine_model").instance_id
     _to_schedule(db, iid)
     [row] = timers.pending(db)
-    assert row["instance_id"] == iid and row["purpose"] == runtime.CLOCK_TIMER
+    assert row["instance_id"] == iid and row["purpose"] == step.CLOCK_TIMER
     assert row["due_at"] == clock.now() + dt.timedelta(days=2)
 
 

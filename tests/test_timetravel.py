@@ -6,7 +6,7 @@ import pytest
 
 from engine.audit import chains as audit
 from engine.audit import diagrams, timetravel
-from engine.core import runtime
+from engine.core import queries
 from engine.core.errors import NotFound
 from tests.process_helpers import deploy, run
 
@@ -26,7 +26,7 @@ def _by_process(ds):
 
 def test_as_of_the_last_event_is_the_case_now(db, clock, models):
     case = run("lv_res_surveyed_overdue", db, clock)  # a boundary timer fired, a second field job
-    inst = runtime.get_instance(db, case.iid)
+    inst = queries.get_instance(db, case.iid)
     rows, total = audit.events(db, case.iid)
     found = timetravel.as_of(db, case.iid, total)
     assert found.replay_ok and found.seq == found.last_seq == total
@@ -89,7 +89,7 @@ def test_a_non_input_event_changes_no_data_and_a_withdrawal_closes_everything(db
     quiet = timetravel.as_of(db, case.iid, claims_or_sla[0].seq)
     assert quiet.changes == {}
     last = timetravel.as_of(db, case.iid, total)
-    assert last.open_tasks == [] and last.status == runtime.get_instance(db, case.iid).status
+    assert last.open_tasks == [] and last.status == queries.get_instance(db, case.iid).status
 
 
 def test_unknown_instance_or_event(db, clock, models):

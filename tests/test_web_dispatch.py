@@ -24,7 +24,7 @@ from sqlalchemy import select
 from api import auth
 from api.app import create_app
 from engine.core import clock as engine_clock
-from engine.core import config, history, runtime, users
+from engine.core import config, history, queries, runtime, users
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import notice_t
@@ -84,7 +84,7 @@ def field_case(db: Database, *, until: str = "dispatch_job", install: bool = Fal
     ph.drive(db, iid, {"accept": accept}, until="book_appointment")
     ph.complete(db, iid, "book_appointment", ph.example("field-appointment", appointment_date="2026-03-02",
                                                         appointment_period="pm"))
-    job_no = runtime.get_instance(db, iid).data["job_no"]
+    job_no = queries.get_instance(db, iid).data["job_no"]
     if until != "dispatch_job":
         ph.drive(db, iid, until=until)
     return iid, job_no
@@ -232,7 +232,7 @@ def test_the_worker_reports_arrival_and_completion_on_the_phone_page(app, web_db
     assert 'data-step="done"' in html
     view = appointments.get(web_db, job_no)
     assert (view.status, view.completed_at) == ("completed", dt.datetime(2026, 3, 2, 15, 5, tzinfo=CHINA))
-    assert runtime.get_instance(web_db, iid).data["customer_signed"] is True
+    assert queries.get_instance(web_db, iid).data["customer_signed"] is True
     # someone else's job cannot be reported from his phone
     other = sign_in(app, "metering")
     post(other, "/field", f"/field/{job_no}/arrival", {})

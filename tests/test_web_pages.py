@@ -2,7 +2,7 @@
 form endpoint's answers, the language switch, the vendor route.
 
 SQLite only: the views hold no SQL; the engine reads they use (`engine.audit.diagrams`,
-`engine.core.task_queries`, `runtime`) are tested on both backends in their own modules. The browser
+`engine.core.worklist`, `runtime`) are tested on both backends in their own modules. The browser
 behaviour (rendering, client-side validation, the diagram) is in tests/browser/.
 """
 
@@ -21,7 +21,7 @@ from api import auth
 from api.app import create_app
 from api.web import NODE_MODULES, views
 from engine.core import clock as engine_clock
-from engine.core import config, runtime, users
+from engine.core import config, queries, users, worklist
 from engine.core.db import Database
 from engine.deadlines import rule_sets
 from tests.api_support import TEST_SECRET
@@ -109,7 +109,7 @@ def test_counter_start_complete_and_per_field_errors(app: Any, calendar_db: Data
     clerk = sign_in(app, "clerk")
     assert sign_in(app, "dispatcher").get("/start").status_code == 403
     item_id = start_at_counter(clerk)
-    item = runtime.get_work_item(calendar_db, item_id)
+    item = queries.get_work_item(calendar_db, item_id)
     assert item.task_spec == "accept" and item.assignee == "clerk"
     page = clerk.get(f"/tasks/{item_id}")
     assert page.status_code == 200 and 'data-testid="fill-demo"' in page.text and "办理要求" in page.text
@@ -122,7 +122,7 @@ def test_counter_start_complete_and_per_field_errors(app: Any, calendar_db: Data
 
     done = complete(clerk, item_id, GOOD)
     assert done.status_code == 200
-    [next_item] = runtime.list_work_items(calendar_db, instance_id=item.instance_id)
+    [next_item] = worklist.items(calendar_db, worklist.TaskFilter(instance_id=item.instance_id))
     assert next_item.task_spec == "sign_standard"
     assert done.json["redirect"] == f"/tasks/{next_item.id}"  # the clerk goes on with the contract
     following = clerk.get(done.json["redirect"]).text
@@ -133,7 +133,7 @@ def test_counter_start_complete_and_per_field_errors(app: Any, calendar_db: Data
 
 def test_who_sees_and_acts_on_a_task(app: Any, calendar_db: Database) -> None:
     iid = start_case(calendar_db)
-    [item] = runtime.list_work_items(calendar_db, instance_id=iid)
+    [item] = worklist.items(calendar_db, worklist.TaskFilter(instance_id=iid))
     assert sign_in(app, "dispatcher").get(f"/tasks/{item.id}").status_code == 403
     auditor = sign_in(app, "auditor")
     page = auditor.get(f"/tasks/{item.id}")
@@ -149,18 +149,18 @@ def test_who_sees_and_acts_on_a_task(app: Any, calendar_db: Database) -> None:
     token = csrf_of(clerk.get(f"/tasks/{item.id}").text)
     claimed = clerk.post(f"/tasks/{item.id}/claim", data={"csrf_token": token}, follow_redirects=True)
     assert "已认领" in claimed.text and 'data-testid="unclaim"' in claimed.text
-    assert runtime.get_work_item(calendar_db, item.id).assignee == "clerk"
+    assert queries.get_work_item(calendar_db, item.id).assignee == "clerk"
     assert 'data-task-spec="accept"' in clerk.get("/tasks").text
     assert clerk.post(f"/tasks/{item.id}/unclaim", data={"csrf_token": token}).status_code == 302
-    assert runtime.get_work_item(calendar_db, item.id).assignee is None
+    assert queries.get_work_item(calendar_db, item.id).assignee is None
 
 
 def test_case_page_search_and_diagram_data(app: Any, calendar_db: Database) -> None:
     clerk = sign_in(app, "clerk")
     item_id = start_at_counter(clerk)
     assert complete(clerk, item_id, GOOD).status_code == 200
-    iid = runtime.get_work_item(calendar_db, item_id).instance_id
-    inst = runtime.get_instance(calendar_db, iid)
+    iid = queries.get_work_item(calendar_db, item_id).instance_id
+    inst = queries.get_instance(calendar_db, iid)
     number = inst.business_key or inst.data["application_no"]
 
     page = clerk.get(f"/cases/{iid}")

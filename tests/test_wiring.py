@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from engine import wiring
-from engine.core import runtime, services, timers
-from engine.deadlines import calendar
+from engine.core import services, store, timers
+from engine.deadlines import calendar_import
 from tests.process_helpers import example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,11 +31,11 @@ for package in (engine, api):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         if ".migrations" not in module.name:
             importlib.import_module(module.name)
-from engine.core import runtime, services, timers
-from engine.deadlines import calendar
+from engine.core import services, step, store, timers
+from engine.deadlines import calendar_import
 print(json.dumps({"services": sorted(services.operators()), "timers": sorted(timers.HANDLERS),
-                  "case_end": len(runtime.CASE_END_HOOKS), "write": len(runtime.WRITE_HOOKS),
-                  "helpers": sorted(runtime.SCRIPT_HELPERS), "calendar": len(calendar.after_import)}))
+                  "case_end": len(store.CASE_END_HOOKS), "write": len(store.WRITE_HOOKS),
+                  "helpers": sorted(step.SCRIPT_HELPERS), "calendar": len(calendar_import.after_import)}))
 """
 
 
@@ -54,9 +54,9 @@ def test_install_knows_every_operator_the_bundled_models_call() -> None:
     assert used and used <= set(installed.services) == services.operators() & set(wiring.SERVICES)
     assert wiring.install() is installed  # idempotent: a second entry point changes nothing
     assert set(installed.timer_purposes) <= set(timers.HANDLERS)
-    assert runtime.WRITE_HOOKS.count(wiring.steps.on_write) == 1
-    assert all(runtime.CASE_END_HOOKS.count(h) == 1 for h in wiring.CASE_END_HOOKS)
-    assert calendar.after_import.count(wiring.sla.after_calendar_import) == 1
+    assert store.WRITE_HOOKS.count(wiring.steps.on_write) == 1
+    assert all(store.CASE_END_HOOKS.count(h) == 1 for h in wiring.CASE_END_HOOKS)
+    assert calendar_import.after_import.count(wiring.sla.after_calendar_import) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from flask_smorest import Blueprint
 from api.rest import dispatch_schemas as s
 from api.rest.common import actor, allow, db, has_role, paginate_list, path_param
 from api.rest.schemas import page_schema
-from engine.core import clock, runtime
+from engine.core import clock, store
 from engine.core.clock import CHINA
 from engine.core.errors import Forbidden, InvalidData
 from engine.dispatch import appointments, booking, capacity, field, rescheduling, teams, works
@@ -323,7 +323,7 @@ field_blp = Blueprint("field_jobs", __name__, url_prefix="/api/v1",
                       description="The worker's two phone calls (arrival, completion), call-backs, overdue arrivals.")
 
 
-def _report(outcome: runtime.Outcome, job_no: str) -> dict[str, Any]:
+def _report(outcome: store.Outcome, job_no: str) -> dict[str, Any]:
     return {"instance_id": outcome.instance_id, "status": outcome.status,
             "new_tasks": [i.name for i in outcome.new_items], "appointment": _appointment(appointments.get(db(), job_no))}
 

@@ -40,7 +40,7 @@ from api.rest.schemas import (
     page_schema,
 )
 from engine.audit import chains as audit
-from engine.core import history, runtime
+from engine.core import history, queries, runtime
 from engine.core.errors import Conflict
 from engine.deadlines import sla
 
@@ -55,7 +55,7 @@ ID = [path_param("instance_id", 1)]
 @blp.response(200, page_schema(InstanceSummarySchema, "InstancePage"))
 def list_instances(args: dict[str, Any]) -> Any:
     limit, offset = window(args)
-    found, total = runtime.list_instances(db(), query=args.get("q"), status=args.get("status"), key=args.get("key"),
+    found, total = queries.list_instances(db(), query=args.get("q"), status=args.get("status"), key=args.get("key"),
                                           business_type=args.get("business_type"), limit=limit, offset=offset)
     return page_of(found, total, args)
 
@@ -78,7 +78,7 @@ def start(body: dict[str, Any]) -> Any:
 @allow(blp, *STAFF)
 @blp.response(200, InstanceSchema)
 def get_instance(instance_id: int) -> Any:
-    return runtime.get_instance(db(), instance_id)
+    return queries.get_instance(db(), instance_id)
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/history", methods=["GET"], parameters=ID)
@@ -126,7 +126,7 @@ def message(body: dict[str, Any], instance_id: int) -> Any:
 
 
 def _clocks(instance_id: int) -> dict[str, Any]:
-    runtime.get_instance(db(), instance_id, with_data=False)  # 404 for an unknown case
+    queries.get_instance(db(), instance_id, with_data=False)  # 404 for an unknown case
     clocks = sla.clocks_of(db(), instance_id)
     return {"instance_id": instance_id, "paused": any(c.status == "paused" for c in clocks), "clocks": clocks}
 
@@ -145,7 +145,7 @@ def clocks(instance_id: int) -> Any:
 @blp.arguments(PauseRequestSchema, example={"reason": sorted(sla.PAUSE_REASONS)[0], "note": "客户补交产权证明中"})
 @blp.response(200, PauseResultSchema)
 def pause(body: dict[str, Any], instance_id: int) -> Any:
-    runtime.get_instance(db(), instance_id, with_data=False)
+    queries.get_instance(db(), instance_id, with_data=False)
     n = sla.pause(db(), instance_id, reason=body["reason"], actor=actor().name, note=body["note"])
     return {"instance_id": instance_id, "clocks": n}
 
@@ -155,7 +155,7 @@ def pause(body: dict[str, Any], instance_id: int) -> Any:
 @blp.doc(summary="Resume paused clocks", description="Each deadline moves by the working days the pause lasted.")
 @blp.response(200, PauseResultSchema)
 def resume(instance_id: int) -> Any:
-    runtime.get_instance(db(), instance_id, with_data=False)
+    queries.get_instance(db(), instance_id, with_data=False)
     n = sla.resume(db(), instance_id, actor=actor().name)
     return {"instance_id": instance_id, "clocks": n}
 

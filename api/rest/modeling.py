@@ -25,7 +25,7 @@ from api.rest.modeling_schemas import (
     RevertResultSchema,
     VersionListSchema,
 )
-from engine.core import runtime
+from engine.core import queries
 from engine.core.errors import InvalidData
 from engine.modeling import authoring as modeling
 from engine.modeling import migration
@@ -142,6 +142,6 @@ def migrate(body: dict[str, Any]) -> Any:
 @migrations_blp.doc(summary="Undo the case's last migration while nothing has happened since")
 def revert(instance_id: int) -> Any:
     migration.revert(db(), instance_id, actor=actor().name)
-    inst = runtime.get_instance(db(), instance_id)
+    inst = queries.get_instance(db(), instance_id)
     return {"instance_id": instance_id, "version": inst.definition_version, "status": inst.status}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 from typing import Any
 
@@ -280,7 +279,7 @@ class TaskDetailSchema(TaskSchema):
     ui_schema = fields.Dict(allow_none=True)
     data = fields.Dict(required=True, metadata={"description": "the case data the task sees"})
     instance_version = fields.Integer(required=True, metadata={
-        "description": "send as expected_version when completing to detect concurrent changes"})
+        "description": "send back when completing to detect concurrent changes"})
 
 
 class TaskArgsSchema(PageArgsSchema):
@@ -299,8 +298,17 @@ class TaskArgsSchema(PageArgsSchema):
 
 class CompleteRequestSchema(ma.Schema):
     data = Data(required=True, metadata={"description": "the form data, validated against the task's form"})
-    expected_version = fields.Integer(validate=validate.Range(min=0), metadata={
+    instance_version = fields.Integer(validate=validate.Range(min=0), metadata={
         "description": "the instance_version read with the task; 409 if the case changed since"})
+    expected_version = fields.Integer(load_only=True, validate=validate.Range(min=0), metadata={
+        "deprecated": True, "description": "deprecated alias of instance_version (accepted for one release)"})
+
+    @ma.post_load
+    def _one_version(self, body: dict[str, Any], **_kw: Any) -> dict[str, Any]:
+        alias = body.pop("expected_version", None)
+        if alias is not None and body.setdefault("instance_version", alias) != alias:
+            raise ma.ValidationError("send instance_version only", "expected_version")
+        return body
 
 
 class DelegateRequestSchema(ma.Schema):
@@ -333,7 +341,7 @@ class InstanceSchema(ma.Schema):
     definition_version = fields.Integer(required=True)
     business_key = _nullable_str()
     status = _str(required=True, metadata={"example": "running"})
-    version = fields.Integer(required=True)
+    version = fields.Integer(required=True, attribute="instance_version")
     milestone = _nullable_str()
     error = fields.Dict(allow_none=True)
     started_at = _when()
@@ -363,7 +371,7 @@ START_EXAMPLE = {"key": "new_connection", "data": {"channel": "counter"}}
 class OutcomeSchema(ma.Schema):
     instance_id = fields.Integer(required=True)
     status = _str(required=True)
-    version = fields.Integer(required=True)
+    version = fields.Integer(required=True, attribute="instance_version")
     new_items = fields.List(fields.Nested(WorkItemSchema), required=True)
     error = fields.Dict(allow_none=True)
 

@@ -18,7 +18,7 @@ from api.rest.schemas import (
     TaskSchema,
     page_schema,
 )
-from engine.core import clock, definitions, runtime, worklist
+from engine.core import clock, queries, runtime, worklist
 from engine.core.errors import NotFound
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
@@ -26,38 +26,27 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
 ID = [path_param("task_id", "0b7c1d1e-8a4f-4a53-9f4e-2f0c2b8d5a10", "the work item id")]
 
 
-def _overdue(item: runtime.WorkItemView) -> bool:
-    return item.status == "open" and item.due_at is not None and item.due_at < clock.now()
+def _row(task: worklist.TaskRow) -> dict[str, Any]:
+    overdue = task.status == "open" and task.due_at is not None and task.due_at < clock.now()
+    return {**task.__dict__, "overdue": overdue}
 
 
-def _row(item: runtime.WorkItemView, business_key: str | None = None, business_type: str | None = None,
-         customer_name: str | None = None) -> dict[str, Any]:
-    return {**item.__dict__, "business_key": business_key, "business_type": business_type,
-            "customer_name": customer_name, "overdue": _overdue(item)}
+def _may_see(item: worklist.WorkItemView) -> bool:
+    return worklist.may_see(actor(), item, read_all=has_role(READ_ALL_TASKS))
 
 
-def _visible(task_id: str) -> runtime.WorkItemView:
+def _visible(task_id: str) -> worklist.WorkItemView:
     """The work item if the caller may see it; otherwise 404 (existence is not revealed either)."""
-    item = runtime.get_work_item(db(), task_id)
-    if not worklist.may_see(actor(), item, read_all=has_role(READ_ALL_TASKS)):
+    item = queries.get_work_item(db(), task_id)
+    if not _may_see(item):
         raise NotFound(f"task {task_id} does not exist")
     return item
 
 
 def _detail(task_id: str) -> dict[str, Any]:
-    item = _visible(task_id)
-    inst = runtime.get_instance(db(), item.instance_id, with_data=False)
-    definition = definitions.load(db(), inst.definition_id)
-    form = definition.forms.get(item.form_schema) if item.form_schema else None
-    ui = definition.forms.get(item.form_ui_schema) if item.form_ui_schema else None
-    rows, _ = worklist.search(db(), instance_id=item.instance_id, status="all", limit=1000)
-    row = next((t for t in rows if t.item.id == task_id), None)
-    try:
-        data = runtime.task_data(db(), task_id)
-    except Exception:  # noqa: BLE001 — a finished case may no longer hold the task
-        data = {}
-    return {**_row(item, inst.business_key, row.business_type if row else None, row.customer_name if row else None),
-            "form": form, "ui_schema": ui, "data": data, "instance_version": inst.version}
+    found = queries.task_detail(db(), task_id, visible=_may_see)
+    return {**_row(found.task), "form": found.form, "ui_schema": found.ui_schema, "data": found.data,
+            "instance_version": found.instance_version}
 
 
 @blp.route("", methods=["GET"])
@@ -73,12 +62,13 @@ def list_tasks(args: dict[str, Any]) -> Any:
     if assignee == "me":
         assignee = who.name
     limit, offset = window(args)
-    found, total = worklist.search(
-        db(), visible_groups=None if read_all else who.groups, visible_user=None if read_all else who.name,
+    where = worklist.TaskFilter(
+        visible_groups=None if read_all else who.groups, visible_user=None if read_all else who.name,
         candidate_group=args.get("candidate_group"), assignee=assignee, unassigned=args.get("unassigned"),
         business_type=args.get("business_type"), due_before=args.get("due_before"), overdue=args.get("overdue"),
-        instance_id=args.get("instance"), status=args["state"], sort=args["sort"], limit=limit, offset=offset)
-    return page_of([_row(t.item, t.business_key, t.business_type, t.customer_name) for t in found], total, args)
+        instance_id=args.get("instance"), status=args["state"])
+    found, total = worklist.search(db(), where, sort=args["sort"], limit=limit, offset=offset)
+    return page_of([_row(t) for t in found], total, args)
 
 
 @blp.route("/<string:task_id>", methods=["GET"], parameters=ID)
@@ -119,7 +109,7 @@ def unclaim(task_id: str) -> Any:
 @blp.response(200, TaskDetailSchema)
 def delegate(body: dict[str, Any], task_id: str) -> Any:
     _visible(task_id)
-    worklist.delegate(db(), task_id, body["assignee"], actor=actor(), note=body["note"])
+    runtime.delegate(db(), task_id, body["assignee"], actor=actor(), note=body["note"])
     return _detail(task_id)
 
 
@@ -128,10 +118,10 @@ def delegate(body: dict[str, Any], task_id: str) -> Any:
 @blp.doc(summary="Complete with form data",
          description="The data is validated against the task's form: 422 with `details` = {field path: [messages]}. "
                      "409 if the task is no longer open, is held by someone else, or the case changed since "
-                     "`expected_version`.")
-@blp.arguments(CompleteRequestSchema, example={"data": ACCEPT_EXAMPLE, "expected_version": 1})
+                     "`instance_version` (read with the task; `expected_version` is its deprecated alias).")
+@blp.arguments(CompleteRequestSchema, example={"data": ACCEPT_EXAMPLE, "instance_version": 1})
 @blp.response(200, OutcomeSchema)
 def complete(body: dict[str, Any], task_id: str) -> Any:
     _visible(task_id)
     return runtime.complete_task(db(), task_id, body["data"], actor=actor(),
-                                 expected_version=body.get("expected_version"))
+                                 instance_version=body.get("instance_version"))

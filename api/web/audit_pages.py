@@ -22,7 +22,7 @@ from api.web import CHINA, casedata, labels
 from api.web.views import bp, display_name, event_summary, form_order, page, page_db, page_user, task_names
 from engine.audit import anchor, kpi, replay, timetravel
 from engine.audit import chains as audit
-from engine.core import clock, definitions, history, runtime
+from engine.core import clock, definitions, history, queries
 from engine.core.errors import Forbidden, InvalidData
 from engine.deadlines import sla
 
@@ -68,7 +68,7 @@ def _event_rows(definition: definitions.Definition, rows: list[Any]) -> list[dic
 def audit_history(instance_id: int) -> Any:
     _need(TIME_TRAVELLERS)
     db = page_db()
-    inst = runtime.get_instance(db, instance_id, with_data=True)
+    inst = queries.get_instance(db, instance_id, with_data=True)
     definition = definitions.load(db, inst.definition_id)
     types = [t for t in request.args.getlist("type") if t]
     actor = request.args.get("actor") or None
@@ -184,7 +184,7 @@ def audit_case_file(instance_id: int) -> Any:
     _need(AUDITORS)
     db = page_db()
     doc = audit.case_file(db, instance_id)
-    inst = runtime.get_instance(db, instance_id)
+    inst = queries.get_instance(db, instance_id)
     definition = definitions.load(db, inst.definition_id)
     rows, _total = audit.events(db, instance_id)
     order = form_order(definition, rows)

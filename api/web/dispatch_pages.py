@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from api.web import CHINA
 from api.web.views import bp, friendly, page, page_actor, page_db, page_user
-from engine.core import clock, runtime
+from engine.core import clock, queries, worklist
 from engine.core.errors import Forbidden, InvalidData, YekuoError
 from engine.dispatch import appointments, capacity, field, teams, works
 from engine.dispatch import lists as dispatch
@@ -88,11 +88,11 @@ def _dispatch_context() -> dict[str, Any]:
             "dispatch_slots": _slots_for_task}
 
 
-def _slots_for_task(item: runtime.WorkItemView) -> dict[str, Any] | None:
+def _slots_for_task(item: worklist.WorkItemView) -> dict[str, Any] | None:
     """Remaining capacity for the 预约上门 task's job type and area, for the next week (read only)."""
     if item.task_spec != "book_appointment" or item.status != "open":
         return None
-    data = runtime.task_data(page_db(), item.id)
+    data = queries.task_data(page_db(), item.id)
     job_type = data.get("job_kind") if data.get("job_kind") in capacity.JOB_TYPES else "survey"
     area = data.get("area") if data.get("area") in teams.AREAS else "urban"
     now = clock.now().astimezone(CHINA)

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from flask_babel import gettext as _
 from api import auth
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
 from engine.audit import diagrams
-from engine.core import clock, definitions, history, runtime, task_queries, users
+from engine.core import clock, definitions, history, queries, runtime, users, worklist
 from engine.core.db import Database
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
 from engine.deadlines import sla
@@ -79,7 +80,7 @@ def _page_context() -> dict[str, Any]:
     user = auth.current_user() if request.endpoint != "web.static" else None
     counts = None
     if user is not None and user.groups & STAFF:
-        counts = task_queries.counts(page_db(), user=user.username, groups=user.groups, now=clock.now())
+        counts = worklist.counts(page_db(), user=user.username, groups=user.groups, now=clock.now())
     return {"user": user, "demo": is_demo(), "csrf_token": auth.csrf_token, "counts": counts,
             "labels": labels, "label": labels.label, "read_all": bool(user and user.groups & READ_ALL),
             "may_start": bool(user and user.groups & STARTERS), "vendor_ready": vendor_ready()}
@@ -216,15 +217,14 @@ def _task_list(scope: str) -> Any:
         business_type = None
     overdue = request.args.get("overdue") == "1"
     page_no = page_number()
-    kwargs: dict[str, Any] = {"business_type": business_type, "overdue_at": now if overdue else None,
-                              "limit": PAGE_SIZE, "offset": (page_no - 1) * PAGE_SIZE}
+    where = worklist.TaskFilter(business_type=business_type, overdue=True if overdue else None, now=now)
     if scope == "mine":
-        kwargs["assignee"] = user.username
+        where = replace(where, assignee=user.username)
     elif scope == "group":
-        kwargs.update(groups=user.groups, unassigned=True)
+        where = replace(where, visible_groups=user.groups, unassigned=True)
     elif not user.groups & READ_ALL:
         raise Forbidden("only supervisors, auditors and administrators see all open work")
-    rows, total = task_queries.list_tasks(page_db(), **kwargs)
+    rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
                            pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=business_type or "",
                            overdue=overdue, now=now, due_state=due_state)
@@ -250,18 +250,17 @@ def all_tasks() -> Any:
 
 # -- one task ---------------------------------------------------------------------------------------
 
-def _may_view(user: users.UserInfo, item: runtime.WorkItemView) -> bool:
-    return (item.candidate_group in user.groups or user.username in (item.assignee, item.completed_by)
-            or bool(user.groups & READ_ALL))
+def _may_view(user: users.UserInfo, item: worklist.WorkItemView) -> bool:
+    return worklist.may_see(page_actor(), item, read_all=bool(user.groups & READ_ALL))
 
 
-def _may_act(user: users.UserInfo, item: runtime.WorkItemView) -> bool:
+def _may_act(user: users.UserInfo, item: worklist.WorkItemView) -> bool:
     if item.status != "open":
         return False
     return item.assignee == user.username or (item.assignee is None and item.candidate_group in user.groups)
 
 
-def _instructions(definition: definitions.Definition, item: runtime.WorkItemView) -> str:
+def _instructions(definition: definitions.Definition, item: worklist.WorkItemView) -> str:
     spec = definition.spec if item.process_key == definition.key else definition.subprocess_specs.get(item.process_key)
     task_spec = spec.task_specs.get(item.task_spec) if spec is not None else None
     extensions = getattr(task_spec, "extensions", None) or {}
@@ -302,14 +301,14 @@ def _is_date(text: str) -> bool:
 @page
 def task(item_id: str) -> Any:
     db, user = page_db(), page_user()
-    item = runtime.get_work_item(db, item_id)
+    item = queries.get_work_item(db, item_id)
     if not _may_view(user, item):
         raise Forbidden(f"task '{item.name}' belongs to group '{item.candidate_group}'")
-    inst = runtime.get_instance(db, item.instance_id, with_data=item.status != "open")
+    inst = queries.get_instance(db, item.instance_id, with_data=item.status != "open")
     definition = definitions.load(db, inst.definition_id)
     schema = definition.forms.get(item.form_schema) if item.form_schema else None
     ui_schema = definition.forms.get(item.form_ui_schema) if item.form_ui_schema else None
-    data = runtime.task_data(db, item.id) if item.status == "open" else inst.data
+    data = queries.task_data(db, item.id) if item.status == "open" else inst.data
     startval = {}
     if isinstance(schema, dict):
         startval = {k: data[k] for k in (schema.get("properties") or {}) if k in data}
@@ -320,7 +319,7 @@ def task(item_id: str) -> Any:
         "schema": schema, "ui": ui_schema, "startval": startval,
         "example": fresh_example(schema, today) if (is_demo() and isinstance(schema, dict)) else None,
         "lang": "en" if str(session.get("lang")) == "en" else "zh_CN",
-        "today": today.isoformat(), "version": inst.version,
+        "today": today.isoformat(), "instanceVersion": inst.instance_version,
         "completeUrl": url_for("web.complete", item_id=item.id), "csrf": auth.csrf_token(),
         "canAct": _may_act(user, item),
         "text": {"fixErrors": _("Correct %(n)s field(s):", n="%(n)s"), "submitting": _("Submitting…"),
@@ -365,16 +364,16 @@ def unclaim(item_id: str) -> Any:
 @bp.post("/tasks/<item_id>/complete")
 @page
 def complete(item_id: str) -> Any:
-    """JSON in (`{data, version}`), JSON out: where to go next, or the errors per field."""
+    """JSON in (`{data, instance_version}`), JSON out: where to go next, or the errors per field."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise InvalidData("send {\"data\": {...}}", details={"_form": [_("The form could not be read.")]})
-    version = body.get("version")
+    version = body.get("instance_version")
     db = page_db()
-    item = runtime.get_work_item(db, item_id)
+    item = queries.get_work_item(db, item_id)
     try:
         outcome = runtime.complete_task(db, item_id, body["data"], actor=page_actor(),
-                                        expected_version=version if isinstance(version, int) else None)
+                                        instance_version=version if isinstance(version, int) else None)
     except InvalidData as err:
         return jsonify(error={"code": err.code, "message": friendly(err), "details": err.details}), err.status
     steps = [f"{i.name}（{labels.label(labels.ROLES, i.candidate_group)}）" for i in outcome.new_items]
@@ -406,7 +405,7 @@ def cases() -> Any:
     if business_type not in labels.BUSINESS_TYPES:
         business_type = None
     page_no = page_number()
-    rows, total = runtime.list_instances(page_db(), query=query or None, status=status, business_type=business_type,
+    rows, total = queries.list_instances(page_db(), query=query or None, status=status, business_type=business_type,
                                          limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     return render_template("cases.html", rows=rows, total=total, query=query, status=status or "",
                            business_type=business_type or "", page=page_no,
@@ -510,7 +509,7 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
 @page
 def case(instance_id: int) -> Any:
     db = page_db()
-    inst = runtime.get_instance(db, instance_id)
+    inst = queries.get_instance(db, instance_id)
     definition = definitions.load(db, inst.definition_id)
     names = task_names(definition)
     clocks = sla.clocks_of(db, instance_id)
@@ -543,7 +542,7 @@ def case_diagram(instance_id: int) -> Any:
     found = diagrams.instance_diagrams(db, instance_id)
     user = page_user()
     links: dict[tuple[str, str], str] = {}
-    for item in runtime.list_work_items(db, instance_id=instance_id):
+    for item in worklist.items(db, worklist.TaskFilter(instance_id=instance_id)):
         if _may_view(user, item):
             links[(item.process_key, item.task_spec)] = url_for("web.task", item_id=item.id)
     out = []

@@ -86,11 +86,11 @@ def case_file(db: Database, instance_id: int) -> dict[str, Any]:
     check run now, so the file says whether the record it contains still holds.
     """
     from engine.audit import replay
-    from engine.core import runtime
+    from engine.core import queries
     from engine.deadlines import sla
     from engine.intake import documents
 
-    inst = runtime.get_instance(db, instance_id)
+    inst = queries.get_instance(db, instance_id)
     [chain] = verify(db, instance_id)
     rows, _ = events(db, instance_id)
     evs = [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor, "task_id": r.task_id,

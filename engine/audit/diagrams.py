@@ -3,7 +3,7 @@
 The instance page draws each process a case went through (the main process and every called
 process it entered) and marks on it what finished, what is open now and which sequence flows were
 taken. "Finished" comes from the history: each command's primary event carries the `trail` of
-BPMN elements that finished during it (`[id, c|x|e, from-id, subprocess]`, see `runtime.Step`), so
+BPMN elements that finished during it (`[id, c|x|e, from-id, subprocess]`, see `step.Step`), so
 counts survive loops and repeated call activities. "Open now" comes from the stored workflow state:
 READY and STARTED tasks are active (a user task to do, a call activity running), WAITING ones are
 waiting (a timer, a message, an armed boundary event, a join waiting for its other branches).

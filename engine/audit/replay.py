@@ -97,7 +97,8 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
     that event is reported. `data_before` is the case data just before that event's input (equal
     to the data after it when the event is not an input: its command's input came earlier).
     """
-    from engine.core.runtime import Step, instance_data
+    from engine.core.queries import instance_data
+    from engine.core.step import Step
 
     with db.read() as conn:
         row = conn.execute(select(instance_t).where(instance_t.c.id == instance_id)).first()
@@ -288,8 +289,8 @@ class _DeadlineCheck:
             return sla.deadline_after(self.db, start, limit)
         except calendar.CalendarMissing:
             if provisional:
-                result = calendar.add_workdays(self.db, start.astimezone(sla.CHINA).date(), limit, fallback=True)
-                return dt.datetime.combine(result.date, sla.CLOSE, tzinfo=sla.CHINA).astimezone(dt.timezone.utc), True
+                result = calendar.add_workdays(self.db, start.astimezone(clock.CHINA).date(), limit, fallback=True)
+                return dt.datetime.combine(result.date, sla.CLOSE, tzinfo=clock.CHINA).astimezone(dt.timezone.utc), True
             raise
 
     def _expect(self, seq: int, what: str, recorded: str, got: dt.datetime, provisional: bool) -> None:

@@ -114,7 +114,7 @@ def as_of(db: Database, instance_id: int, seq: int) -> AsOf:
 
 
 def _data(wf: Any) -> dict[str, Any]:
-    from engine.core.runtime import instance_data
+    from engine.core.queries import instance_data
 
     try:
         return instance_data(wf)

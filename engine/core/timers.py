@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from engine.core import clock, runtime
+from engine.core import clock, runtime, step
 from engine.core.db import Database
 from engine.core.errors import Conflict
 from engine.core.models import timer_t
@@ -89,7 +89,7 @@ def _groups(claimed: list[Claimed]) -> list[tuple[int | None, list[Claimed]]]:
     by_instance: dict[int, list[Claimed]] = defaultdict(list)
     others = []
     for c in claimed:
-        if c.purpose == runtime.CLOCK_TIMER:
+        if c.purpose == step.CLOCK_TIMER:
             by_instance[c.instance_id].append(c)
         else:
             others.append(c)

@@ -1,110 +1,184 @@
-"""Work-list queries for the REST API (Camunda-like filters and sorting) and delegating a task.
+"""The work list: the one read model of work items, for the REST API, the staff pages, the CLI and the engine.
 
-`search` answers the task lists: who may see what is given as `visible_groups`/`visible_user`
-(a staff member sees the tasks of their groups and the tasks they hold or did; pass `None` for
-both to see everything, as auditors do). `delegate` hands an open task to another active member
-of its candidate group; it is a history event (`task_delegated`) like claim and unclaim.
-(The pages use `engine.core.task_queries`; this module belongs to the REST API.)
+Every list of tasks is one `TaskFilter` over work items joined with their case's search columns:
+`search` answers a page of it and how many match in all (REST lists, the pages' task lists),
+`items` all of it for the engine's own questions (what is open in this case). Who may see what is
+part of the filter (`visible_groups`/`visible_user`: a staff member sees the tasks of their groups
+and the tasks they hold or did; `None` for both sees everything, as auditors do).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
-from engine.core import clock, runtime
+from engine.core import clock
 from engine.core.db import Database
 from engine.core.errors import InvalidData
 from engine.core.models import instance_t, work_item_t
 
+if TYPE_CHECKING:
+    from engine.core.runtime import Actor
+
 SORTS = ("due", "-due", "priority", "-priority", "created", "-created")
 STATUSES = ("open", "completed", "cancelled", "all")
-#: Groups whose members may hand any task of a group they belong to to someone else.
-LEADS = frozenset({"lead"})
 
 
 @dataclass
-class TaskSummary:
-    item: runtime.WorkItemView
-    business_key: str | None
-    business_type: str | None
-    customer_name: str | None
-    instance_status: str
+class WorkItemView:
+    id: str
+    instance_id: int
+    task_spec: str
+    name: str
+    candidate_group: str | None
+    assignee: str | None
+    status: str
+    created_at: dt.datetime
+    due_at: dt.datetime | None = None
+    form_schema: str | None = None
+    form_ui_schema: str | None = None
+    lane: str | None = None
+    process_key: str | None = None
+    priority: int = 50
+    completed_by: str | None = None
+    completed_at: dt.datetime | None = None
 
 
-def _order(sort: str) -> list[Any]:
+@dataclass
+class TaskRow(WorkItemView):
+    """A work item with the columns people find its case by, as every task list shows it."""
+
+    business_key: str | None = None
+    business_type: str | None = None
+    customer_name: str | None = None
+    customer_mobile: str | None = None
+    channel: str | None = None
+    milestone: str | None = None
+    instance_status: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which work items: every field given narrows the list (`status="all"` for any status)."""
+
+    status: str = "open"
+    visible_groups: set[str] | frozenset[str] | None = None
+    visible_user: str | None = None
+    candidate_group: str | None = None
+    assignee: str | None = None
+    unassigned: bool | None = None
+    business_type: str | None = None
+    due_before: dt.datetime | None = None
+    overdue: bool | None = None
+    now: dt.datetime | None = None
+    instance_id: int | None = None
+    task_specs: tuple[str, ...] | None = None
+
+    def conditions(self) -> list[Any]:
+        if self.status not in STATUSES:
+            raise InvalidData("unknown status", details={"status": [f"use one of: {', '.join(STATUSES)}"]})
+        w, i = work_item_t.c, instance_t.c
+        conds: list[Any] = [] if self.status == "all" else [w.status == self.status]
+        if self.visible_groups is not None or self.visible_user is not None:
+            seen = [w.candidate_group.in_(sorted(self.visible_groups))] if self.visible_groups else []
+            if self.visible_user:
+                seen += [w.assignee == self.visible_user, w.completed_by == self.visible_user]
+            conds.append(or_(*seen) if seen else w.id.is_(None))
+        for column, value in ((w.candidate_group, self.candidate_group), (w.assignee, self.assignee),
+                              (i.business_type, self.business_type), (w.instance_id, self.instance_id)):
+            if value is not None:
+                conds.append(column == value)
+        if self.task_specs is not None:
+            conds.append(w.task_spec.in_(self.task_specs))
+        if self.unassigned is not None:
+            conds.append(w.assignee.is_(None) if self.unassigned else w.assignee.is_not(None))
+        if self.due_before is not None:
+            conds.append(w.due_at <= self.due_before)
+        if self.overdue is not None:
+            at = self.now or clock.now()
+            conds.append(w.due_at < at if self.overdue else or_(w.due_at.is_(None), w.due_at >= at))
+        return conds
+
+
+_CASE_COLUMNS = (instance_t.c.business_key, instance_t.c.business_type, instance_t.c.customer_name,
+                 instance_t.c.customer_mobile, instance_t.c.channel, instance_t.c.milestone,
+                 instance_t.c.status.label("instance_status"))
+_WORK_ITEM_KEYS = tuple(WorkItemView.__dataclass_fields__)
+_ROW_KEYS = tuple(TaskRow.__dataclass_fields__)
+
+
+def _order(sort: str | None) -> list[Any]:
+    """A public sort (`SORTS`); `None` is the engine's own order: priority, then age."""
     w = work_item_t.c
     due_asc, due_desc = w.due_at.asc().nulls_last(), w.due_at.desc().nulls_last()
-    first = {
+    orders = {
+        None: [w.priority.desc()],
         "due": [due_asc, w.priority.desc()],
         "-due": [due_desc, w.priority.desc()],
         "priority": [w.priority.desc(), due_asc],
         "-priority": [w.priority.asc(), due_asc],
         "created": [w.created_at.asc()],
         "-created": [w.created_at.desc()],
-    }[sort]
-    return [*first, w.created_at.asc(), w.id.asc()]
-
-
-def search(db: Database, *, visible_groups: set[str] | frozenset[str] | None = None,
-           visible_user: str | None = None, candidate_group: str | None = None, assignee: str | None = None,
-           unassigned: bool | None = None, business_type: str | None = None, due_before: dt.datetime | None = None,
-           overdue: bool | None = None, instance_id: int | None = None, status: str = "open", sort: str = "due",
-           now: dt.datetime | None = None, limit: int = 50, offset: int = 0) -> tuple[list[TaskSummary], int]:
-    """Tasks matching every given filter, one page of them, and how many match in all."""
-    if sort not in SORTS:
+    }
+    if sort not in orders:
         raise InvalidData("unknown sort", details={"sort": [f"use one of: {', '.join(SORTS)}"]})
-    if status not in STATUSES:
-        raise InvalidData("unknown status", details={"status": [f"use one of: {', '.join(STATUSES)}"]})
-    w, i = work_item_t.c, instance_t.c
-    conds: list[Any] = []
-    if visible_groups is not None or visible_user is not None:
-        seen = []
-        if visible_groups:
-            seen.append(w.candidate_group.in_(sorted(visible_groups)))
-        if visible_user:
-            seen.append(w.assignee == visible_user)
-            seen.append(w.completed_by == visible_user)
-        conds.append(or_(*seen) if seen else w.id.is_(None))
-    if status != "all":
-        conds.append(w.status == status)
-    if candidate_group is not None:
-        conds.append(w.candidate_group == candidate_group)
-    if assignee is not None:
-        conds.append(w.assignee == assignee)
-    if unassigned is True:
-        conds.append(w.assignee.is_(None))
-    elif unassigned is False:
-        conds.append(w.assignee.is_not(None))
-    if business_type is not None:
-        conds.append(i.business_type == business_type)
-    if due_before is not None:
-        conds.append(w.due_at <= due_before)
-    if overdue is not None:
-        at = now or clock.now()
-        conds.append(w.due_at < at if overdue else or_(w.due_at.is_(None), w.due_at >= at))
-    if instance_id is not None:
-        conds.append(w.instance_id == instance_id)
-    base = select(work_item_t, i.business_key, i.business_type, i.customer_name,
-                  i.status.label("instance_status")).join(instance_t, i.id == w.instance_id).where(*conds)
+    return [*orders[sort], w.created_at.asc(), w.id.asc()]
+
+
+def joined(*extra: Any) -> Select[Any]:
+    """Work items with their case's search columns (and `extra` columns), the rows of `task_row`."""
+    return select(work_item_t, *_CASE_COLUMNS, *extra).join(instance_t, instance_t.c.id == work_item_t.c.instance_id)
+
+
+def item_view(r: Any) -> WorkItemView:
+    """A work item row (or a row with the work item's columns) as the engine hands it out."""
+    return WorkItemView(**{k: getattr(r, k) for k in _WORK_ITEM_KEYS})
+
+
+def task_row(r: Any) -> TaskRow:
+    """A row of the joined work-list statement."""
+    return TaskRow(**{k: getattr(r, k) for k in _ROW_KEYS})
+
+
+def search(db: Database, where: TaskFilter = TaskFilter(), *, sort: str = "due", limit: int = 50,
+           offset: int = 0) -> tuple[list[TaskRow], int]:
+    """One page of the tasks matching `where`, and how many match in all."""
+    order = _order(sort)
+    conds = where.conditions()
+    counted = select(work_item_t.c.id).join(instance_t, instance_t.c.id == work_item_t.c.instance_id).where(*conds)
     with db.read() as conn:
-        total = conn.execute(select(func.count()).select_from(
-            select(w.id).join(instance_t, i.id == w.instance_id).where(*conds).subquery())).scalar_one()
-        rows = conn.execute(base.order_by(*_order(sort)).limit(limit).offset(offset)).all()
-    return [TaskSummary(runtime._item_view(r), r.business_key, r.business_type, r.customer_name,
-                        r.instance_status) for r in rows], total
+        total = conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+        rows = conn.execute(joined().where(*conds).order_by(*order).limit(limit).offset(offset)).all()
+    return [task_row(r) for r in rows], total
 
 
-def may_see(actor: runtime.Actor, item: runtime.WorkItemView, *, read_all: bool = False) -> bool:
+def items(db: Database, where: TaskFilter, *, sort: str | None = None) -> list[TaskRow]:
+    """Every task matching `where` (no paging), for the engine's own questions."""
+    with db.read() as conn:
+        return items_in(conn, where, sort=sort)
+
+
+def items_in(conn: Connection, where: TaskFilter, *, sort: str | None = None) -> list[TaskRow]:
+    """`items` inside a transaction the caller holds (a case read with its open tasks)."""
+    return [task_row(r) for r in conn.execute(joined().where(*where.conditions()).order_by(*_order(sort)))]
+
+
+def counts(db: Database, *, user: str, groups: set[str] | frozenset[str], now: dt.datetime) -> dict[str, int]:
+    """Open items held by `user` ("mine"), unclaimed in their groups ("group"), and overdue among both."""
+    mine = work_item_t.c.assignee == user
+    group = and_(work_item_t.c.assignee.is_(None), work_item_t.c.candidate_group.in_(sorted(groups or {""})))
+    overdue = and_(work_item_t.c.due_at.is_not(None), work_item_t.c.due_at < now)
+    q = select(func.count().filter(mine), func.count().filter(group),
+               func.count().filter(and_(or_(mine, group), overdue))).where(work_item_t.c.status == "open")
+    with db.read() as conn:
+        m, g, o = conn.execute(q).one()
+    return {"mine": m or 0, "group": g or 0, "overdue": o or 0}
+
+
+def may_see(actor: Actor, item: WorkItemView, *, read_all: bool = False) -> bool:
     """Staff see their groups' tasks and the tasks they hold or did."""
     return (read_all or actor.system or (item.candidate_group is not None and item.candidate_group in actor.groups)
             or actor.name in (item.assignee, item.completed_by))
-
-
-def delegate(db: Database, item_id: str, to_user: str, *, actor: runtime.Actor,
-             note: str = "") -> runtime.WorkItemView:
-    """Hand an open task to another member of its group (see `engine.core.runtime.delegate`)."""
-    return runtime.delegate(db, item_id, to_user, actor=actor, note=note, leads=LEADS)

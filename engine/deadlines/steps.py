@@ -2,7 +2,7 @@
 what a step opened and closed, and the `workdays_before` script helper.
 
 Both run in the command's own transaction or script engine; `engine.wiring` plugs them into the
-core's `runtime.WRITE_HOOKS` and `runtime.SCRIPT_HELPERS`.
+core's `store.WRITE_HOOKS` and `step.SCRIPT_HELPERS`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 
 from engine.core.db import Database
 from engine.core.history import NewEvent
-from engine.core.runtime import Step, Written
+from engine.core.step import Step
+from engine.core.store import Written
 from engine.deadlines import calendar, notices, sla
 
 

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, select
 
 from engine.core import clock
-from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData
 from engine.core.models import capacity_report_t, capacity_usage_t, team_t

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from engine.core import clock, history, runtime, timers
+from engine.core import clock, history, runtime, store, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.core.errors import Forbidden, InvalidData, InvalidState, NotFound, ServiceError
+from engine.core.errors import Forbidden, InvalidData, InvalidState, NotFound
 from engine.core.models import (
     appointment_t,
     callback_record_t,
@@ -222,7 +222,7 @@ def _may_report(db: Database, view: appointments.AppointmentView, actor: runtime
 
 
 def _complete_job_task(db: Database, job_no: str, spec: str, data: dict[str, Any], actor: runtime.Actor,
-                       what: str) -> runtime.Outcome:
+                       what: str) -> store.Outcome:
     view = appointments.get(db, job_no)
     item = dispatch.open_task(db, view, spec)
     if item is None:
@@ -231,14 +231,14 @@ def _complete_job_task(db: Database, job_no: str, spec: str, data: dict[str, Any
 
 
 def report_arrival(db: Database, job_no: str, *, actor: runtime.Actor,
-                   arrived_at: dt.datetime | None = None) -> runtime.Outcome:
+                   arrived_at: dt.datetime | None = None) -> store.Outcome:
     """第一个电话: the worker is on site (default: now)."""
     at = (arrived_at or clock.now()).astimezone(CHINA).isoformat()
     return _complete_job_task(db, job_no, "report_arrival", {"arrived_at": at}, actor, "an arrival report")
 
 
 def report_completion(db: Database, job_no: str, *, actor: runtime.Actor, work_summary: str,
-                      customer_signed: bool, completed_at: dt.datetime | None = None) -> runtime.Outcome:
+                      customer_signed: bool, completed_at: dt.datetime | None = None) -> store.Outcome:
     """第二个电话: the on-site work is done (the work's own task must be completed first)."""
     at = (completed_at or clock.now()).astimezone(CHINA).isoformat()
     return _complete_job_task(db, job_no, "report_completion", {
@@ -248,7 +248,7 @@ def report_completion(db: Database, job_no: str, *, actor: runtime.Actor, work_s
 
 def record_callback(db: Database, job_no: str, *, actor: runtime.Actor, reachable: bool,
                     satisfaction: int | None = None, problems: str = "",
-                    called_at: dt.datetime | None = None) -> runtime.Outcome:
+                    called_at: dt.datetime | None = None) -> store.Outcome:
     data: dict[str, Any] = {"called_at": (called_at or clock.now()).astimezone(CHINA).isoformat(),
                             "reachable": reachable, "problems": problems}
     if satisfaction is not None:
@@ -352,13 +352,9 @@ def jobs_of(db: Database, username: str, day: dt.date) -> list[appointments.Appo
     return sorted(out, key=lambda a: (a.day, a.route_seq or 999, a.planned_at or a.window_start, a.job_no))
 
 
-def open_callbacks(db: Database) -> list[runtime.WorkItemView]:
+def open_callbacks(db: Database) -> list[worklist.TaskRow]:
     """Call-back tasks waiting for the dispatch centre (作业回访 and the case's 回访)."""
-    with db.read() as conn:
-        ids = conn.execute(select(work_item_t.c.id).where(work_item_t.c.status == "open",
-                                                          work_item_t.c.task_spec.in_(("job_callback", "callback")))
-                           .order_by(work_item_t.c.created_at)).scalars().all()
-    return [runtime.get_work_item(db, i) for i in ids]
+    return worklist.items(db, worklist.TaskFilter(task_specs=("job_callback", "callback")), sort="created")
 
 
 def callbacks(db: Database, *, follow_up_status: str | None = None, instance_id: int | None = None,

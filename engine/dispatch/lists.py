@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from engine.core import clock, history, runtime
+from engine.core import clock, history, queries, runtime, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData, InvalidState, NotFound
@@ -320,12 +320,12 @@ def assign(db: Database, job_no: str, worker: str, *, actor: runtime.Actor, plan
     return appointments.get(db, job_no)
 
 
-def open_task(db: Database, view: appointments.AppointmentView, spec: str) -> runtime.WorkItemView | None:
+def open_task(db: Database, view: appointments.AppointmentView, spec: str) -> worklist.WorkItemView | None:
     """The case's open work item `spec` of this appointment's field job, if the case is there now."""
-    for item in runtime.list_work_items(db, instance_id=view.instance_id):
+    for item in worklist.items(db, worklist.TaskFilter(instance_id=view.instance_id)):
         if item.task_spec != spec:
             continue
-        data = runtime.task_data(db, item.id)
+        data = queries.task_data(db, item.id)
         if (data.get("booking") or {}).get("appointment_id") == view.id:
             return item
     return None

@@ -197,7 +197,7 @@ def seed_demo(db: Database, *, week_start: dt.date | None = None, scale: int = 1
     from engine.dispatch import capacity
 
     have = {t.code for t in list_teams(db, active_only=False)}
-    start = week_start or capacity.week_of(clock.now().astimezone(capacity.CHINA).date())
+    start = week_start or capacity.week_of(clock.now().astimezone(clock.CHINA).date())
     added = []
     for code, name, area, members, plan in DEMO_TEAMS:
         if code in have:

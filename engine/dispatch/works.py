@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from engine.core import clock, history, runtime, timers
+from engine.core import clock, history, queries
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, NotFound
@@ -117,7 +117,7 @@ def _insert_entry(conn: Connection, *, instance_id: int, kind: str, title: str, 
 
 
 def _case(db: Database, instance_id: int) -> dict[str, Any]:
-    data = runtime.get_instance(db, instance_id).data
+    data = queries.get_instance(db, instance_id).data
     return {k: (str(data[k])[:200] if data.get(k) is not None else None)
             for k in ("application_no", "customer_name", "address")}
 

@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.core import clock, definitions, forms, runtime
+from engine.core import clock, definitions, forms, runtime, step, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, NotFound
@@ -164,7 +164,7 @@ def _check_documents(db: Database, data: dict[str, Any], client: str) -> None:
 def next_number(db: Database, now: dt.datetime | None = None) -> str:
     """The next application number, from the same daily counter `yekuo/next_number` uses."""
     day = (now or clock.now()).astimezone(CHINA).strftime("%Y%m%d")
-    seq = runtime.allocate(db, f"number:{NUMBER_PREFIX}:{day}")
+    seq = step.allocate(db, f"number:{NUMBER_PREFIX}:{day}")
     return f"{NUMBER_PREFIX}{day}-{seq:04d}"
 
 
@@ -278,6 +278,6 @@ def list_applications(db: Database, *, client: str | None = None, limit: int = 5
     return [status(db, n) for n in numbers], total
 
 
-def withdraw(db: Database, application_no: str, *, reason: str, actor: runtime.Actor) -> runtime.Outcome:
+def withdraw(db: Database, application_no: str, *, reason: str, actor: runtime.Actor) -> store.Outcome:
     """The customer withdraws: the case's `withdraw` message, while it still accepts one."""
     return runtime.send_message(db, instance_of(db, application_no), "withdraw", {"reason": reason}, actor=actor)

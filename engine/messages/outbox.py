@@ -1,6 +1,6 @@
 """Delivering the outbox: every queued message leaves at least once, none is lost, failures show.
 
-Commands queue rows (`runtime._queue_outbox`, in the step's own transaction); a delivery pass
+Commands queue rows (`store.queue_outbox`, in the step's own transaction); a delivery pass
 (`deliver_due`, run by the scheduler or `yekuo outbox deliver`) hands them to a sink.
 
 Claiming is exactly-once without extra columns: the lease lives in `next_attempt_at`. A claim moves

@@ -26,11 +26,12 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from sqlalchemy import delete, func, select, update
 
-from engine.core import definitions, history
+from engine.core import definitions, history, store
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import InvalidState, NotFound
 from engine.core.models import definition_t, instance_t, timer_t, work_item_t
+from engine.core.step import CLOCK_TIMER, Step, waiting_timers
 
 _OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
@@ -127,11 +128,9 @@ def _blockers(wf: Any, new: definitions.Definition) -> list[str]:
 
 def check(db: Database, instance_ids: list[int], to_version: int | None = None) -> list[MigrationCheck]:
     """The dry run: which cases can move to `to_version` (default: the latest) and why not."""
-    from engine.core.runtime import _load_for_command
-
     out = []
     for iid in instance_ids:
-        row, current, wf = _load_for_command(db, iid)
+        row, current, wf = store.load(db, iid)
         target = definitions.load(db, definitions.latest_id(db, current.key, to_version))
         result = MigrationCheck(iid, False, current.version, target.version)
         if row.status in ("completed", "cancelled"):
@@ -160,10 +159,8 @@ def _move(wf: Any, target: definitions.Definition) -> list[str]:
 def migrate(db: Database, instance_id: int, to_version: int | None = None, *, actor: str,
             note: str = "") -> Any:
     """Move one case to another version of its process (one command, one audit event)."""
-    from engine.core.runtime import _load_for_command
-
     with db.session():
-        row, current, wf = _load_for_command(db, instance_id)
+        row, current, wf = store.load(db, instance_id)
         target = definitions.load(db, definitions.latest_id(db, current.key, to_version))
         [verdict] = check(db, [instance_id], target.version)
         if not verdict.can_migrate:
@@ -175,7 +172,6 @@ def migrate(db: Database, instance_id: int, to_version: int | None = None, *, ac
 def _migrate_command(db: Database, row: Any, wf: Any, current: definitions.Definition,
                      target: definitions.Definition, *, actor: str, note: str, event: str) -> Any:
     from engine.core.history import NewEvent
-    from engine.core.runtime import Step, _save
 
     step = Step(db, current, wf, instance_id=row.id, business_key=row.business_key)
     dropped = _move(wf, target)
@@ -185,7 +181,7 @@ def _migrate_command(db: Database, row: Any, wf: Any, current: definitions.Defin
         "from_definition_id": current.id, "from_version": current.version,
         "to_definition_id": target.id, "to_version": target.version, "dropped_tasks": dropped, "note": note})
     with db.write() as conn:
-        outcome = _save(db, step, row, primary)
+        outcome = store.save(db, step, row, primary)
         conn.execute(update(instance_t).where(instance_t.c.id == row.id).values(definition_id=target.id))
         _drop_stale_timers(conn, row.id, wf)
         for item_id, task in step.scan().ready.items():  # names, lanes and forms may differ in the new version
@@ -200,8 +196,6 @@ def _drop_stale_timers(conn: Any, instance_id: int, wf: Any) -> None:
     """A timer the case waits on is re-evaluated against the new version (a changed expression gives
     a new due time, counted from the migration); the row with the old due time must go, or the
     scheduler would wake the case for nothing."""
-    from engine.core.runtime import CLOCK_TIMER, waiting_timers
-
     waiting = waiting_timers(wf)
     rows = conn.execute(select(timer_t.c.id, timer_t.c.task_id, timer_t.c.due_at).where(
         timer_t.c.instance_id == instance_id, timer_t.c.purpose == CLOCK_TIMER, timer_t.c.fired_at.is_(None))).all()
@@ -218,8 +212,6 @@ def _utc(value: Any) -> Any:
 
 def revert(db: Database, instance_id: int, *, actor: str) -> Any:
     """Undo the last migration while nothing has happened on the case since."""
-    from engine.core.runtime import _load_for_command
-
     with db.session(), db.read() as conn:
         last = conn.execute(select(history.event_t).where(history.event_t.c.instance_id == instance_id)
                             .order_by(history.event_t.c.seq.desc()).limit(1)).first()
@@ -229,7 +221,7 @@ def revert(db: Database, instance_id: int, *, actor: str) -> Any:
         raise InvalidState("the case has moved on since it was migrated (or never was); it cannot be reverted")
     payload = history.payload_of(last)
     with db.session():
-        row, current, wf = _load_for_command(db, instance_id)
+        row, current, wf = store.load(db, instance_id)
         previous = definitions.load(db, payload["from_definition_id"])
         reasons = _blockers(wf, previous)
         if reasons:

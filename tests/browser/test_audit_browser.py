@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from engine.audit import chains as audit
 from engine.core import clock as engine_clock
-from engine.core import runtime
+from engine.core import runtime, worklist
 from engine.core.db import Database
 from tests.browser.support import sign_in
 from tests.process_helpers import _answer, as_group, start_case
@@ -26,7 +26,7 @@ def drive_slowly(db: Database, clock: engine_clock.FixedClock, iid: int) -> list
     """Complete the case's work one task at a time, 1–11 hours apart."""
     done: list[str] = []
     for _ in range(60):
-        open_now = runtime.list_work_items(db, instance_id=iid)
+        open_now = worklist.items(db, worklist.TaskFilter(instance_id=iid))
         if not open_now:
             return done
         item = min(open_now, key=lambda i: (i.created_at, i.task_spec))

@@ -19,7 +19,7 @@ from typing import Any
 from lxml import etree
 from playwright.sync_api import Browser, expect
 
-from engine.core import definitions, runtime
+from engine.core import definitions, queries, runtime
 from engine.core.config import PROJECT_ROOT
 from engine.core.db import Database
 from tests.browser.support import sign_in
@@ -83,7 +83,7 @@ def test_analyst_edits_checks_deploys_and_migrates(browser: Browser, browser_con
     finally:
         context.close()
 
-    inst = runtime.get_instance(web_db, case.instance_id)
+    inst = queries.get_instance(web_db, case.instance_id)
     assert inst.definition_version == 2
     from engine.core import history
 

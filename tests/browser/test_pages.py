@@ -17,7 +17,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from engine.core import clock as engine_clock
-from engine.core import runtime
+from engine.core import queries, runtime
 from engine.core.db import Database
 from tests.browser.conftest import NOW
 from tests.browser.support import field, form_ready, sign_in
@@ -76,7 +76,7 @@ def _accept_form_refuses_bad_input(clerk: Any, artifacts: Path, web_db: Database
     expect(id_error).to_contain_text("证件号码校验未通过")
     expect(clerk.get_by_test_id("form-errors")).to_contain_text("证件号码")
     assert clerk.url == item_url
-    assert runtime.get_work_item(web_db, item_url.rsplit("/", 1)[1]).status == "open"
+    assert queries.get_work_item(web_db, item_url.rsplit("/", 1)[1]).status == "open"
     clerk.screenshot(path=artifacts / "03-accept-form-id-error.png", full_page=True)
 
     field(clerk, "id_number").fill(GOOD_ID)
@@ -198,7 +198,7 @@ def test_deadline_badges_filters_and_search(new_context: Any, artifacts: Path, w
     start = runtime.start_instance(web_db, "new_connection", {"channel": "counter"},
                                    actor=runtime.Actor("clerk", frozenset({"clerk"})))
     drive(web_db, start.instance_id, {"accept": example("accept", 2)}, until="reply_scheme")
-    case = runtime.get_instance(web_db, start.instance_id)
+    case = queries.get_instance(web_db, start.instance_id)
     [item] = [i for i in case.open_items if i.task_spec == "reply_scheme"]
     assert item.due_at is not None
 

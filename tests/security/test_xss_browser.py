@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from engine.core import runtime
+from engine.core import queries
 from engine.core.db import Database
-from engine.dispatch import booking
+from engine.dispatch import appointments
 from tests.api_support import Api, application_example, with_documents
 from tests.browser.conftest import CHROMIUM, LiveServer
 from tests.browser.support import field, form_ready, sign_in
@@ -67,7 +67,7 @@ def test_markup_from_a_channel_never_runs_in_a_staff_page(new_context: Any, live
     clerk.locator('[data-schemapath="root.load_level"] input[value="3"]').check()
     clerk.get_by_test_id("submit").click()
     expect(clerk.get_by_test_id("flash")).to_contain_text("已提交：受理申请。")
-    data = runtime.get_instance(web_db, iid).data
+    data = queries.get_instance(web_db, iid).data
     assert (data["address"], data["customer_name"], data["contact_name"]) == (ADDRESS, NAME, CONTACT)
 
     # on to the lead's 派工 step (the steps in between are not what is tested here)
@@ -102,7 +102,7 @@ def test_markup_from_a_channel_never_runs_in_a_staff_page(new_context: Any, live
     expect(auditor.locator("body")).to_contain_text(ADDRESS)
 
     # the dispatch board and lists show the booked job
-    [appt] = booking.list_appointments(web_db, instance_id=iid)
+    [appt] = appointments.list_appointments(web_db, instance_id=iid)
     dispatcher = watch(sign_in(new_context(), "dispatcher"), dialogs)
     dispatcher.get_by_test_id("nav-dispatch").click()
     expect(dispatcher.get_by_test_id("today-chart")).to_be_visible()
@@ -115,4 +115,4 @@ def test_markup_from_a_channel_never_runs_in_a_staff_page(new_context: Any, live
         assert page.evaluate("() => document.querySelectorAll('img[onerror], svg[onload], script:not([src]):not([type])').length") == 0
     assert dialogs == [], dialogs
     assert "dispatch_job" in items(web_db, iid)
-    assert re.fullmatch(r"YK\d{8}-\d{4}", runtime.get_instance(web_db, iid).business_key or "")
+    assert re.fullmatch(r"YK\d{8}-\d{4}", queries.get_instance(web_db, iid).business_key or "")

@@ -412,7 +412,7 @@
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRF-Token': cfg.csrf },
-      body: JSON.stringify({ data: data, version: cfg.version })
+      body: JSON.stringify({ data: data, instance_version: cfg.instanceVersion })
     }).then(function (res) {
       return res.json().catch(function () { return {}; }).then(function (body) { return { res: res, body: body }; });
     }).then(function (r) {

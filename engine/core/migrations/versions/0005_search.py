@@ -7,8 +7,6 @@ Create Date: 2026-11-27 11:27:42.631815
 import sqlalchemy as sa
 from alembic import op
 
-import engine.core.models
-
 revision = '0005'
 down_revision = '0004'
 branch_labels = None

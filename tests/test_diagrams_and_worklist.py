@@ -1,5 +1,5 @@
 """The read modules behind the staff pages: `engine.audit.diagrams` (a case's path on its diagrams) and
-`engine.core.task_queries` (work lists with case columns, filters and counts), on both backends."""
+`engine.core.worklist` (work lists with case columns, filters and counts), on both backends."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 
 from engine.audit import diagrams
 from engine.core import clock as engine_clock
-from engine.core import runtime, task_queries
+from engine.core import queries, runtime, worklist
 from engine.core.db import Database
 from engine.core.errors import NotFound
+from engine.core.worklist import TaskFilter
 from engine.deadlines import rule_sets
 from tests.process_helpers import complete, deploy, drive, example, start_case
 
@@ -52,7 +53,7 @@ def test_diagram_counts_repeated_elements(bundled: Database) -> None:
 
 def test_definition_xml_and_unknown_processes(bundled: Database) -> None:
     iid = start_case(bundled)
-    inst = runtime.get_instance(bundled, iid, with_data=False)
+    inst = queries.get_instance(bundled, iid, with_data=False)
     assert "<bpmn:process id=\"new_connection\"" in diagrams.definition_xml(bundled, inst.definition_id)
     assert "<bpmn:process id=\"field_job\"" in diagrams.definition_xml(bundled, inst.definition_id, "field_job")
     with pytest.raises(NotFound):
@@ -61,38 +62,38 @@ def test_definition_xml_and_unknown_processes(bundled: Database) -> None:
         diagrams.instance_diagrams(bundled, 999_999)
 
 
-def test_task_queries_filter_sort_and_count(bundled: Database, clock: engine_clock.FixedClock) -> None:
+def test_worklist_filter_sort_and_count(bundled: Database, clock: engine_clock.FixedClock) -> None:
     resident = start_case(bundled)
     high_voltage = start_case(bundled)
     drive(bundled, high_voltage, {"accept": example("accept", 2)}, until="reply_scheme")
     complete(bundled, resident, "accept")
     waiting = start_case(bundled)  # still at acceptance, no business type yet
 
-    clerk_rows, total = task_queries.list_tasks(bundled, groups={"clerk"}, unassigned=True)
+    clerk_rows, total = worklist.search(bundled, TaskFilter(visible_groups={"clerk"}, unassigned=True))
     assert total == 2 and {r.instance_id for r in clerk_rows} == {resident, waiting}
     assert {r.task_spec for r in clerk_rows} == {"sign_standard", "accept"}
     row = next(r for r in clerk_rows if r.instance_id == resident)
     assert row.business_type == "lv_res" and row.customer_name == "张伟" and row.business_key
 
-    rows, _ = task_queries.list_tasks(bundled, groups={"clerk", "manager"}, business_type="hv_dual")
+    rows, _ = worklist.search(bundled, TaskFilter(visible_groups={"clerk", "manager"}, business_type="hv_dual"))
     assert [(r.instance_id, r.task_spec) for r in rows] == [(high_voltage, "reply_scheme")]
     due = rows[0].due_at
     assert due is not None
 
-    everything, total = task_queries.list_tasks(bundled)
+    everything, total = worklist.search(bundled)
     assert total == 3 and everything[0].due_at == due  # deadlines first
 
-    assert task_queries.list_tasks(bundled, overdue_at=clock.now())[1] == 0
+    assert worklist.search(bundled, TaskFilter(overdue=True, now=clock.now()))[1] == 0
     later = due + dt.timedelta(hours=1)
-    assert [r.instance_id for r in task_queries.list_tasks(bundled, overdue_at=later)[0]] == [high_voltage]
-    assert task_queries.list_tasks(bundled, due_before=due)[1] == 1
+    assert [r.instance_id for r in worklist.search(bundled, TaskFilter(overdue=True, now=later))[0]] == [high_voltage]
+    assert worklist.search(bundled, TaskFilter(due_before=due))[1] == 1
 
     manager = runtime.Actor("mgr", frozenset({"manager"}))
     runtime.claim(bundled, rows[0].id, actor=manager)
-    assert task_queries.list_tasks(bundled, assignee="mgr")[1] == 1
-    assert task_queries.counts(bundled, user="mgr", groups={"manager"}, now=later) == \
+    assert worklist.search(bundled, TaskFilter(assignee="mgr"))[1] == 1
+    assert worklist.counts(bundled, user="mgr", groups={"manager"}, now=later) == \
         {"mine": 1, "group": 0, "overdue": 1}
-    assert task_queries.counts(bundled, user="someone", groups={"clerk"}, now=clock.now()) == \
+    assert worklist.counts(bundled, user="someone", groups={"clerk"}, now=clock.now()) == \
         {"mine": 0, "group": 2, "overdue": 0}
-    assert task_queries.counts(bundled, user="nobody", groups=frozenset(), now=clock.now()) == \
+    assert worklist.counts(bundled, user="nobody", groups=frozenset(), now=clock.now()) == \
         {"mine": 0, "group": 0, "overdue": 0}

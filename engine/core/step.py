@@ -1,0 +1,390 @@
+"""One command in memory: the restored workflow, what the command feeds it, and what changed.
+
+A `Step` scans the task tree before and after the command, so new READY human tasks, the finished
+elements (the trail) and added or removed timers are diffs in memory, never extra queries. The
+commands (`engine.core.runtime`) and replay (`engine.audit.replay`) feed it the same inputs;
+`engine.core.store` writes what it found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from SpiffWorkflow import TaskState
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from sqlalchemy import insert, update
+
+from engine.core import clock, definitions, services
+from engine.core.codec import CODEC
+from engine.core.db import Database
+from engine.core.errors import Conflict, InvalidState, ServiceError, YekuoError
+from engine.core.history import NewEvent
+from engine.core.models import counter_t
+from engine.core.scripting.script_engine import make_script_engine
+
+#: The `purpose` of a timer row that stands for a BPMN timer event the workflow waits on.
+CLOCK_TIMER = "bpmn_timer"
+#: Script helpers that need the database, as `name: factory(db) -> function` (e.g. the
+#: calendar's `workdays_before`); every step's script engine gets them. Filled by `engine.wiring`.
+SCRIPT_HELPERS: dict[str, Callable[[Database], Callable[..., Any]]] = {}
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
+_STATE_CODE = {TaskState.COMPLETED: "c", TaskState.CANCELLED: "x", TaskState.ERROR: "e"}
+
+
+class Step:
+    """Everything one command does in memory between its read and its write."""
+
+    def __init__(self, db: Database, definition: definitions.Definition, wf: BpmnWorkflow, *,
+                 instance_id: int | None, business_key: str | None,
+                 recorded_services: list[dict[str, Any]] | None = None) -> None:
+        self.db = db
+        self.definition = definition
+        self.wf = wf
+        self.instance_id = instance_id
+        self.business_key = business_key
+        self.now = clock.now()
+        self.events: list[NewEvent] = []
+        self.effects = services.Effects()
+        self.error: dict[str, Any] | None = None
+        self.recorded = list(recorded_services) if recorded_services is not None else None
+        wf.script_engine = make_script_engine(service_caller=self._call_service,
+                                              helpers={name: factory(db) for name, factory in SCRIPT_HELPERS.items()})
+        self._before: dict[Any, int] = {}
+        self._ready_before: set[str] = set()
+        self.sla_before: dict[str, str] = {}
+        self.pause_before: dict[str, str] = {}
+        for t in _all_tasks(wf):
+            self._before[t.id] = t.state
+            if t.state == TaskState.READY and t.task_spec.manual:
+                self._ready_before.add(str(t.id))
+                props = definition.task_info(t).properties
+                if props.get("slaKey"):
+                    self.sla_before[str(t.id)] = props["slaKey"]
+                if props.get("slaPause"):
+                    self.pause_before[str(t.id)] = props["slaPause"]
+        self.sla_keys: dict[str, str] = {}
+        self.pauses: dict[str, str] = {}  # new work items that are customer time (`slaPause`)
+        self._timers_before = waiting_timers(wf)
+        self._after: _Scan | None = None
+        self._work: tuple[list[dict[str, Any]], set[str]] | None = None
+        self.new_items: list[dict[str, Any]] = []
+
+    def scan(self) -> "_Scan":
+        """One pass over the task tree after the command; call when the workflow is settled."""
+        if self._after is None:
+            finished, ready, error = [], {}, False
+            before = self._before
+            for t in _all_tasks(self.wf):
+                state = t.state
+                if state == TaskState.READY:
+                    if t.task_spec.manual:
+                        ready[str(t.id)] = t
+                elif state & _FINISHED:
+                    if state == TaskState.ERROR:
+                        error = True
+                    if before.get(t.id) != state and getattr(t.task_spec, "bpmn_id", None) is not None:
+                        finished.append(t)
+            finished.sort(key=lambda t: t.last_state_change)
+            self._after = _Scan(self._trail_of(finished), ready, error)
+        return self._after
+
+    def _call_service(self, context: dict[str, Any], operation_name: str,
+                      operation_params: dict[str, Any]) -> str:
+        params = {k: v.get("value") if isinstance(v, dict) else v for k, v in operation_params.items()}
+        params = CODEC.to_jsonable(params)
+        if self.recorded is not None:
+            return self._replay_service(operation_name, params)
+        handler = services.get(operation_name)
+        if handler is None:
+            raise ServiceError(f"no handler is registered for service operator '{operation_name}'")
+        call = services.ServiceCall(operator=operation_name, params=params, data=dict(context),
+                                    instance_id=self.instance_id, business_key=self.business_key,
+                                    now=self.now, effects=self.effects,
+                                    allocate=lambda name: allocate(self.db, name), db=self.db)
+        try:
+            result = CODEC.to_jsonable(handler(call))
+        except Exception as exc:  # recorded, then surfaced as the instance's error
+            error = f"{type(exc).__name__}: {exc}"
+            self.events.append(NewEvent("service_failed", self.now, payload={
+                "operator": operation_name, "params": params, "error": error}))
+            raise ServiceError(f"service '{operation_name}' failed: {error}") from exc
+        self.events.append(NewEvent("service_called", self.now, payload={
+            "operator": operation_name, "params": params, "result": result}))
+        return json.dumps(result)
+
+    def _replay_service(self, operation_name: str, params: dict[str, Any]) -> str:
+        if not self.recorded:
+            raise ServiceError(f"replay: service '{operation_name}' was not called in the recorded history")
+        rec = self.recorded.pop(0)
+        if rec["operator"] != operation_name:
+            raise ServiceError(f"replay: expected service '{rec['operator']}', got '{operation_name}'")
+        if "error" in rec:
+            raise ServiceError(f"service '{operation_name}' failed: {rec['error']}")
+        return json.dumps(rec["result"])
+
+    def advance(self) -> None:
+        """Run everything the engine can run; a failure becomes the instance's error, not a 500."""
+        try:
+            self.wf.refresh_timers()
+            self.wf.do_engine_steps()
+        except (SpiffWorkflowException, YekuoError) as exc:
+            self.error = describe_error(exc)
+
+    # -- the inputs a command feeds the workflow (replay calls the same methods)
+    def start(self, data: dict[str, Any]) -> None:
+        for task in self.wf.get_tasks(state=TaskState.READY):
+            task.set_data(**data)
+        self.advance()
+
+    def retry_failed(self) -> list[str]:
+        """Re-run failed tasks: a human task keeps its submitted data, others start afresh."""
+        retried = []
+        for task in self.wf.get_tasks(state=TaskState.ERROR):
+            retried.append(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
+            if task.task_spec.manual:
+                task._set_state(TaskState.READY)
+                try:
+                    task.run()
+                except (SpiffWorkflowException, YekuoError) as exc:
+                    self.error = describe_error(exc)
+            else:
+                task.reset_branch(None)
+        if self.error is None:
+            self.advance()
+        return retried
+
+    def deliver(self, name: str, payload: dict[str, Any]) -> None:
+        try:
+            self.wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        except WorkflowException:
+            raise InvalidState(f"the case is not waiting for message '{name}' now") from None
+        self.advance()
+
+    def run_human_task(self, task: Any, data: dict[str, Any]) -> None:
+        spec = task.task_spec
+        try:
+            if hasattr(spec, "add_data_from_form"):
+                spec.add_data_from_form(task, data)
+            else:
+                task.set_data(**data)
+            task.run()
+        except (SpiffWorkflowException, YekuoError) as exc:
+            self.error = describe_error(exc)
+            return
+        self.advance()
+
+    # -- what changed
+    def trail(self) -> list[list[Any]]:
+        """The BPMN elements that finished in this command, in order: for history and replay."""
+        return self.scan().trail
+
+    def _trail_of(self, finished: list[Any]) -> list[list[Any]]:
+        out = []
+        for t in finished:
+            entry = [t.task_spec.bpmn_id, _STATE_CODE.get(t.state, "?")]
+            src = _bpmn_parent(t)
+            if src is not None:
+                entry.append(src)
+            if t.workflow is not self.wf:
+                if src is None:
+                    entry.append(None)
+                entry.append(t.workflow.spec.name)
+            out.append(entry)
+        return out
+
+    @property
+    def business_type(self) -> str | None:
+        """The case's business type, once the application data says which."""
+        scan = self.scan()
+        sources = [*scan.ready.values(), self.wf.last_task] if self.wf.last_task else list(scan.ready.values())
+        for task in sources:
+            value = task.data.get("business_type") if task is not None else None
+            if isinstance(value, str) and value:
+                return value
+        value = self.wf.data.get("business_type")
+        return value if isinstance(value, str) and value else None
+
+    def _latest_data(self) -> dict[str, Any]:
+        scan = self.scan()
+        task = next(iter(scan.ready.values()), None) or self.wf.last_task
+        return task.data if task is not None else self.wf.data
+
+    @property
+    def application_no(self) -> str | None:
+        """The application number the process generated (data key `application_no`)."""
+        value = self._latest_data().get("application_no")
+        return value[:64] if isinstance(value, str) and value else None
+
+    @property
+    def withdrawn(self) -> bool:
+        """The customer withdrew: open deadlines are void, not missed."""
+        return self._latest_data().get("case_outcome") == "withdrawn"
+
+    def summary(self) -> dict[str, str]:
+        """The fields people search cases by (name, mobile, channel), as the data now has them."""
+        data = self._latest_data()
+        out = {}
+        for column, key, size in (("customer_name", "customer_name", 100), ("customer_mobile", "mobile", 20),
+                                  ("channel", "channel", 20)):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                out[column] = value[:size]
+        return out
+
+    def finished_property(self, name: str) -> list[str]:
+        """Values of BPMN property `name` on the tasks completed in this command, in order."""
+        values = []
+        for entry in self.trail():
+            if entry[1] != "c":
+                continue
+            process = entry[3] if len(entry) > 3 else self.wf.spec.name
+            info = self.definition.tasks.get((process, entry[0]))
+            if info and info.properties.get(name):
+                values.append(info.properties[name])
+        return values
+
+    def status(self) -> str:
+        scan = self.scan()
+        if self.error is not None or scan.error:
+            return "error"
+        if self.wf.is_completed():
+            return "completed"
+        return "running" if scan.ready else "waiting"
+
+    def work_changes(self) -> tuple[list[dict[str, Any]], set[str]]:
+        """New READY human tasks as rows, and ids of items no longer READY (computed once)."""
+        if self._work is None:
+            self._work = self._work_changes()
+        return self._work
+
+    def _work_changes(self) -> tuple[list[dict[str, Any]], set[str]]:
+        now_ready = self.scan().ready
+        new_rows = []
+        for tid, task in now_ready.items():
+            if tid in self._ready_before:
+                continue
+            info = self.definition.task_info(task)
+            if info.properties.get("slaKey"):
+                self.sla_keys[tid] = info.properties["slaKey"]
+            if info.properties.get("slaPause"):
+                self.pauses[tid] = info.properties["slaPause"]
+            new_rows.append({
+                "id": tid, "instance_id": self.instance_id, "process_key": info.process,
+                "due_at": _due_from(task, info.properties.get("dueFrom")),
+                "task_spec": info.bpmn_id, "name": info.name, "lane": info.lane,
+                "candidate_group": info.group, "assignee": None, "status": "open",
+                "priority": int(info.properties.get("priority", 50) or 50),
+                "form_schema": info.form_schema, "form_ui_schema": info.form_ui_schema,
+                "created_at": self.now, "claimed_at": None,
+                "completed_at": None, "completed_by": None})
+        gone = self._ready_before - set(now_ready)
+        return new_rows, gone
+
+    def timer_changes(self) -> tuple[list[dict[str, Any]], set[str]]:
+        after = waiting_timers(self.wf)
+        new = [{"instance_id": self.instance_id, "task_id": tid, "purpose": CLOCK_TIMER,
+                "due_at": due, "payload": None}
+               for tid, due in after.items() if self._timers_before.get(tid) != due]
+        # a timer that was due has fired (its row is marked by the firing command), not gone
+        gone = {tid for tid, due in self._timers_before.items() if tid not in after and due > self.now}
+        return new, gone
+
+    def task_by_id(self, task_id: str) -> Any:
+        try:
+            task = self.wf.get_task_from_id(uuid.UUID(task_id))
+        except Exception:
+            task = None
+        if task is None:
+            raise Conflict("this task is no longer part of the case")
+        return task
+
+
+@dataclass
+class _Scan:
+    trail: list[list[Any]]
+    ready: dict[str, Any]
+    error: bool
+
+
+def _all_tasks(wf: BpmnWorkflow) -> Iterator[Any]:
+    yield from wf.tasks.values()
+    for sp in wf.subprocesses.values():
+        yield from sp.tasks.values()
+
+
+def _due_from(task: Any, key: str | None) -> dt.datetime | None:
+    """A work item's due time from case data named by the task's `dueFrom` property (e.g. the
+    appointment's `job_due_at`); an SLA clock, where the step has one, overrides it."""
+    value = task.data.get(key) if key else None
+    if not isinstance(value, str):
+        return None
+    try:
+        due = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return due.astimezone(dt.timezone.utc) if due.tzinfo else None
+
+
+def _bpmn_parent(task: Any) -> str | None:
+    parent = task.parent
+    while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
+        parent = parent.parent
+    return parent.task_spec.bpmn_id if parent is not None else None
+
+
+def waiting_timers(wf: BpmnWorkflow) -> dict[str, dt.datetime]:
+    """Due instants of the timer events the workflow waits on, by task id."""
+    out: dict[str, dt.datetime] = {}
+    for task in list(wf.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimerEventDefinition) or not task.has_state(TaskState.WAITING):
+            continue
+        value = definition.details(task).value
+        if not isinstance(value, str):
+            continue
+        try:
+            due = TimerEventDefinition.parse_time_or_duration(value)
+        except Exception:
+            continue
+        if isinstance(due, dt.datetime):
+            out[str(task.id)] = due.astimezone(dt.timezone.utc)
+    return out
+
+
+def describe_error(exc: BaseException) -> dict[str, Any]:
+    task = getattr(exc, "task", None)
+    message = str(exc) or type(exc).__name__
+    notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
+    cause = getattr(exc, "exception", None) or exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in message:
+        message = f"{message}: {cause}"
+    info: dict[str, Any] = {"message": message, "type": type(exc).__name__}
+    if notes:
+        info["notes"] = [str(n) for n in notes]
+    if task is not None:
+        info["task_id"] = str(task.id)
+        info["task_spec"] = getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
+        info["task_name"] = getattr(task.task_spec, "bpmn_name", None)
+    line = getattr(exc, "line_number", None)
+    if line:
+        info["line"] = line
+    return info
+
+
+def allocate(db: Database, name: str) -> int:
+    """Next value of a named counter, in its own short transaction (gaps are allowed)."""
+    with db.write() as conn:
+        value = conn.execute(update(counter_t).where(counter_t.c.name == name)
+                             .values(value=counter_t.c.value + 1).returning(counter_t.c.value)).scalar()
+        if value is None:
+            conn.execute(insert(counter_t).values(name=name, value=1))
+            value = 1
+    return value
