@@ -75,6 +75,7 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _process_state() -> Iterator[None]:
+    """A real process would take its replacements to the grave; here they must not reach the next test."""
     saved_clock = clock.set_clock(clock.SystemClock())
     clock.set_clock(saved_clock)
     saved_templates = templates._active
