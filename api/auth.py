@@ -1,6 +1,6 @@
 """Who is asking: bearer tokens for the API, session login for pages, CSRF, login throttling.
 
-Every view gets the caller as an `engine.core.runtime.Actor` (username + groups) through
+Every view gets the caller as an `engine.core.actors.Actor` (username + groups) through
 `current_actor()`; role checks are `require(*groups)`. Tokens are signed and expire
 (`YEKUO_TOKEN_TTL` seconds, default 8 h); passwords are checked by `engine.core.users` (scrypt).
 Throttling is per process and per username+address: after 5 failures in 15 minutes further
@@ -23,7 +23,7 @@ from flask import current_app, g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
 
-from engine.core import runtime, users
+from engine.core import actors, users
 from engine.core.db import Database
 from engine.core.errors import Forbidden, YekuoError
 from engine.core.models import user_t
@@ -165,12 +165,12 @@ def current_user() -> users.UserInfo | None:
     return user
 
 
-def current_actor() -> runtime.Actor | None:
+def current_actor() -> actors.Actor | None:
     user = current_user()
-    return runtime.Actor(user.username, user.groups) if user is not None else None
+    return actors.Actor(user.username, user.groups) if user is not None else None
 
 
-def actor_or_401() -> runtime.Actor:
+def actor_or_401() -> actors.Actor:
     actor = current_actor()
     if actor is None:
         raise Unauthorized("sign in or send a valid bearer token")

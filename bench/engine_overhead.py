@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from engine import wiring  # noqa: E402
 
 wiring.install()
-from engine.core import definitions, history, runtime, schema, users, worklist
+from engine.core import actors, definitions, history, runtime, schema, users, worklist
 from engine.core.clock import CHINA
 from engine.core.codec import CODEC  # noqa: E402
 from engine.core.db import Database  # noqa: E402
@@ -47,7 +47,7 @@ MODELS = {
     "engine_model": (ROOT / "tests/data/engine_model/engine_model.bpmn", ROOT / "tests/data/engine_model/forms"),
     "new_connection": (ROOT / "bpmn", ROOT / "forms"),
 }
-WHO = runtime.Actor("bench", system=True)
+WHO = actors.Actor("bench", system=True)
 
 
 def form_data(definition: definitions.Definition, form: str | None, spec: str, rework: dict[str, int]) -> dict[str, Any]:

@@ -28,14 +28,14 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from engine import wiring  # noqa: E402
 
 wiring.install()
-from engine.core import clock, definitions, runtime, schema, timers, users, worklist  # noqa: E402
+from engine.core import actors, clock, definitions, runtime, schema, timers, users, worklist  # noqa: E402
 from engine.core.db import Database  # noqa: E402
 from engine.core.models import event_t  # noqa: E402
 from tests.helpers import clone_waiting_instances  # noqa: E402
 
 MODEL = ROOT / "tests/data/engine_model"
 T0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone.utc)
-WHO = runtime.Actor("bench", system=True)
+WHO = actors.Actor("bench", system=True)
 
 
 def setup(url: str, n: int) -> None:

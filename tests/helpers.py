@@ -7,14 +7,14 @@ from typing import Any
 
 from lxml import etree
 
-from engine.core import runtime, store, worklist
+from engine.core import actors, runtime, store, worklist
 from engine.core.db import Database
 
 ALL_GROUPS = frozenset({"clerk", "dispatcher", "surveyor", "manager", "reviewer", "metering", "lead"})
 
 
-def actor(name: str = "tester", *groups: str) -> runtime.Actor:
-    return runtime.Actor(name, frozenset(groups) if groups else ALL_GROUPS)
+def actor(name: str = "tester", *groups: str) -> actors.Actor:
+    return actors.Actor(name, frozenset(groups) if groups else ALL_GROUPS)
 
 
 def open_items(db: Database, instance_id: int) -> dict[str, worklist.WorkItemView]:
@@ -22,7 +22,7 @@ def open_items(db: Database, instance_id: int) -> dict[str, worklist.WorkItemVie
 
 
 def complete(db: Database, instance_id: int, spec: str, data: dict[str, Any] | None = None,
-             who: runtime.Actor | None = None) -> store.Outcome:
+             who: actors.Actor | None = None) -> store.Outcome:
     items = open_items(db, instance_id)
     assert spec in items, f"{spec} is not open; open: {sorted(items)}"
     return runtime.complete_task(db, items[spec].id, data or {}, actor=who or actor())

@@ -21,8 +21,8 @@ from unittest.mock import patch
 from lxml import etree
 from sqlalchemy import select
 
+from engine.core import actors, definitions, queries, runtime, store, timers, worklist
 from engine.core import clock as engine_clock
-from engine.core import definitions, queries, runtime, store, timers, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import event_t, outbox_t
@@ -106,9 +106,9 @@ def items(db: Database, iid: int) -> dict[str, worklist.WorkItemView]:
     return {i.task_spec: i for i in worklist.items(db, worklist.TaskFilter(instance_id=iid))}
 
 
-def as_group(item: worklist.WorkItemView) -> runtime.Actor:
+def as_group(item: worklist.WorkItemView) -> actors.Actor:
     assert item.candidate_group, f"task {item.task_spec} ({item.name}) has no candidate group"
-    return runtime.Actor(f"demo-{item.candidate_group}", frozenset({item.candidate_group}))
+    return actors.Actor(f"demo-{item.candidate_group}", frozenset({item.candidate_group}))
 
 
 def complete(db: Database, iid: int, spec: str, data: dict[str, Any] | None = None) -> store.Outcome:
@@ -323,7 +323,7 @@ def lv_res_field_rebooked(db: Database, clock: engine_clock.FixedClock) -> Case:
 def withdraw_at_accept(db: Database, clock: engine_clock.FixedClock) -> Case:
     """An online application withdrawn before the clerk finished acceptance."""
     iid = start_case(db, data={"channel": "app", "customer_name": "赵磊", "mobile": "13566667777"})
-    out = runtime.send_message(db, iid, "withdraw", {"reason": "已在其他地址办理"}, actor=runtime.SYSTEM)
+    out = runtime.send_message(db, iid, "withdraw", {"reason": "已在其他地址办理"}, actor=actors.SYSTEM)
     return Case(iid, [], {"outcome": out})
 
 
@@ -332,7 +332,7 @@ def withdraw_during_lv(db: Database, clock: engine_clock.FixedClock) -> Case:
     iid = start_case(db)
     done = drive(db, iid, {"accept": 1}, until="dispatch_job", skip={"collect_docs"})
     before = sorted(items(db, iid))
-    out = runtime.send_message(db, iid, "withdraw", {"reason": "店铺转让，不再用电"}, actor=runtime.SYSTEM)
+    out = runtime.send_message(db, iid, "withdraw", {"reason": "店铺转让，不再用电"}, actor=actors.SYSTEM)
     return Case(iid, done, {"open_before": before, "outcome": out})
 
 
@@ -340,7 +340,7 @@ def withdraw_during_hv(db: Database, clock: engine_clock.FixedClock) -> Case:
     """Important customer withdraws during the design review of its receiving installation."""
     iid = start_case(db)
     done = drive(db, iid, {"accept": 2}, until="review_design")
-    out = runtime.send_message(db, iid, "withdraw", {"reason": "项目取消"}, actor=runtime.SYSTEM)
+    out = runtime.send_message(db, iid, "withdraw", {"reason": "项目取消"}, actor=actors.SYSTEM)
     return Case(iid, done, {"outcome": out})
 
 

@@ -9,7 +9,7 @@ import io
 
 from sqlalchemy import select
 
-from engine.core import queries, runtime
+from engine.core import actors, queries
 from engine.core.clock import CHINA
 from engine.core.models import outbox_t
 from engine.dispatch import appointments, booking, works
@@ -268,7 +268,7 @@ def test_lists_are_made_read_exported_and_assigned(api: Api) -> None:
 
 def test_the_assigned_worker_reports_arrival_and_completion_and_the_dispatcher_calls_back(api: Api, clock) -> None:
     iid, job_no = _field_case(api)
-    dispatch.assign(api.db, job_no, "刘洋", actor=runtime.Actor("lead", frozenset({"lead"})))
+    dispatch.assign(api.db, job_no, "刘洋", actor=actors.Actor("lead", frozenset({"lead"})))
     _error(api.post(f"/api/v1/field-jobs/{job_no}/completion", as_="surveyor",
                     json={"work_summary": "x", "customer_signed": True}), 409, "invalid_state")
     _error(api.post(f"/api/v1/field-jobs/{job_no}/arrival", as_="metering", json={}), 403)  # not his job

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import definitions, history, queries, runtime
+from engine.core import actors, definitions, history, queries, runtime
 from engine.core.config import PROJECT_ROOT
 from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.conftest import ENGINE_MODEL
@@ -142,7 +142,7 @@ def test_dry_run_migrate_and_revert(api: Api, two_versions: tuple[int, int]) -> 
 
 def test_blocked_cases_are_reported_not_forced(api: Api, two_versions: tuple[int, int]) -> None:
     a, _b = two_versions
-    runtime.cancel(api.db, a, actor=runtime.SYSTEM, reason="重复申请")
+    runtime.cancel(api.db, a, actor=actors.SYSTEM, reason="重复申请")
     r = api.post("/api/v1/migrations/check", as_="analyst",
                  json={"key": "engine_model", "from_version": 1, "instance_ids": [a]})
     assert r.status_code == 422 and r.get_json()["error"]["details"] == {"instance_ids": [str(a)]}

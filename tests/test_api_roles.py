@@ -25,8 +25,8 @@ from sqlalchemy import insert
 from api import auth
 from api.rest import common
 from api.rest.calendar import CSV_EXAMPLE
+from engine.core import actors, definitions, queries, runtime, services, store
 from engine.core import clock as engine_clock
-from engine.core import definitions, queries, runtime, services, store
 from engine.core.db import Database
 from engine.core.models import notice_t
 from tests.api_support import (
@@ -59,7 +59,7 @@ class Ctx:
     # fresh targets -----------------------------------------------------------------------------
     def case(self) -> store.Outcome:
         return runtime.start_instance(self.api.db, "new_connection", {"channel": "counter"},
-                                      actor=runtime.Actor("clerk", frozenset({"clerk"})))
+                                      actor=actors.Actor("clerk", frozenset({"clerk"})))
 
     def task(self) -> str:
         return self.case().new_items[0].id
@@ -124,7 +124,7 @@ def _fresh_task(action: str, body: Callable[[Ctx], Any] | None = None, claim: bo
     def setup(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
         tid = c.task()
         if claim:
-            runtime.claim(c.api.db, tid, actor=runtime.Actor("clerk", frozenset({"clerk"})))
+            runtime.claim(c.api.db, tid, actor=actors.Actor("clerk", frozenset({"clerk"})))
         suffix = f"/{action}" if action else ""
         return f"/api/v1/tasks/{tid}{suffix}", ({"json": body(c)} if body else {})
     return setup
@@ -219,7 +219,7 @@ def _dispatch_field_job(c: Ctx, who: str, until: str) -> str:
     accept = ph.example("accept") if install else ph.example("accept", survey_with_install=False)
     ph.drive(c.api.db, iid, {"accept": accept}, until="dispatch_job")
     job_no = queries.get_instance(c.api.db, iid).data["job_no"]
-    dispatch.assign(c.api.db, job_no, "孙涛" if install else "刘洋", actor=runtime.Actor("lead", frozenset({"lead"})))
+    dispatch.assign(c.api.db, job_no, "孙涛" if install else "刘洋", actor=actors.Actor("lead", frozenset({"lead"})))
     if until != "report_arrival":
         ph.drive(c.api.db, iid, until=until)
     return job_no

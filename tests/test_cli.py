@@ -1,34 +1,27 @@
-"""The `yekuo` command line as operators use it: real processes, one-line errors, exit codes."""
+"""The `yekuo` command line as operators use it: one-line errors, exit codes.
+
+Commands run in-process through the shared runner (tests/cli_support.py); the entry point itself,
+`yekuo serve` and `yekuo scheduler` run as real processes in the `slow` smoke tests at the end.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from engine.core import runtime
 from engine.core.models import event_t
-from tests.api_support import TEST_SECRET
+from tests.cli_support import ROOT, command, process_env
+from tests.cli_support import yekuo as run
 from tests.conftest import DATA, ENGINE_MODEL
-
-YEKUO = [sys.executable, "-m", "api.cli"]
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(db, *args, check=True):
-    env = {**os.environ, "YEKUO_DATABASE_URL": db.url, "YEKUO_FORMS_DIR": str(ENGINE_MODEL / "forms")}
-    proc = subprocess.run([*YEKUO, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+from tests.helpers import ACCEPT, complete
 
 
 def test_init_is_repeatable_and_seeds_demo_users(db):
@@ -91,34 +84,6 @@ def test_bad_arguments_are_one_clear_line(db):
     assert (out.returncode, out.stderr.strip()) == (1, "error: process instance 42 does not exist")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_serve_answers_healthz(db):
-    port = _free_port()
-    env = {**os.environ, "YEKUO_DATABASE_URL": db.url, "YEKUO_SECRET_KEY": TEST_SECRET}
-    proc = subprocess.Popen([*YEKUO, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        body = None
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                    body = json.loads(resp.read())
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(proc.stderr.read())
-                time.sleep(0.1)  # waiting for a real server process to bind, not for engine time
-        assert body == {"status": "ok"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def test_replay_and_sla_commands(db, tmp_path):
     run(db, "init")
     run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
@@ -142,22 +107,15 @@ def test_replay_and_sla_commands(db, tmp_path):
 def test_anchor_and_verify_against_it(db, tmp_path):
     run(db, "deploy", str(ENGINE_MODEL / "engine_model.bpmn"))
     run(db, "instances", "start", "engine_model")
-    env_key = {"YEKUO_ANCHOR_KEY": "test-key", "YEKUO_ANCHOR_DIR": str(tmp_path)}
-    os.environ.update(env_key)
-    try:
-        out = run(db, "audit", "anchor")
-        assert out.stdout.startswith("anchored 1 chain head(s) in ")
-        [path] = list(tmp_path.glob("anchor-*.json"))
-        assert "anchor holds for 1 chain head(s)" in run(db, "audit", "verify", "--anchor", str(path)).stdout
-        os.environ["YEKUO_ANCHOR_KEY"] = "wrong-key"
-        bad = run(db, "audit", "verify", "--anchor", str(path), check=False)
-        assert bad.returncode == 1 and "signature does not verify" in bad.stderr
-        os.environ.pop("YEKUO_ANCHOR_KEY")
-        missing = run(db, "audit", "anchor", check=False)
-        assert missing.returncode == 1 and "YEKUO_ANCHOR_KEY" in missing.stderr
-    finally:
-        for k in env_key:
-            os.environ.pop(k, None)
+    env = {"YEKUO_ANCHOR_KEY": "test-key", "YEKUO_ANCHOR_DIR": str(tmp_path)}
+    out = run(db, "audit", "anchor", env=env)
+    assert out.stdout.startswith("anchored 1 chain head(s) in ")
+    [path] = list(tmp_path.glob("anchor-*.json"))
+    assert "anchor holds for 1 chain head(s)" in run(db, "audit", "verify", "--anchor", str(path), env=env).stdout
+    bad = run(db, "audit", "verify", "--anchor", str(path), env={**env, "YEKUO_ANCHOR_KEY": "wrong-key"}, check=False)
+    assert bad.returncode == 1 and "signature does not verify" in bad.stderr
+    missing = run(db, "audit", "anchor", env={"YEKUO_ANCHOR_DIR": str(tmp_path)}, check=False)
+    assert missing.returncode == 1 and "YEKUO_ANCHOR_KEY" in missing.stderr
 
 
 def test_versions_diff_and_migration_commands(db, tmp_path):
@@ -172,3 +130,85 @@ def test_versions_diff_and_migration_commands(db, tmp_path):
     assert run(db, "migrate", "run", "1", "--note", "提醒提前").stdout.strip() == "instance 1 moved v1 -> v2"
     assert run(db, "migrate", "revert", "1").stdout.strip() == "instance 1 reverted"
     assert json.loads(run(db, "instances", "show", "1").stdout)["version"] == 1
+
+
+def test_the_runner_sees_only_its_own_environment(db, tmp_path, monkeypatch):
+    """In-process runs read the settings per call, from the variables given for that call only."""
+    monkeypatch.setenv("YEKUO_CALENDAR_FALLBACK", "1")  # a developer's shell must not leak in
+    status = run(db, "calendar", "status").stdout
+    assert "other years: refused" in status
+    assert "counted Monday–Friday" in run(db, "calendar", "status", env={"YEKUO_CALENDAR_FALLBACK": "1"}).stdout
+    other = type(db)(f"sqlite:///{tmp_path / 'other.db'}")
+    assert run(other, "init").returncode == 0 and "0 chain(s) checked" in run(other, "audit", "verify").stdout
+    assert run(db, "--help").stdout.startswith("usage: yekuo")
+    assert run(db, "nonsense", check=False).returncode == 2
+    other.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# real processes: the entry point, the server, the scheduler
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_python_m_api_cli_runs_help_and_deploy(db):
+    shown = subprocess.run(command("--help"), capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert shown.returncode == 0 and "instances" in shown.stdout and "dispatch" in shown.stdout
+    deployed = subprocess.run(command("deploy", str(ENGINE_MODEL / "engine_model.bpmn")), capture_output=True,
+                              text=True, env=process_env(db), cwd=ROOT, timeout=120)
+    assert (deployed.returncode, deployed.stdout, deployed.stderr) == (0, "engine_model 1\n", "")
+    refused = subprocess.run(command("instances", "show", "42"), capture_output=True, text=True,
+                             env=process_env(db), cwd=ROOT, timeout=120)
+    assert (refused.returncode, refused.stderr) == (1, "error: process instance 42 does not exist\n")
+
+
+@pytest.mark.slow
+def test_serve_answers_healthz(db):
+    port = _free_port()
+    proc = subprocess.Popen(command("serve", "--port", str(port)), env=process_env(db), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    body = json.loads(resp.read())
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(proc.stderr.read())
+                time.sleep(0.1)  # waiting for a real server process to bind, not for engine time
+        assert body == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_scheduler_process_fires_a_due_timer_and_stops_on_ctrl_c(db, engine_model, clock, tmp_path):
+    """`yekuo scheduler` on its own wires the engine (no import does it) and fires what is due."""
+    iid = runtime.start_instance(db, "engine_model").instance_id
+    complete(db, iid, "accept", ACCEPT)
+    complete(db, iid, "verify_identity")
+    complete(db, iid, "check_docs", {"docs_complete": True})  # now waiting on a timer due days ago in real time
+    env = process_env(db, {"YEKUO_SCHEDULER_INTERVAL": "0.2", "YEKUO_OUTBOX_FILE": str(tmp_path / "outbox.jsonl")})
+    with open(tmp_path / "scheduler.log", "w") as log:
+        proc = subprocess.Popen(command("scheduler"), env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            assert proc.stdout.readline() == "Yekuo scheduler running; Ctrl-C stops it\n"
+            for _ in range(300):
+                with db.read() as conn:
+                    fired = conn.execute(select(func.count()).select_from(event_t).where(
+                        event_t.c.instance_id == iid, event_t.c.type == "timer_fired")).scalar()
+                if fired or proc.poll() is not None:
+                    break
+                time.sleep(0.1)  # waiting for a real process's interval job, not for engine time
+            assert fired, (tmp_path / "scheduler.log").read_text()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=20) == 0

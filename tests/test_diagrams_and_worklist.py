@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from engine.audit import diagrams
+from engine.core import actors, queries, runtime, worklist
 from engine.core import clock as engine_clock
-from engine.core import queries, runtime, worklist
 from engine.core.db import Database
 from engine.core.errors import NotFound
 from engine.core.worklist import TaskFilter
@@ -88,7 +88,7 @@ def test_worklist_filter_sort_and_count(bundled: Database, clock: engine_clock.F
     assert [r.instance_id for r in worklist.search(bundled, TaskFilter(overdue=True, now=later))[0]] == [high_voltage]
     assert worklist.search(bundled, TaskFilter(due_before=due))[1] == 1
 
-    manager = runtime.Actor("mgr", frozenset({"manager"}))
+    manager = actors.Actor("mgr", frozenset({"manager"}))
     runtime.claim(bundled, rows[0].id, actor=manager)
     assert worklist.search(bundled, TaskFilter(assignee="mgr"))[1] == 1
     assert worklist.counts(bundled, user="mgr", groups={"manager"}, now=later) == \

@@ -1,27 +1,25 @@
 """The dispatch centre's commands: teams, capacity, dispatch lists, appointments, the works list.
 
-Run in-process through `api.cli.main` (the subprocess behaviour of the CLI is covered by
-tests/test_cli.py); errors are one line and exit 1.
+Run in-process through the shared runner (tests/cli_support.py); errors are one line and exit 1.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from api.cli import main
 from engine.dispatch import booking
+from tests import cli_support
 from tests.dispatch_support import MONDAY, bare_cases, fixed
 
 
 @pytest.fixture
-def yekuo(db, clock, monkeypatch, capsys):
+def yekuo(db, clock):
     clock.set(MONDAY)
-    monkeypatch.setenv("YEKUO_DATABASE_URL", db.url)
 
     def run(*argv: str, code: int = 0) -> str:
-        assert main(list(argv)) == code
-        out = capsys.readouterr()
-        return out.out if code == 0 else out.err
+        result = cli_support.yekuo(db, *argv, check=False)
+        assert result.returncode == code, result.stderr
+        return result.stdout if code == 0 else result.stderr
 
     return run
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from engine.core import history, runtime, timers
+from engine.core import actors, history, runtime, timers
 from engine.core.errors import Conflict, InvalidData
 from engine.core.models import appointment_t, notice_t, timer_t
 from engine.deadlines import notices
@@ -182,7 +182,7 @@ def test_a_manual_entry_and_a_withdrawn_case_leaves_the_list(bundle, now):
         works.add(db, iid, "internal", "重复", actor="manager")
     with pytest.raises(InvalidData):
         works.record_follow_up(db, entry.id, status="later", note="x", actor="manager")
-    runtime.send_message(db, iid, "withdraw", {"reason": "项目取消"}, actor=runtime.SYSTEM)
+    runtime.send_message(db, iid, "withdraw", {"reason": "项目取消"}, actor=actors.SYSTEM)
     closed = works.get_entry(db, entry.id)
     assert (closed.status, closed.log[-1].note) == ("done", "案件已结束")
     assert timers.pending(db) == []

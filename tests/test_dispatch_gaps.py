@@ -8,14 +8,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from engine.core import history, queries, runtime
+from engine.core import actors, history, queries
 from engine.core.errors import InvalidState
 from engine.core.models import appointment_log_t, notice_t
 from engine.dispatch import appointments, field
 from tests import process_helpers as ph
 from tests.dispatch_support import at
 
-LEAD = runtime.Actor("lead", frozenset({"lead"}))
+LEAD = actors.Actor("lead", frozenset({"lead"}))
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_the_board_chases_a_missing_arrival_once_the_window_closed(bundle, clock
         last = list(history.events_of(conn, iid))[-1]
     assert notice.kind == "催办" and job_no in notice.title
     assert last.type == "field_arrival_urged" and history.payload_of(last)["worker"] == "刘洋"
-    field.report_arrival(db, job_no, actor=runtime.Actor("surveyor", frozenset({"surveyor"})))
+    field.report_arrival(db, job_no, actor=actors.Actor("surveyor", frozenset({"surveyor"})))
     with pytest.raises(InvalidState):
         field.urge_arrival(db, job_no, actor="dispatcher")
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import scheduler
-from engine.core import config, history, runtime
+from engine.core import actors, config, history
 from engine.core.errors import InvalidData, InvalidState
 from engine.core.models import appointment_t, dispatch_entry_t, dispatch_list_t
 from engine.dispatch import appointments, booking, rescheduling
@@ -123,7 +123,7 @@ def test_a_job_booked_after_its_list_was_made_joins_it_late(centre, now):
 
 def test_the_lead_reassigns_a_dispatched_job_to_a_member_and_a_time(centre, now):
     a = _book(centre, "2027-03-02", "am", "安德路12号")
-    lead = runtime.Actor("lead", frozenset({"lead"}))
+    lead = actors.Actor("lead", frozenset({"lead"}))
     with pytest.raises(InvalidState, match="not at 派工"):  # a case without its 派工 task open
         dispatch.assign(centre, a.job_no, "刘洋", actor=lead)
     with centre.write() as conn:

@@ -10,17 +10,17 @@ import pytest
 
 from engine.audit import chains as audit
 from engine.audit import replay
-from engine.core import history, queries, runtime, timers
+from engine.core import actors, history, queries, timers
 from engine.core.errors import Forbidden, InvalidState
 from engine.dispatch import appointments, field
 from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
 from tests.dispatch_support import at
 
-LEAD = runtime.Actor("lead", frozenset({"lead"}))
-DISPATCHER = runtime.Actor("dispatcher", frozenset({"dispatcher"}))
-SURVEYOR = runtime.Actor("surveyor", frozenset({"surveyor"}))  # 刘洋 of team CQ-KC1 in the demo teams
-MANAGER = runtime.Actor("manager", frozenset({"manager"}))
+LEAD = actors.Actor("lead", frozenset({"lead"}))
+DISPATCHER = actors.Actor("dispatcher", frozenset({"dispatcher"}))
+SURVEYOR = actors.Actor("surveyor", frozenset({"surveyor"}))  # 刘洋 of team CQ-KC1 in the demo teams
+MANAGER = actors.Actor("manager", frozenset({"manager"}))
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_a_survey_is_booked_listed_dispatched_reported_and_called_back(bundle, c
     # 两个电话: the assigned worker reports from his phone; someone else may not
     clock.set(at(2, 9, 40))
     with pytest.raises(Forbidden):
-        field.report_arrival(db, appt.job_no, actor=runtime.Actor("metering", frozenset({"metering"})))
+        field.report_arrival(db, appt.job_no, actor=actors.Actor("metering", frozenset({"metering"})))
     with pytest.raises(InvalidState, match="completion report"):
         field.report_completion(db, appt.job_no, actor=SURVEYOR, work_summary="x", customer_signed=True)
     field.report_arrival(db, appt.job_no, actor=SURVEYOR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.audit import replay
-from engine.core import definitions, queries, runtime
+from engine.core import actors, definitions, queries, runtime
 from engine.core.errors import InvalidState
 from engine.modeling import migration
 from tests.conftest import ENGINE_MODEL
@@ -102,6 +102,6 @@ def test_revert_while_nothing_happened_and_not_after(db, two_versions):
 
 def test_ended_cases_do_not_move(db, two_versions):
     at_accept, _ = two_versions
-    runtime.cancel(db, at_accept, actor=runtime.SYSTEM, reason="test")
+    runtime.cancel(db, at_accept, actor=actors.SYSTEM, reason="test")
     [verdict] = migration.check(db, [at_accept])
     assert not verdict.can_migrate and verdict.reasons == ["the case has ended (cancelled)"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import definitions, queries, runtime
+from engine.core import actors, definitions, queries, runtime
 from engine.core.config import PROJECT_ROOT
 from engine.core.db import Database
 from engine.core.errors import DeployError, InvalidData
@@ -259,7 +259,7 @@ def test_versions_selection_and_moving_many(db: Database, engine_model: definiti
     b = runtime.start_instance(db, "engine_model", business_key="YK-B").instance_id
     c = runtime.start_instance(db, "engine_model", business_key="YK-C").instance_id
     complete(db, c, "accept", ACCEPT)
-    runtime.cancel(db, b, actor=runtime.SYSTEM, reason="重复申请")
+    runtime.cancel(db, b, actor=actors.SYSTEM, reason="重复申请")
     xml = (ENGINE_MODEL / "engine_model.bpmn").read_text(encoding="utf-8").replace('"P2D"', '"P1D"')
     (tmp_path / "engine_model.bpmn").write_text(xml, encoding="utf-8")
     modeling.deploy(db, {"engine_model.bpmn": xml}, forms_dir=ENGINE_MODEL / "forms", actor="analyst",

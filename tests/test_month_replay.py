@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.audit import chains as audit
 from engine.audit import kpi, replay
-from engine.core import runtime, timers
+from engine.core import actors, runtime, timers
 from engine.deadlines import calendar_import, rule_sets, sla
 from tests.process_helpers import SCENARIOS, START, deploy, drive, run, start_case
 
@@ -38,7 +38,7 @@ def test_a_month_of_cases_replays_exactly(db, clock):
     drive(db, paused)
     cancelled = start_case(db)
     drive(db, cancelled, until="book_appointment")
-    runtime.cancel(db, cancelled, actor=runtime.Actor("supervisor", frozenset({"supervisor"})), reason="重复申请")
+    runtime.cancel(db, cancelled, actor=actors.Actor("supervisor", frozenset({"supervisor"})), reason="重复申请")
     timers.fire_due(db, START + dt.timedelta(days=31))  # the month ends: warnings and reminders fall due
     ids += [paused, cancelled]
 

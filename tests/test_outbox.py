@@ -8,11 +8,8 @@ import datetime as dt
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -26,8 +23,8 @@ from engine.core.models import outbox_t
 from engine.core.services import Effects
 from engine.messages import outbox, templates
 from engine.messages.sinks import FileSink, HttpSink, OutboundMessage, PermanentError, RetryableError
+from tests.cli_support import yekuo as run
 
-ROOT = Path(__file__).resolve().parent.parent
 ACCEPTED = {"customer_name": "张三", "business_type": "低压居民新装", "application_no": "YK20260302001",
             "service_phone": "95598"}
 
@@ -451,16 +448,6 @@ def test_scheduler_has_the_delivery_job(db, clock, tmp_path):
         scheduler.build(db, settings=config.Settings(outbox_sink="http"))
 
 
-def run(db, *args, env=None, check=True):
-    full = {**os.environ, "YEKUO_DATABASE_URL": db.url, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=full,
-                          cwd=ROOT, timeout=120)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
 def test_cli_deliver_list_and_retry(db, clock, tmp_path, gateway):
     file_env = {"YEKUO_OUTBOX_FILE": str(tmp_path / "outbox.jsonl")}
     queue(db, 2)
@@ -480,7 +467,7 @@ def test_cli_deliver_list_and_retry(db, clock, tmp_path, gateway):
     assert total == "1 message(s)"
     assert json.loads(run(db, "outbox", "list", "--json", "--limit", "1").stdout)[0]["status"] == "failed"
     assert run(db, "outbox", "retry", "3").stdout.strip() == "1 failed message(s) queued again"
-    assert run(db, "outbox", "deliver", env=http_env).stdout.startswith("delivered 1 message(s)")  # wall clock
+    assert run(db, "outbox", "deliver", env=http_env).stdout.startswith("delivered 1 message(s)")  # engine clock
     assert gateway.keys() == {"bad-0": 2}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core import queries, runtime, timers, worklist
+from engine.core import actors, queries, runtime, timers, worklist
 from engine.core.errors import InvalidState
 from tests.process_helpers import START, deploy, drive, items, run, sms, start_case
 
@@ -54,7 +54,7 @@ def test_withdrawal_is_refused_once_energized(db, clock, models):
     drive(db, iid, until="check_file")  # energized; the case file is being archived
     assert runtime.waiting_messages(db, iid) == []
     with pytest.raises(InvalidState, match="not waiting for message 'withdraw'"):
-        runtime.send_message(db, iid, "withdraw", {"reason": "太晚了"}, actor=runtime.SYSTEM)
+        runtime.send_message(db, iid, "withdraw", {"reason": "太晚了"}, actor=actors.SYSTEM)
     drive(db, iid)
     with pytest.raises(InvalidState, match="already ended"):
-        runtime.send_message(db, iid, "withdraw", {"reason": "太晚了"}, actor=runtime.SYSTEM)
+        runtime.send_message(db, iid, "withdraw", {"reason": "太晚了"}, actor=actors.SYSTEM)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
-from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from engine.core import runtime, step
 from engine.core.models import event_t, timer_t
+from tests.cli_support import ROOT, command, process_env
 from tests.helpers import ACCEPT, clone_waiting_instances, complete
 
-ROOT = Path(__file__).resolve().parent.parent
 N = 1000
 
 
+@pytest.mark.slow
 def test_two_scheduler_processes_fire_each_timer_exactly_once(db, engine_model, clock):
     template = runtime.start_instance(db, "engine_model").instance_id
     complete(db, template, "accept", ACCEPT)
@@ -25,9 +24,8 @@ def test_two_scheduler_processes_fire_each_timer_exactly_once(db, engine_model, 
     complete(db, template, "check_docs", {"docs_complete": True})
     ids = [template, *clone_waiting_instances(db, template, N - 1)]
     now = (clock.now() + dt.timedelta(days=3)).isoformat()
-    env = {**os.environ, "YEKUO_DATABASE_URL": db.url}
-    procs = [subprocess.Popen([sys.executable, "-m", "api.cli", "timers", "fire-due", "--now", now],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(command("timers", "fire-due", "--now", now), cwd=ROOT, env=process_env(db),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs

@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from api import auth
 from api.app import create_app
+from engine.core import actors, config, history, queries, users
 from engine.core import clock as engine_clock
-from engine.core import config, history, queries, runtime, users
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import notice_t
@@ -213,7 +213,7 @@ def test_the_centre_makes_the_lists_from_the_page(app, web_db) -> None:
 
 def test_the_worker_reports_arrival_and_completion_on_the_phone_page(app, web_db, clock) -> None:
     iid, job_no = field_case(web_db)
-    dispatch.assign(web_db, job_no, "刘洋", actor=runtime.Actor("lead", frozenset({"lead"})))
+    dispatch.assign(web_db, job_no, "刘洋", actor=actors.Actor("lead", frozenset({"lead"})))
     assert 'data-testid="no-jobs"' in sign_in(app, "metering").get("/field").text
     phone = sign_in(app, "surveyor")
     html = phone.get("/field").text

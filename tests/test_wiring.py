@@ -29,7 +29,7 @@ import importlib, pkgutil, json
 import engine, api
 for package in (engine, api):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        if ".migrations" not in module.name:
+        if ".migrations" not in module.name and not module.name.endswith("__main__"):
             importlib.import_module(module.name)
 from engine.core import services, step, store, timers
 from engine.deadlines import calendar_import

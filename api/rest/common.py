@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 
 from api import auth
-from engine.core import runtime
+from engine.core import actors
 from engine.core.db import Database
 from engine.core.errors import Forbidden
 
@@ -46,7 +46,7 @@ def settings() -> Any:
     return current_app.extensions["yekuo.settings"]
 
 
-def actor() -> runtime.Actor:
+def actor() -> actors.Actor:
     return auth.actor_or_401()
 
 

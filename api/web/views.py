@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from api import auth
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
 from engine.audit import diagrams
-from engine.core import clock, definitions, history, queries, runtime, users, worklist
+from engine.core import actors, clock, definitions, history, queries, runtime, users, worklist
 from engine.core.db import Database
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
 from engine.deadlines import sla
@@ -137,7 +137,7 @@ def page_user() -> users.UserInfo:
     return user
 
 
-def page_actor() -> runtime.Actor:
+def page_actor() -> actors.Actor:
     return auth.actor_or_401()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow import TaskState
@@ -19,6 +18,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import and_, delete, insert
 
 from engine.core import clock, definitions, forms, history, store, users
+from engine.core.actors import SYSTEM, Actor
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState
@@ -28,21 +28,6 @@ from engine.core.queries import get_work_item
 from engine.core.step import Step
 from engine.core.store import Outcome
 from engine.core.worklist import WorkItemView
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks for a command; the interfaces build it from the authenticated user."""
-
-    name: str
-    groups: frozenset[str] = frozenset()
-    system: bool = False
-
-    def may_work_in(self, group: str | None) -> bool:
-        return self.system or (group is not None and group in self.groups)
-
-
-SYSTEM = Actor("system", system=True)
 
 
 def _command(fn: Callable[..., Any]) -> Callable[..., Any]:

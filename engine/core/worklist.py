@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from engine.core import clock
+from engine.core.actors import Actor
 from engine.core.db import Database
 from engine.core.errors import InvalidData
 from engine.core.models import instance_t, work_item_t
-
-if TYPE_CHECKING:
-    from engine.core.runtime import Actor
 
 SORTS = ("due", "-due", "priority", "-priority", "created", "-created")
 STATUSES = ("open", "completed", "cancelled", "all")

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from engine.core import clock, history, runtime, store, worklist
+from engine.core import actors, clock, history, runtime, store, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Forbidden, InvalidData, InvalidState, NotFound
@@ -208,7 +208,7 @@ def case_callback_in_command(db: Database, instance_id: int, data: dict[str, Any
 # reports by job number (phone page, API): complete the case's open task
 
 
-def _may_report(db: Database, view: appointments.AppointmentView, actor: runtime.Actor, group: str | None) -> runtime.Actor:
+def _may_report(db: Database, view: appointments.AppointmentView, actor: actors.Actor, group: str | None) -> actors.Actor:
     """The dispatcher group reports; so may the worker the job is assigned to, for his own job."""
     if actor.may_work_in(group):
         return actor
@@ -218,10 +218,10 @@ def _may_report(db: Database, view: appointments.AppointmentView, actor: runtime
             team_member_t.c.name == view.worker_name, team_member_t.c.active)).first()
     if own is None:
         raise Forbidden(f"only the dispatcher or the assigned worker may report job {view.job_no}")
-    return runtime.Actor(actor.name, actor.groups | {group or ""})
+    return actors.Actor(actor.name, actor.groups | {group or ""})
 
 
-def _complete_job_task(db: Database, job_no: str, spec: str, data: dict[str, Any], actor: runtime.Actor,
+def _complete_job_task(db: Database, job_no: str, spec: str, data: dict[str, Any], actor: actors.Actor,
                        what: str) -> store.Outcome:
     view = appointments.get(db, job_no)
     item = dispatch.open_task(db, view, spec)
@@ -230,14 +230,14 @@ def _complete_job_task(db: Database, job_no: str, spec: str, data: dict[str, Any
     return runtime.complete_task(db, item.id, data, actor=_may_report(db, view, actor, item.candidate_group))
 
 
-def report_arrival(db: Database, job_no: str, *, actor: runtime.Actor,
+def report_arrival(db: Database, job_no: str, *, actor: actors.Actor,
                    arrived_at: dt.datetime | None = None) -> store.Outcome:
     """第一个电话: the worker is on site (default: now)."""
     at = (arrived_at or clock.now()).astimezone(CHINA).isoformat()
     return _complete_job_task(db, job_no, "report_arrival", {"arrived_at": at}, actor, "an arrival report")
 
 
-def report_completion(db: Database, job_no: str, *, actor: runtime.Actor, work_summary: str,
+def report_completion(db: Database, job_no: str, *, actor: actors.Actor, work_summary: str,
                       customer_signed: bool, completed_at: dt.datetime | None = None) -> store.Outcome:
     """第二个电话: the on-site work is done (the work's own task must be completed first)."""
     at = (completed_at or clock.now()).astimezone(CHINA).isoformat()
@@ -246,7 +246,7 @@ def report_completion(db: Database, job_no: str, *, actor: runtime.Actor, work_s
         "a completion report")
 
 
-def record_callback(db: Database, job_no: str, *, actor: runtime.Actor, reachable: bool,
+def record_callback(db: Database, job_no: str, *, actor: actors.Actor, reachable: bool,
                     satisfaction: int | None = None, problems: str = "",
                     called_at: dt.datetime | None = None) -> store.Outcome:
     data: dict[str, Any] = {"called_at": (called_at or clock.now()).astimezone(CHINA).isoformat(),

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from engine.core import clock, history, queries, runtime, worklist
+from engine.core import actors, clock, history, queries, runtime, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData, InvalidState, NotFound
@@ -280,7 +280,7 @@ def _instant(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA)
 
 
-def assign(db: Database, job_no: str, worker: str, *, actor: runtime.Actor, planned_at: dt.datetime | None = None,
+def assign(db: Database, job_no: str, worker: str, *, actor: actors.Actor, planned_at: dt.datetime | None = None,
            route_seq: int | None = None) -> appointments.AppointmentView:
     """The lead assigns a job of the list to a team member and a time.
 

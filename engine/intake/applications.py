@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.core import clock, definitions, forms, runtime, step, store
+from engine.core import actors, clock, definitions, forms, runtime, step, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, NotFound
@@ -216,7 +216,7 @@ def submit(db: Database, data: dict[str, Any], *, channel: str, client: str,
         raise Conflict("the application could not be stored; try again") from None
     start_data = {**clean, "channel": channel, "application_no": number}
     try:
-        outcome = runtime.start_instance(db, PROCESS_KEY, start_data, actor=runtime.Actor(client),
+        outcome = runtime.start_instance(db, PROCESS_KEY, start_data, actor=actors.Actor(client),
                                          business_key=number, version=definitions.load(db, definition_id).version)
     except Exception:
         with db.write() as conn:
@@ -278,6 +278,6 @@ def list_applications(db: Database, *, client: str | None = None, limit: int = 5
     return [status(db, n) for n in numbers], total
 
 
-def withdraw(db: Database, application_no: str, *, reason: str, actor: runtime.Actor) -> store.Outcome:
+def withdraw(db: Database, application_no: str, *, reason: str, actor: actors.Actor) -> store.Outcome:
     """The customer withdraws: the case's `withdraw` message, while it still accepts one."""
     return runtime.send_message(db, instance_of(db, application_no), "withdraw", {"reason": reason}, actor=actor)

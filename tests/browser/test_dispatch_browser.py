@@ -17,8 +17,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from engine.core import actors, runtime
 from engine.core import clock as engine_clock
-from engine.core import runtime
 from engine.core.db import Database
 from engine.dispatch import appointments, capacity
 from tests.browser.conftest import CHINA
@@ -31,7 +31,7 @@ PHONE = {"width": 390, "height": 844}
 def test_a_job_is_booked_assigned_and_reported_from_the_phone(
         new_context: Any, artifacts: Path, web_db: Database, frozen_clock: engine_clock.FixedClock) -> None:
     iid = runtime.start_instance(web_db, "new_connection", {"channel": "counter"},
-                                 actor=runtime.Actor("clerk", frozenset({"clerk"}))).instance_id
+                                 actor=actors.Actor("clerk", frozenset({"clerk"}))).instance_id
     drive(web_db, iid, {"accept": example("accept", survey_with_install=False, customer_name="韩梅梅",
                                           mobile="13811112222")}, until="book_appointment")
     task = items(web_db, iid)["book_appointment"]

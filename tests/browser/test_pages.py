@@ -16,8 +16,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from engine.core import actors, queries, runtime
 from engine.core import clock as engine_clock
-from engine.core import queries, runtime
 from engine.core.db import Database
 from tests.browser.conftest import NOW
 from tests.browser.support import field, form_ready, sign_in
@@ -36,7 +36,7 @@ def test_clerk_accepts_an_application_and_the_next_lane_takes_over(
 
     # meanwhile another customer's application waits for a clerk
     other = runtime.start_instance(web_db, "new_connection", {"channel": "counter"},
-                                   actor=runtime.Actor("clerk", frozenset({"clerk"})))
+                                   actor=actors.Actor("clerk", frozenset({"clerk"})))
 
     dispatcher = sign_in(new_context(), "dispatcher")
     _only_the_next_lane_sees_the_task(dispatcher, clerk, artifacts, iid, other.instance_id)
@@ -196,7 +196,7 @@ def test_deadline_badges_filters_and_search(new_context: Any, artifacts: Path, w
                                             frozen_clock: engine_clock.FixedClock) -> None:
     # a high-voltage case driven (by the engine) to the manager's scheme reply, which has a deadline
     start = runtime.start_instance(web_db, "new_connection", {"channel": "counter"},
-                                   actor=runtime.Actor("clerk", frozenset({"clerk"})))
+                                   actor=actors.Actor("clerk", frozenset({"clerk"})))
     drive(web_db, start.instance_id, {"accept": example("accept", 2)}, until="reply_scheme")
     case = queries.get_instance(web_db, start.instance_id)
     [item] = [i for i in case.open_items if i.task_spec == "reply_scheme"]
