@@ -141,7 +141,7 @@ def test_complete_validates_per_field_and_reports_conflicts(api: Api) -> None:
                  json={"data": accept_example(0), "instance_version": seen, "expected_version": seen - 1})
     assert r.status_code == 422 and "expected_version" in r.get_json()["error"]["details"]
     out = api.ok("POST", f"{T}/{a}/complete", as_="clerk2", json={"data": accept_example(0), "instance_version": seen})
-    assert out["status"] in ("running", "waiting") and out["version"] == seen + 1
+    assert out["status"] in ("running", "waiting") and out["instance_version"] == out["version"] == seen + 1
     # done: no longer open
     r = api.post(f"{T}/{a}/complete", as_="clerk2", json={"data": accept_example(0)})
     assert r.status_code == 409

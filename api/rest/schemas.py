@@ -334,6 +334,11 @@ class InstanceSummarySchema(ma.Schema):
     ended_at = _nullable_when()
 
 
+def _instance_version(obj: Any) -> int:
+    """The deprecated `version` field repeats `instance_version` (marshmallow lets no two fields share it)."""
+    return obj["instance_version"] if isinstance(obj, dict) else obj.instance_version
+
+
 class InstanceSchema(ma.Schema):
     id = fields.Integer(required=True)
     definition_id = fields.Integer(required=True)
@@ -341,7 +346,11 @@ class InstanceSchema(ma.Schema):
     definition_version = fields.Integer(required=True)
     business_key = _nullable_str()
     status = _str(required=True, metadata={"example": "running"})
-    version = fields.Integer(required=True, attribute="instance_version")
+    instance_version = fields.Integer(required=True, metadata={
+        "description": "the case's version: send it back as `instance_version` when completing a task"})
+    version = fields.Function(_instance_version, required=True, metadata={
+        "type": "integer", "deprecated": True,
+        "description": "deprecated alias of instance_version (kept for one release)"})
     milestone = _nullable_str()
     error = fields.Dict(allow_none=True)
     started_at = _when()
@@ -371,7 +380,11 @@ START_EXAMPLE = {"key": "new_connection", "data": {"channel": "counter"}}
 class OutcomeSchema(ma.Schema):
     instance_id = fields.Integer(required=True)
     status = _str(required=True)
-    version = fields.Integer(required=True, attribute="instance_version")
+    instance_version = fields.Integer(required=True, metadata={
+        "description": "the case's version: send it back as `instance_version` when completing a task"})
+    version = fields.Function(_instance_version, required=True, metadata={
+        "type": "integer", "deprecated": True,
+        "description": "deprecated alias of instance_version (kept for one release)"})
     new_items = fields.List(fields.Nested(WorkItemSchema), required=True)
     error = fields.Dict(allow_none=True)
 
