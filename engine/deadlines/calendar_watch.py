@@ -49,11 +49,11 @@ def raise_notices(conn: Connection, db: Database, now: dt.datetime) -> int:
     for year, clocks in sorted(missing_years(conn, db).items()):
         body = templates.render("calendar_missing", {"year": year, "clocks": clocks})
         for group in RECIPIENTS:
-            res = conn.execute(upsert(notice_t).values(
+            new = conn.execute(upsert(notice_t).values(
                 kind=KIND, recipient_group=group, title=f"{KIND}：{year}年", body=body, created_at=now,
                 requires_ack=False, dedupe_key=f"calendar_missing:{year}:{today.isoformat()}:{group}")
-                .on_conflict_do_nothing())
-            raised += res.rowcount or 0
+                .on_conflict_do_nothing().returning(notice_t.c.id)).first()
+            raised += new is not None
     return raised
 
 
