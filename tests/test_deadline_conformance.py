@@ -67,6 +67,28 @@ def check(db, iid: int, expected: dict[str, tuple]) -> None:
         assert got[key] == row, f"{key}: expected {row}, got {got[key]}"
 
 
+def finish_hv(db, clock, iid: int, *, reported: dt.datetime, passed: dt.datetime, signed: dt.datetime,
+              installed: dt.datetime, energized: dt.datetime, archived: dt.datetime,
+              called_back: dt.datetime) -> None:
+    """A high-voltage case from the completion report on, each event at its own time: inspection
+    (passed first time), contract, meter, 送电, archive, call-back."""
+    at(clock, reported)
+    drive(db, iid, until="inspect")
+    at(clock, passed)
+    drive(db, iid, until="draft_contract")
+    at(clock, signed)
+    complete(db, iid, "draft_contract")
+    complete(db, iid, "sign_contract")
+    at(clock, installed)
+    drive(db, iid, BOOK, until="energize")
+    at(clock, energized)
+    complete(db, iid, "energize")
+    at(clock, archived)
+    drive(db, iid, until="callback")
+    at(clock, called_back)
+    drive(db, iid)
+
+
 # ---------------------------------------------------------------------------------------------
 # lv_res: 三零 resident, one visit; whole process 5, call-back 2 from energizing
 
@@ -142,21 +164,10 @@ def test_hv_single_across_the_spring_festival(setup, clock):
     drive(db, iid, until="reply_scheme")
     at(clock, T(2027, 2, 19, 11))  # Fri: scheme answered; customer's works open (paused)
     drive(db, iid, {"reply_scheme": scheme}, until="customer_works")
-    at(clock, T(2027, 3, 1, 9, 30))  # Mon: completion reported; inspection opens
-    drive(db, iid, until="inspect")
-    at(clock, T(2027, 3, 3, 14))  # Wed: inspection passed
-    drive(db, iid, until="draft_contract")
-    at(clock, T(2027, 3, 4, 10))  # Thu: contract signed
-    complete(db, iid, "draft_contract")
-    complete(db, iid, "sign_contract")
-    at(clock, T(2027, 3, 5, 15))  # Fri: meter installed; 送电 opens
-    drive(db, iid, BOOK, until="energize")
-    at(clock, T(2027, 3, 8, 10))  # Mon: energized
-    complete(db, iid, "energize")
-    at(clock, T(2027, 3, 9, 10))  # Tue: archived
-    drive(db, iid, until="callback")
-    at(clock, T(2027, 3, 10, 16))  # Wed
-    drive(db, iid)
+    finish_hv(db, clock, iid, reported=T(2027, 3, 1, 9, 30),  # Mon: completion reported; inspection opens
+              passed=T(2027, 3, 3, 14), signed=T(2027, 3, 4, 10),  # Wed, Thu
+              installed=T(2027, 3, 5, 15), energized=T(2027, 3, 8, 10),  # Fri: 送电 opens; Mon
+              archived=T(2027, 3, 9, 10), called_back=T(2027, 3, 10, 16))  # Tue, Wed
     check(db, iid, {
         # 22 WD after Mon 25 Jan: 26–29 (4), Sun 31 (5), 1–4 Feb (9), [5–14 春节], 15–19 (14), Sat 20 (15),
         # 22–26 (20), 1, 2 Mar (22) → 2 Mar; paused Fri 19 Feb → Mon 1 Mar: Sat 20, 22–26, 1 Mar = 7 WD
@@ -222,21 +233,10 @@ def test_hv_dual_into_a_year_without_calendar(setup, clock, monkeypatch):
     complete(db, iid, "works_to_hidden", example("intermediate-request", intermediate_requested_on="2027-02-17"))
     at(clock, T(2027, 2, 22, 10))  # Mon: checked; works go on (paused)
     drive(db, iid, until="customer_works")
-    at(clock, T(2027, 3, 1, 9))  # Mon: completion reported
-    drive(db, iid, until="inspect")
-    at(clock, T(2027, 3, 2, 10))  # Tue: inspection passed
-    drive(db, iid, until="draft_contract")
-    at(clock, T(2027, 3, 3, 10))  # Wed: contract signed
-    complete(db, iid, "draft_contract")
-    complete(db, iid, "sign_contract")
-    at(clock, T(2027, 3, 4, 10))  # Thu: meter installed
-    drive(db, iid, BOOK, until="energize")
-    at(clock, T(2027, 3, 11, 10))  # Thu: energized, a day after the connection deadline
-    complete(db, iid, "energize")
-    at(clock, T(2027, 3, 11, 11))
-    drive(db, iid, until="callback")
-    at(clock, T(2027, 3, 12, 10))  # Fri
-    drive(db, iid)
+    finish_hv(db, clock, iid, reported=T(2027, 3, 1, 9), passed=T(2027, 3, 2, 10),  # Mon, Tue
+              signed=T(2027, 3, 3, 10), installed=T(2027, 3, 4, 10),  # Wed, Thu
+              energized=T(2027, 3, 11, 10),  # Thu: a day after the connection deadline
+              archived=T(2027, 3, 11, 11), called_back=T(2027, 3, 12, 10))
     check(db, iid, {
         # 32 WD → 18 Feb; paused 20→25 Jan (21, 22, 25: 3 WD), 1→18 Feb (2, 3, 4, 15–18: 7), 22 Feb→1 Mar
         # (23–26, 1 Mar: 5) = 15 WD: 19, Sat 20, 22–26, 1–5, 8–10 Mar → Wed 10 Mar; stopped Thu 11 Mar
