@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from engine.core import config, timers
 from engine.core.clock import CHINA
 from engine.core.db import Database
+from engine.deadlines import calendar_watch
 from engine.messages import outbox, sinks
 
 log = logging.getLogger("yekuo.scheduler")
@@ -57,6 +58,9 @@ def build(db: Database, *, interval: float = 5.0, blocking: bool = False,
     scheduler.add_job(works_list_job, "interval", seconds=settings.works_sync_interval, id="works_list",
                       args=[db, settings], max_instances=1, coalesce=True,
                       next_run_time=dt.datetime.now(dt.timezone.utc))
+    # a calendar year still missing: the admins and supervisors hear of it every working morning
+    scheduler.add_job(calendar_watch.daily, "cron", hour=8, minute=30, timezone=CHINA, id="calendar_watch",
+                      args=[db], max_instances=1, coalesce=True, misfire_grace_time=6 * 3600)
     if settings.anchor_key:
         hour, minute = (int(x) for x in settings.anchor_at.split(":"))
         scheduler.add_job(anchor_job, "cron", hour=hour, minute=minute, timezone=CHINA, id="anchor",

@@ -322,3 +322,18 @@ def test_forms_sent_alone_are_checked_as_text_or_objects(db: Database) -> None:
     bad = modeling.check(db, {}, forms_dir=FORMS, forms={"a.schema.json": {"type": "objec"},
                                                          "b.schema.json": '{"type": "object",'})
     assert sorted(p.file for p in bad.problems) == ["a.schema.json", "b.schema.json"]
+
+
+def test_clock_anchors_are_checked_and_located(db: Database) -> None:
+    """`slaFrom` names an element or message of the deployment, or a data field; anything else is refused
+    at its element and line."""
+    files = {p.name: p.read_bytes() for p in sorted((PROJECT_ROOT / "bpmn").iterdir()) if p.suffix in (".bpmn", ".dmn")}
+    assert modeling.check(db, files, forms_dir=FORMS).ok
+    xml = files["hv_delivery.bpmn"]
+    for bad, says in ((b"task:inspection,task:contract", "no element 'inspektion'"), (b"when:accept", "must be one of"),
+                      (b"message:nudge", "no message 'nudge'")):
+        changed = xml.replace(b"task:inspection,task:contract", bad.replace(b"task:inspection,", b"task:inspektion,"))
+        result = modeling.check(db, {**files, "hv_delivery.bpmn": changed}, forms_dir=FORMS)
+        [problem] = result.problems
+        assert (problem.file, problem.element) == ("hv_delivery.bpmn", "energize") and problem.line
+        assert says in problem.message

@@ -13,7 +13,7 @@ from engine.core import definitions, history, runtime, timers
 from engine.core.clock import CHINA
 from engine.core.errors import InvalidState
 from engine.core.models import notice_t, timer_t
-from engine.deadlines import calendar, calendar_import, notices, rule_sets, sla
+from engine.deadlines import calendar, calendar_import, calendar_watch, notices, rule_sets, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 
@@ -219,15 +219,38 @@ def test_withdrawn_or_cancelled_case_voids_open_clocks(db, clock, sla_model):
     assert open_sla == 0
 
 
-def test_a_deadline_in_a_year_without_calendar_is_refused(db, clock, sla_model, monkeypatch):
+def test_a_year_without_calendar_never_blocks_a_step(db, clock, sla_model, monkeypatch):
+    """Production default (no fallback configured): the step completes, the deadline is marked
+    provisional on the clock and the work item, the admins and supervisors hear of it once a day;
+    importing the year recomputes it with a history event."""
     monkeypatch.delenv("YEKUO_CALENDAR_FALLBACK", raising=False)
     clock.set(at(2026, 12, 28))
     iid = runtime.start_instance(db, "sla_model").instance_id
-    accept = open_items(db, iid)["accept"]
-    with pytest.raises(calendar.CalendarMissing, match="2027"):
-        runtime.complete_task(db, accept.id, {"business_type": "hv_single"}, actor=actor())
-    assert open_items(db, iid)["accept"].status == "open"  # refused whole: nothing half-done
-    assert sla.clocks_of(db, iid) == []
+    runtime.complete_task(db, open_items(db, iid)["accept"].id, {"business_type": "hv_single"}, actor=actor())
+    c = clock_of(db, iid, "scheme_reply")
+    assert c.provisional and c.deadline_at == at(2027, 1, 4, 17)  # Monday–Friday: 29–31 Dec, 1 and 4 Jan
+    assert open_items(db, iid)["scheme"].due_provisional
+    calendar_notices = [n for n in notices.list_notices(db) if n["kind"] == calendar_watch.KIND]
+    assert sorted(n["recipient_group"] for n in calendar_notices) == ["admin", "supervisor"]
+    assert "2027" in calendar_notices[0]["body"]
+    # a second case the same day raises nothing new: once a day, not once per step
+    iid2 = start_case(db, clock, at(2026, 12, 28, 15))
+    assert clock_of(db, iid2, "scheme_reply").provisional
+    assert calendar_watch.daily(db, at(2026, 12, 28, 16)) == 0
+    assert len([n for n in notices.list_notices(db) if n["kind"] == calendar_watch.KIND]) == 2
+    assert calendar_watch.daily(db, at(2026, 12, 29, 8)) == 2  # the next working day: again
+    assert calendar_watch.daily(db, at(2027, 1, 2, 8)) == 0  # Saturday (counted Monday–Friday)
+    calendar_import.import_year(db, Path(__file__).parent / "data" / "calendar" / "2027.csv", actor="admin")
+    c = clock_of(db, iid, "scheme_reply")
+    assert not c.provisional and c.deadline_at == at(2027, 1, 5, 17)  # 1 Jan 2027 is 元旦
+    assert not open_items(db, iid)["scheme"].due_provisional
+    with db.read() as conn:
+        recomputed = [history.payload_of(r) for r in history.events_of(conn, iid) if r.type == "sla_recomputed"]
+    utc = lambda t: t.astimezone(dt.timezone.utc).isoformat()  # noqa: E731
+    assert {(p["from"], p["to"]) for p in recomputed} == {  # one event per changed deadline
+        (utc(at(2027, 1, 4, 17)), utc(at(2027, 1, 5, 17))),  # 供电方案答复, 5 WD
+        (utc(at(2027, 1, 27, 17)), utc(at(2027, 1, 28, 17)))}  # whole process, 22 WD
+    assert calendar_watch.daily(db, at(2027, 1, 4, 8)) == 0  # imported: the notices stop
 
 
 def test_fallback_deadlines_are_provisional_until_the_year_is_imported(db, clock, sla_model, monkeypatch):

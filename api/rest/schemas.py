@@ -262,6 +262,9 @@ class WorkItemSchema(ma.Schema):
     priority = fields.Integer(required=True)
     created_at = _when()
     due_at = _nullable_when()
+    due_provisional = fields.Boolean(metadata={"description": "the due time crossed a year with no official "
+                                                              "working-day calendar: counted Monday–Friday, "
+                                                              "recomputed when the year is imported"})
     form_schema = _nullable_str()
     completed_by = _nullable_str()
     completed_at = _nullable_when()

@@ -113,7 +113,8 @@ def _texts() -> dict[str, str]:
         "formSchema": _("Form (JSON Schema)"), "formUi": _("Form layout (UI schema)"), "none": _("(none)"),
         "editForm": _("Edit form"), "newForm": _("New form"), "newFormName": _("Name of the new form file "
                                                                                "(ends with .schema.json):"),
-        "slaKey": _("Time limit (SLA key)"), "slaPause": _("Clock paused (customer's time)"),
+        "slaKey": _("Time limit (SLA key)"), "slaFrom": _("Clock starts at (anchor)"),
+        "slaPause": _("Clock paused (customer's time)"),
         "slaEnd": _("Ends the whole-process clock"), "milestone": _("Milestone shown to the customer"),
         "dueFrom": _("Deadline counts from (field)"), "instructions": _("Instructions for the user"),
         "operator": _("Service operator"), "resultVariable": _("Result variable"), "parameters": _("Parameters"),

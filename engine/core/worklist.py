@@ -43,6 +43,7 @@ class WorkItemView:
     priority: int = 50
     completed_by: str | None = None
     completed_at: dt.datetime | None = None
+    due_provisional: bool = False  # counted over a year with no official calendar (an estimate)
 
 
 @dataclass

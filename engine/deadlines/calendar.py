@@ -151,6 +151,11 @@ def is_workday(db: Database, day: dt.date, *, fallback: bool | None = None) -> b
     return _year(db, day.year, fallback).workday(day)
 
 
+def has_year(db: Database, year: int) -> bool:
+    """Whether the official calendar of `year` is loaded."""
+    return _load_year(db, year) is not None
+
+
 def business_date(instant: dt.datetime, tz: dt.tzinfo = CHINA) -> dt.date:
     """The local (China) calendar date of an instant: counting starts from the local day."""
     if instant.tzinfo is None:

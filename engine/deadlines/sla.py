@@ -44,8 +44,14 @@ PAUSE_REASONS = {
 
 
 def deadline_after(db: Database, start: dt.datetime, workdays: int) -> tuple[dt.datetime, bool]:
-    """End of the business day of the N-th working day after `start`'s local date."""
-    result = calendar.add_workdays(db, start.astimezone(CHINA).date(), workdays)
+    """End of the business day of the N-th working day after `start`'s local date, and whether it
+    is provisional.
+
+    A year with no official calendar never stops a step: it is counted Monday–Friday and the
+    deadline is marked provisional — shown as such wherever it appears, announced daily by
+    `calendar_watch`, and recomputed when the year is imported (`after_calendar_import`).
+    """
+    result = calendar.add_workdays(db, start.astimezone(CHINA).date(), workdays, fallback=True)
     end = dt.datetime.combine(result.date, CLOSE, tzinfo=CHINA)
     return end.astimezone(dt.timezone.utc), result.provisional
 
@@ -96,10 +102,12 @@ def _threshold_rows(db: Database, rules: RuleSet, clock_id: int, instance_id: in
 
 
 def start_step_clocks(conn: Connection, db: Database, *, instance_id: int, business_type: str | None,
-                      items: list[dict[str, Any]], sla_keys: dict[str, str], now: dt.datetime) -> list[dict[str, Any]]:
+                      items: list[dict[str, Any]], sla_keys: dict[str, str], now: dt.datetime,
+                      starts: dict[str, tuple[dt.datetime, str]] | None = None) -> list[history.NewEvent]:
     """Start a clock for every new work item whose task declares an SLA key; sets `due_at` on it.
 
-    Returns the history events to append.
+    `starts` gives a work item's clock an earlier start (its `slaFrom` anchor: the instant and the
+    anchor it came from); otherwise the clock starts now. Returns the history events to append.
     """
     rules = active_rules(db)
     if rules is None or not business_type:
@@ -110,11 +118,15 @@ def start_step_clocks(conn: Connection, db: Database, *, instance_id: int, busin
         rule = rules.find(business_type, key) if key else None
         if rule is None:
             continue
+        start, anchor = (starts or {}).get(item["id"], (now, None))
         clock_row = _start(conn, db, rules, rule, instance_id=instance_id, work_item_id=item["id"], scope="step",
-                           sla_key=key, business_type=business_type, start=now)
-        item["due_at"] = clock_row["deadline_at"]
+                           sla_key=key, business_type=business_type, start=start, now=now)
+        item["due_at"], item["due_provisional"] = clock_row["deadline_at"], clock_row["provisional"]
+        payload = _event_payload(clock_row)
+        if anchor:
+            payload.update(started_at=start.isoformat(), anchor=anchor)
         events.append(history.NewEvent("sla_started", now, task_id=item["id"], task_spec=item["task_spec"],
-                                       payload=_event_payload(clock_row)))
+                                       payload=payload))
     return events
 
 
@@ -125,13 +137,13 @@ def start_process_clock(conn: Connection, db: Database, *, instance_id: int, bus
     if rule is None:
         return []
     clock_row = _start(conn, db, rules, rule, instance_id=instance_id, work_item_id=None, scope="process",
-                       sla_key=PROCESS_KEY, business_type=business_type, start=started_at)
+                       sla_key=PROCESS_KEY, business_type=business_type, start=started_at, now=now)
     return [history.NewEvent("sla_started", now, payload=_event_payload(clock_row))]
 
 
 def _start(conn: Connection, db: Database, rules: RuleSet, rule: Rule, *, instance_id: int,
            work_item_id: str | None, scope: str, sla_key: str, business_type: str,
-           start: dt.datetime) -> dict[str, Any]:
+           start: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     deadline, provisional = deadline_after(db, start, rule.workdays)
     row = {"instance_id": instance_id, "work_item_id": work_item_id, "scope": scope, "sla_key": sla_key,
            "title": rule.title, "rule_set": rules.name, "business_type": business_type,
@@ -139,7 +151,9 @@ def _start(conn: Connection, db: Database, rules: RuleSet, rule: Rule, *, instan
            "deadline_at": deadline, "provisional": provisional, "status": "running", "paused_at": None,
            "paused_workdays": 0, "ended_at": None}
     row["id"] = conn.execute(insert(sla_clock_t).values(**row).returning(sla_clock_t.c.id)).scalar_one()
-    conn.execute(insert(timer_t), _threshold_rows(db, rules, row["id"], instance_id, start, deadline))
+    # a clock anchored in the past raises no pre-warning that is already stale; overdue still fires
+    conn.execute(insert(timer_t), [r for r in _threshold_rows(db, rules, row["id"], instance_id, start, deadline)
+                                   if r["due_at"] > now or not r["payload"]["level"].startswith("prewarn")])
     return row
 
 
@@ -276,12 +290,14 @@ def resume_in(conn: Connection, db: Database, instance_id: int, *, actor: str | 
             status="running", paused_at=None, deadline_at=deadline, provisional=c.provisional or provisional,
             paused_workdays=c.paused_workdays + days))
         if c.work_item_id:
-            conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(due_at=deadline))
+            conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(
+                due_at=deadline, due_provisional=c.provisional or provisional))
         ruleset = rules or RuleSet(c.rule_set, {})
         future = [r for r in _threshold_rows(db, ruleset, c.id, instance_id, c.started_at, deadline)
                   if r["due_at"] > now]
         _insert_timers(conn, future)
-        moved.append({"clock_id": c.id, "workdays": days, "deadline": deadline.isoformat()})
+        moved.append({"clock_id": c.id, "workdays": days, "deadline": deadline.isoformat(),
+                      "provisional": bool(c.provisional or provisional)})
     conn.execute(update(sla_pause_t).where(sla_pause_t.c.id == pause_row.id).values(resumed_at=now,
                                                                                      resumed_by=actor or "process"))
     return len(moved), [history.NewEvent("sla_resumed", now, actor=actor, payload={
@@ -302,12 +318,12 @@ def workdays_paused(db: Database, paused_at: dt.datetime, resumed_at: dt.datetim
     """Working days from the pause's local date to the resume's (the pause day excluded)."""
     a = paused_at.astimezone(CHINA).date()
     b = resumed_at.astimezone(CHINA).date()
-    return calendar.workdays_between(db, a, b) if b > a else 0
+    return calendar.workdays_between(db, a, b, fallback=True) if b > a else 0
 
 
 def shift_deadline(db: Database, deadline: dt.datetime, days: int) -> tuple[dt.datetime, bool]:
     """A deadline moved by `days` working days (a pause's length); with its provisional flag."""
-    result = calendar.add_workdays(db, deadline.astimezone(CHINA).date(), days)
+    result = calendar.add_workdays(db, deadline.astimezone(CHINA).date(), days, fallback=True)
     return dt.datetime.combine(result.date, CLOSE, tzinfo=CHINA).astimezone(dt.timezone.utc), result.provisional
 
 
@@ -317,12 +333,14 @@ def shift_deadline(db: Database, deadline: dt.datetime, days: int) -> tuple[dt.d
 
 def recompute(db: Database, *, instance_ids: list[int] | None = None, provisional_only: bool = False,
               actor: str = "system") -> int:
-    """Recompute deadlines of running clocks from the current rules and calendar; returns how many moved."""
+    """Recompute deadlines of open clocks from the current rules and calendar; returns how many moved.
+
+    A paused clock moves too (its thresholds come back when it resumes)."""
     rules = active_rules(db)
     now = clock.now()
     moved = 0
     with db.read() as conn:
-        q = select(sla_clock_t).where(sla_clock_t.c.status == "running")
+        q = select(sla_clock_t).where(sla_clock_t.c.status.in_(("running", "paused")))
         if instance_ids is not None:
             q = q.where(sla_clock_t.c.instance_id.in_(instance_ids))
         if provisional_only:
@@ -339,12 +357,14 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
             conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
                 deadline_at=deadline, provisional=provisional, limit_workdays=limit))
             if c.work_item_id:
-                conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(due_at=deadline))
+                conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(
+                    due_at=deadline, due_provisional=provisional))
             conn.execute(delete(timer_t).where(timer_t.c.purpose == PURPOSE, timer_t.c.fired_at.is_(None),
                                                timer_t.c.task_id.like(f"sla:{c.id}:%")))
-            ruleset = rules or RuleSet(c.rule_set, {})
-            _insert_timers(conn, [r for r in _threshold_rows(db, ruleset, c.id, c.instance_id, c.started_at, deadline)
-                                  if r["due_at"] > now])
+            if c.status == "running":
+                ruleset = rules or RuleSet(c.rule_set, {})
+                _insert_timers(conn, [r for r in _threshold_rows(db, ruleset, c.id, c.instance_id, c.started_at,
+                                                                 deadline) if r["due_at"] > now])
             append_events(conn, head, [history.NewEvent(
                 "sla_recomputed", now, actor=actor, task_id=c.work_item_id, payload={
                     "clock_id": c.id, "from": c.deadline_at.isoformat(), "to": deadline.isoformat(),

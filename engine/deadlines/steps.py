@@ -13,16 +13,19 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.core import anchors
 from engine.core.db import Database
 from engine.core.history import NewEvent
 from engine.core.step import Step
 from engine.core.store import Written
-from engine.deadlines import calendar, notices, sla
+from engine.deadlines import calendar, calendar_watch, notices, sla
 
 
 def on_write(conn: Connection, step: Step, written: Written) -> tuple[list[NewEvent], list[dict[str, Any]]]:
     """The clock events of this command and the reminder timers of the tasks it opened."""
     events = _clock_events(conn, step, written)
+    if any(e.type in ("sla_started", "sla_resumed") and _provisional(e) for e in events):
+        calendar_watch.raise_notices(conn, step.db, step.now)  # loud, once a day: never blocking
     timers = notices.reminder_rows(step.db, step.instance_id, written.new_items, step.now) if written.new_items else []
     return events, timers
 
@@ -50,10 +53,29 @@ def _clock_events(conn: Connection, step: Step, w: Written) -> list[NewEvent]:
                                           started_at=w.started_at or now, now=now)
     if w.new_items and step.sla_keys:
         events += sla.start_step_clocks(conn, step.db, instance_id=iid, business_type=kind, items=w.new_items,
-                                        sla_keys=step.sla_keys, now=now)
+                                        sla_keys=step.sla_keys, now=now, starts=clock_starts(conn, step, w))
     for reason in sorted(set(step.pauses.values())):  # a customer step opened: their time, not ours
         events += sla.pause_in(conn, iid, reason=reason, actor=None, now=now, strict=False)[1]
     return events
+
+
+def clock_starts(conn: Connection, step: Step, w: Written) -> dict[str, tuple[dt.datetime, str]]:
+    """The earlier starts of new assessed steps whose task names an anchor (`slaFrom`): the clock of
+    装表接电 runs from inspection passed and contract signed, not from when 送电 opens."""
+    starts = {}
+    for item in w.new_items:
+        spec = step.definition.task_info(step.task_by_id(item["id"])).properties.get("slaFrom")
+        if item["id"] in step.sla_keys and spec:
+            found = anchors.resolve(conn, step, step.task_by_id(item["id"]), spec)
+            if found is not None and found[0] < step.now:
+                starts[item["id"]] = found
+    return starts
+
+
+def _provisional(event: NewEvent) -> bool:
+    if event.type == "sla_started":
+        return bool(event.payload.get("provisional"))
+    return any(c.get("provisional") for c in event.payload.get("clocks", []))
 
 
 def workdays_before(db: Database) -> Callable[[Any, int], str]:

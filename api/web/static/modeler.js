@@ -162,6 +162,15 @@
     return node;
   }
 
+  function anchorSuggestions() {
+    // the flow nodes of the open diagram as `task:` anchors (the server also knows the other files)
+    var list = el('datalist', { id: 'sla-from-anchors' });
+    registry.getAll().forEach(function (e) {
+      if (isA(e, 'bpmn:Activity') && e.type !== 'label') list.appendChild(el('option', { value: 'task:' + e.id }));
+    });
+    return list;
+  }
+
   function textarea(value, onchange, rows) {
     var node = el('textarea', { rows: rows || 3, class: 'code', spellcheck: 'false' });
     node.value = value || '';
@@ -218,7 +227,7 @@
     return Object.keys(names).filter(function (n) { return n.slice(-suffix.length) === suffix; }).sort();
   }
 
-  var KNOWN_PROPS = ['formJsonSchemaFilename', 'formUiSchemaFilename', 'slaKey', 'slaPause', 'slaEnd', 'milestone', 'dueFrom'];
+  var KNOWN_PROPS = ['formJsonSchemaFilename', 'formUiSchemaFilename', 'slaKey', 'slaFrom', 'slaPause', 'slaEnd', 'milestone', 'dueFrom'];
 
   function renderProps() {
     var element = state.current;
@@ -268,6 +277,11 @@
         return [k.key, k.key + ' — ' + k.title + ' (' + k.limits.join(', ') + ')'];
       }));
       rows.push(field(T.slaKey, select(slaOpts, getProp(element, 'slaKey'), function (v) { setProp(element, 'slaKey', v); }), 'prop-sla'));
+      // where the clock starts: task:<id> (its completion), field:<data key> (a date), message:<name>;
+      // several separated by commas count from the latest. Checked on the server (check/deploy).
+      rows.push(field(T.slaFrom, input(getProp(element, 'slaFrom'), function (v) { setProp(element, 'slaFrom', v.trim()); },
+        { placeholder: 'task:accept, field:intermediate_requested_on, message:…', list: 'sla-from-anchors' }), 'prop-sla-from'));
+      rows.push(anchorSuggestions());
       var pauseOpts = [['', T.none]].concat(Object.keys(cfg.pauseReasons || {}).map(function (k) { return [k, cfg.pauseReasons[k]]; }));
       rows.push(field(T.slaPause, select(pauseOpts, getProp(element, 'slaPause'), function (v) { setProp(element, 'slaPause', v); })));
       var endBox = el('input', { type: 'checkbox' });

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from engine.core import anchors
 from engine.core.validation.code_checks import CodeChecks, assigned_names, code_items
 from engine.core.validation.context import BundleContext, ProcessCheck, ProcessXml
 from engine.core.validation.documents import (
@@ -81,6 +82,32 @@ class Linter(ProcessCheck):
                 self.add("task lies in no lane, so nobody would see it in a work list", task, task.get("id"))
             if task.tag == f"{{{BPMN_NS}}}userTask":
                 self.user_task_forms(task)
+            self.anchor_props(task)
+
+    def anchor_props(self, task: etree._Element) -> None:
+        """`slaFrom` anchors must parse and name an element or message some file of the bundle has."""
+        for prop in task.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property"
+                               "[@name='slaFrom']", namespaces=NS):
+            try:
+                parsed = anchors.parse(prop.get("value") or "")
+            except ValueError as exc:
+                self.add(f"slaFrom: {exc}", prop, task.get("id"))
+                continue
+            for anchor in parsed:
+                known = self._bundle_names(anchor.kind)
+                if known is not None and anchor.name not in known:
+                    what = "element" if anchor.kind == "task" else "message"
+                    self.add(f"slaFrom anchor {anchor}: no {what} {anchor.name!r} in this deployment", prop,
+                             task.get("id"))
+
+    def _bundle_names(self, kind: str) -> set[str] | None:
+        """Element ids (kind `task`) or message names (`message`) of every file; None for `field`."""
+        if kind == "field":
+            return None
+        docs = {id(p.doc): p.doc for p in self.b.procs.values()}.values()
+        if kind == "task":
+            return {i for d in docs for i, el in d.ids.items() if el.tag in FLOW_NODE_TAGS}
+        return {m.get("name") for d in docs for m in iter_bpmn(d.root, "message") if m.get("name")}
 
     def user_task_forms(self, task: etree._Element) -> None:
         props = {
