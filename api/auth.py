@@ -1,7 +1,9 @@
 """Who is asking: bearer tokens for the API, session login for pages, CSRF, login throttling.
 
 Every view gets the caller as an `engine.core.actors.Actor` (username + groups) through
-`current_actor()`; role checks are `require(*groups)`. Tokens are signed and expire
+`current_actor()`; role checks are `require(*groups)`. What a request learns about its caller is
+read in one statement and cached per process for a few seconds (`users.signed_in`): a user
+deactivated or signed out elsewhere is locked out within `users.SIGNED_IN_TTL`. Tokens are signed and expire
 (`YEKUO_TOKEN_TTL` seconds, default 8 h); passwords are checked by `engine.core.users` (scrypt).
 Throttling is per process and per username+address: after 5 failures in 15 minutes further
 attempts get 429 until the window passes (behind several processes, put the limit in the proxy too).
@@ -114,7 +116,7 @@ def _user_from_token(token: str) -> users.UserInfo | None:
         data = _serializer().loads(token, max_age=token_ttl())
     except (SignatureExpired, BadSignature):
         return None
-    user = users.get_user(_db(), data.get("u", ""))
+    user = users.signed_in(_db(), data.get("u", "")).user
     return user if user is not None and user.active else None
 
 
@@ -142,6 +144,7 @@ def logout_session() -> None:
         with _db().write() as conn:
             conn.execute(update(user_t).where(user_t.c.username == username)
                          .values(session_gen=user_t.c.session_gen + 1))
+        users.forget_signed_in(_db(), username)
     session.clear()
 
 
@@ -155,9 +158,9 @@ def current_user() -> users.UserInfo | None:
         user = _user_from_token(header[7:].strip())
         g.yekuo_auth = "token"
     elif session.get("user"):
-        found = users.get_user(_db(), session["user"])
-        user = found if found is not None and found.active else None
-        if user is not None and session.get("gen") != (_session_gen(user.username) or 0):
+        found = users.signed_in(_db(), session["user"])
+        user = found.user if found.user is not None and found.user.active else None
+        if user is not None and session.get("gen") != found.session_gen:
             user = None  # signed out since (maybe elsewhere): this cookie is a copy of an ended session
             session.clear()
         g.yekuo_auth = "session"

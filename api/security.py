@@ -2,6 +2,10 @@
 outside demo mode, session cookie flags, response headers with a per-request CSP nonce, and a
 lost database answered with 503 instead of a stack trace.
 
+Each request runs on one pooled connection (`Database.session`). A connection that turns out to be
+dead (the pool does not ping: it recycles) is retried once on a fresh one when the request had
+committed nothing yet; otherwise, and when the database stays away, the answer is 503.
+
 The Content-Security-Policy runs only scripts that carry this request's nonce: a string that gets
 into a page as markup (a customer's address, a case note) cannot run, and no page has inline
 script or `on…=` handlers. Styles may be inline ('unsafe-inline' for style-src only): bpmn-js and
@@ -104,6 +108,28 @@ def _first_line(err: DBAPIError) -> str:
     return lines[0][:200] if lines else type(err.orig or err).__name__
 
 
+def _one_connection_per_request(app: Flask) -> None:
+    """Run every view on one connection checkout; retry once on a dropped connection if nothing
+    was committed (a stale pooled connection after a database restart costs one retry, not a 503)."""
+    view = app.dispatch_request
+
+    def dispatch_request() -> Any:
+        db: Database = app.extensions["yekuo.db"]
+        with db.session():
+            before = db.commits()
+            try:
+                return view()
+            except DBAPIError as err:
+                if not err.connection_invalidated or db.commits() != before:
+                    raise
+                app.logger.warning("database connection lost; retrying the request once: %s", _first_line(err))
+        g.pop("yekuo_user", None)
+        with db.session():
+            return view()
+
+    app.dispatch_request = dispatch_request  # type: ignore[method-assign]
+
+
 UNAVAILABLE = "the database is not reachable; try again in a moment"
 
 
@@ -114,6 +140,7 @@ def install(app: Flask, settings: config.Settings) -> None:
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12))
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.after_request(_headers)
+    _one_connection_per_request(app)
 
     @app.errorhandler(DBAPIError)
     def _database_error(err: DBAPIError) -> Any:

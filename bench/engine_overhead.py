@@ -62,17 +62,30 @@ def form_data(definition: definitions.Definition, form: str | None, spec: str, r
     return data
 
 
+def _weekdays_before(day: Any, n: int) -> str:
+    """The in-memory stand-in for the engine's `workdays_before` (the real one reads the calendar
+    table): Monday–Friday, so the raw baseline runs the bundled model without a database."""
+    current = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    while n > 0:
+        current -= dt.timedelta(days=1)
+        n -= current.weekday() < 5
+    return current.isoformat()
+
+
+RAW_HELPERS = {"workdays_before": _weekdays_before}
+
+
 def raw_run(definition: definitions.Definition, times: list[float]) -> None:
     """(a): the in-memory baseline with the engine's own codec."""
     wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
-    wf.script_engine = make_script_engine()
+    wf.script_engine = make_script_engine(helpers=RAW_HELPERS)
     wf.do_engine_steps()
     state = CODEC.dumps(wf)
     rework: dict[str, int] = {}
     while True:
         t0 = time.perf_counter()
         wf = CODEC.loads(state, definition.spec, definition.subprocess_specs)
-        wf.script_engine = make_script_engine()
+        wf.script_engine = make_script_engine(helpers=RAW_HELPERS)
         ready = wf.get_tasks(state=TaskState.READY, manual=True)
         if not ready:
             break
@@ -164,12 +177,12 @@ def raw_replay(definition: definitions.Definition, events: list[Any], times: lis
             t0 = time.perf_counter()
             if state is None:
                 wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
-                wf.script_engine = make_script_engine(service_caller=play)
+                wf.script_engine = make_script_engine(service_caller=play, helpers=RAW_HELPERS)
                 for task in wf.get_tasks(state=TaskState.READY):
                     task.set_data(**payload.get("data", {}))
             else:
                 wf = CODEC.loads(state, definition.spec, definition.subprocess_specs)
-                wf.script_engine = make_script_engine(service_caller=play)
+                wf.script_engine = make_script_engine(service_caller=play, helpers=RAW_HELPERS)
                 task = next(t for t in wf.get_tasks(state=TaskState.READY, manual=True)
                             if t.task_spec.bpmn_id == ev.task_spec)
                 task.task_spec.add_data_from_form(task, payload.get("data", {}))

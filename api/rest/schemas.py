@@ -280,7 +280,8 @@ class TaskSchema(WorkItemSchema):
 class TaskDetailSchema(TaskSchema):
     form = fields.Dict(allow_none=True, metadata={"description": "the task's JSON Schema"})
     ui_schema = fields.Dict(allow_none=True)
-    data = fields.Dict(required=True, metadata={"description": "the case data the task sees"})
+    data = fields.Dict(metadata={"description": "the case data the task sees (not in the answers of claim, "
+                                                "unclaim and delegate: they restore no workflow)"})
     instance_version = fields.Integer(required=True, metadata={
         "description": "send back when completing to detect concurrent changes"})
 

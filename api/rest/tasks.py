@@ -18,7 +18,7 @@ from api.rest.schemas import (
     TaskSchema,
     page_schema,
 )
-from engine.core import clock, queries, runtime, worklist
+from engine.core import clock, definitions, queries, runtime, worklist
 from engine.core.errors import NotFound
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
@@ -35,12 +35,15 @@ def _may_see(item: worklist.WorkItemView) -> bool:
     return worklist.may_see(actor(), item, read_all=has_role(READ_ALL_TASKS))
 
 
-def _visible(task_id: str) -> worklist.WorkItemView:
-    """The work item if the caller may see it; otherwise 404 (existence is not revealed either)."""
-    item = queries.get_work_item(db(), task_id)
-    if not _may_see(item):
-        raise NotFound(f"task {task_id} does not exist")
-    return item
+def _changed(task: runtime.TaskNow) -> dict[str, Any]:
+    """A claimed, released or handed-on task from what the command read: its form from the cached
+    definition version, no `data` (no workflow restored; GET the task for it)."""
+    definition = definitions.load(db(), task.definition_id)
+    form = definition.forms.get(task.form_schema) if task.form_schema else None
+    ui = definition.forms.get(task.form_ui_schema) if task.form_ui_schema else None
+    row = _row(task)
+    row.pop("definition_id")
+    return {**row, "form": form, "ui_schema": ui}
 
 
 def _detail(task_id: str) -> dict[str, Any]:
@@ -82,12 +85,11 @@ def get_task(task_id: str) -> Any:
 
 @blp.route("/<string:task_id>/claim", methods=["POST"], parameters=ID)
 @allow(blp, *WORKERS)
-@blp.doc(summary="Claim", description="403 outside the task's group, 409 if someone else holds it or it is closed.")
+@blp.doc(summary="Claim", description="403 outside the task's group, 409 if someone else holds it or it is closed. "
+                                      "Answers the task with its form but without `data` (GET the task for it).")
 @blp.response(200, TaskDetailSchema)
 def claim(task_id: str) -> Any:
-    _visible(task_id)
-    runtime.claim(db(), task_id, actor=actor())
-    return _detail(task_id)
+    return _changed(runtime.claim(db(), task_id, actor=actor(), visible=_may_see))
 
 
 @blp.route("/<string:task_id>/unclaim", methods=["POST"], parameters=ID)
@@ -95,9 +97,7 @@ def claim(task_id: str) -> Any:
 @blp.doc(summary="Give back", description="Only the holder can give a task back (403 otherwise).")
 @blp.response(200, TaskDetailSchema)
 def unclaim(task_id: str) -> Any:
-    _visible(task_id)
-    runtime.unclaim(db(), task_id, actor=actor())
-    return _detail(task_id)
+    return _changed(runtime.unclaim(db(), task_id, actor=actor(), visible=_may_see))
 
 
 @blp.route("/<string:task_id>/delegate", methods=["POST"], parameters=ID)
@@ -108,9 +108,8 @@ def unclaim(task_id: str) -> Any:
 @blp.arguments(DelegateRequestSchema, example={"assignee": "clerk2", "note": "本人休假，转同组处理"})
 @blp.response(200, TaskDetailSchema)
 def delegate(body: dict[str, Any], task_id: str) -> Any:
-    _visible(task_id)
-    runtime.delegate(db(), task_id, body["assignee"], actor=actor(), note=body["note"])
-    return _detail(task_id)
+    return _changed(runtime.delegate(db(), task_id, body["assignee"], actor=actor(), note=body["note"],
+                                     visible=_may_see))
 
 
 @blp.route("/<string:task_id>/complete", methods=["POST"], parameters=ID)
@@ -122,6 +121,5 @@ def delegate(body: dict[str, Any], task_id: str) -> Any:
 @blp.arguments(CompleteRequestSchema, example={"data": ACCEPT_EXAMPLE, "instance_version": 1})
 @blp.response(200, OutcomeSchema)
 def complete(body: dict[str, Any], task_id: str) -> Any:
-    _visible(task_id)
     return runtime.complete_task(db(), task_id, body["data"], actor=actor(),
-                                 instance_version=body.get("instance_version"))
+                                 instance_version=body.get("instance_version"), visible=_may_see)

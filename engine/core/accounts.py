@@ -91,6 +91,7 @@ def update_user(db: Database, username: str, *, groups: list[str] | None = None,
             conn.execute(delete(membership_t).where(membership_t.c.user_id == uid))
             if groups:
                 conn.execute(insert(membership_t), [{"user_id": uid, "group_code": g} for g in groups])
+    users.forget_signed_in(db, username)
     found = users.get_user(db, username)
     assert found is not None
     return found

@@ -135,6 +135,10 @@ class ProcessInstance(Base):
     ended_at: Mapped[dt.datetime | None]
 
 
+OPEN_ITEM = text("status = 'open'")
+OPEN_DUE_ITEM = text("status = 'open' AND due_at IS NOT NULL")
+
+
 class WorkItem(Base):
     """One READY human task: the row behind every work list."""
 
@@ -143,6 +147,12 @@ class WorkItem(Base):
         Index("ix_work_item_group_status", "candidate_group", "status"),
         Index("ix_work_item_assignee_status", "assignee", "status"),
         Index("ix_work_item_instance_status", "instance_id", "status"),
+        # the open work list: partial, so a million finished items cost the lists nothing
+        Index("ix_work_item_open_group_due", "candidate_group", "due_at", postgresql_where=OPEN_ITEM,
+              sqlite_where=OPEN_ITEM),
+        Index("ix_work_item_open_assignee_due", "assignee", "due_at", postgresql_where=OPEN_ITEM,
+              sqlite_where=OPEN_ITEM),
+        Index("ix_work_item_open_due", "due_at", postgresql_where=OPEN_DUE_ITEM, sqlite_where=OPEN_DUE_ITEM),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))

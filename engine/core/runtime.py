@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow import TaskState
@@ -21,13 +22,37 @@ from engine.core import clock, definitions, forms, history, store, users
 from engine.core.actors import SYSTEM, Actor
 from engine.core.codec import CODEC
 from engine.core.db import Database
-from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState
+from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, NotFound
 from engine.core.history import NewEvent
 from engine.core.models import instance_t, work_item_t
-from engine.core.queries import get_work_item
 from engine.core.step import Step
 from engine.core.store import Outcome
-from engine.core.worklist import WorkItemView
+from engine.core.worklist import TaskRow, WorkItemView, task_row
+
+#: Whether the caller may see a work item; a task they may not see does not exist for them (NotFound).
+Visible = Callable[[WorkItemView], bool]
+
+
+@dataclass
+class TaskNow(TaskRow):
+    """A task as a claim, unclaim or delegation left it, built from the row the command read (no
+    re-read, no workflow restored): the row, its case's new version and its definition version."""
+
+    instance_version: int = 0
+    definition_id: int = 0
+
+
+def _load_visible(db: Database, item_id: str, visible: Visible | None, session: Any = None) -> Any:
+    row = store.load_item(db, item_id, session)
+    if visible is not None and not visible(task_row(row)):
+        raise NotFound(f"task {item_id} does not exist")
+    return row
+
+
+def _now_as(row: Any, **changes: Any) -> TaskNow:
+    task = task_row(row)
+    return TaskNow(**{**task.__dict__, **changes, "instance_version": row.instance_version + 1,
+                      "definition_id": row.definition_id})
 
 
 def _command(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,18 +96,18 @@ def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *
 
 
 def complete_task(db: Database, item_id: str, data: dict[str, Any] | None = None, *,
-                  actor: Actor, instance_version: int | None = None) -> Outcome:
+                  actor: Actor, instance_version: int | None = None, visible: Visible | None = None) -> Outcome:
     """Complete a human task with form data validated against its JSON Schema.
 
     With `instance_version` (read with the task), a case that changed since is a `Conflict`.
     """
     with db.session() as session:
-        return _complete(db, session, item_id, data, actor, instance_version)
+        return _complete(db, session, item_id, data, actor, instance_version, visible)
 
 
 def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | None, actor: Actor,
-              instance_version: int | None) -> Outcome:
-    row = store.load_item(db, item_id, session)
+              instance_version: int | None, visible: Visible | None) -> Outcome:
+    row = _load_visible(db, item_id, visible, session)
     if row.status != "open":
         raise Conflict(f"task '{row.name}' is no longer open (it is {row.status})")
     if row.assignee and row.assignee != actor.name and not actor.system:
@@ -124,12 +149,12 @@ def _validated(definition: definitions.Definition, form_file: str | None, data: 
 
 
 @_command
-def claim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
-    row = store.load_item(db, item_id)
+def claim(db: Database, item_id: str, *, actor: Actor, visible: Visible | None = None) -> TaskNow:
+    row = _load_visible(db, item_id, visible)
     if row.status != "open":
         raise Conflict(f"task '{row.name}' is no longer open")
     if row.assignee == actor.name:
-        return get_work_item(db, item_id)
+        return _unchanged(row)
     if row.assignee:
         raise Conflict(f"task '{row.name}' is already held by {row.assignee}")
     if not actor.may_work_in(row.candidate_group):
@@ -138,16 +163,16 @@ def claim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
     store.save_events(db, row, [NewEvent("task_claimed", now, actor=actor.name, task_id=item_id, task_spec=row.task_spec)],
                 {"assignee": actor.name, "claimed_at": now},
                 and_(work_item_t.c.id == item_id, work_item_t.c.status == "open", work_item_t.c.assignee.is_(None)))
-    return get_work_item(db, item_id)
+    return _now_as(row, assignee=actor.name)
 
 
 @_command
-def unclaim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
-    row = store.load_item(db, item_id)
+def unclaim(db: Database, item_id: str, *, actor: Actor, visible: Visible | None = None) -> TaskNow:
+    row = _load_visible(db, item_id, visible)
     if row.status != "open":
         raise Conflict(f"task '{row.name}' is no longer open")
     if row.assignee is None:
-        return get_work_item(db, item_id)
+        return _unchanged(row)
     if row.assignee != actor.name and not actor.system:
         raise Forbidden(f"only {row.assignee} can give task '{row.name}' back")
     now = clock.now()
@@ -155,18 +180,23 @@ def unclaim(db: Database, item_id: str, *, actor: Actor) -> WorkItemView:
                                    task_spec=row.task_spec, payload={"previous": row.assignee})],
                 {"assignee": None, "claimed_at": None},
                 and_(work_item_t.c.id == item_id, work_item_t.c.assignee == row.assignee))
-    return get_work_item(db, item_id)
+    return _now_as(row, assignee=None)
+
+
+def _unchanged(row: Any) -> TaskNow:
+    return TaskNow(**{**task_row(row).__dict__, "instance_version": row.instance_version,
+                      "definition_id": row.definition_id})
 
 
 @_command
 def delegate(db: Database, item_id: str, to_user: str, *, actor: Actor, note: str = "",
-             leads: frozenset[str] = frozenset({"lead"})) -> WorkItemView:
+             leads: frozenset[str] = frozenset({"lead"}), visible: Visible | None = None) -> TaskNow:
     """Hand an open task to another active member of its candidate group.
 
     Allowed for the current holder, for a member of the group while nobody holds it, and for a
     team lead who is a member of the group. Recorded as `task_delegated`.
     """
-    row = store.load_item(db, item_id)
+    row = _load_visible(db, item_id, visible)
     if row.status != "open":
         raise Conflict(f"task '{row.name}' is no longer open")
     in_group = actor.may_work_in(row.candidate_group)
@@ -182,14 +212,14 @@ def delegate(db: Database, item_id: str, to_user: str, *, actor: Actor, note: st
         raise InvalidData("not a member of the task's group",
                           details={"assignee": [f"{to_user} 不属于任务所在的组 {row.candidate_group}"]})
     if row.assignee == to_user:
-        return get_work_item(db, item_id)
+        return _unchanged(row)
     now = clock.now()
     holder = work_item_t.c.assignee.is_(None) if row.assignee is None else work_item_t.c.assignee == row.assignee
     store.save_events(db, row, [NewEvent("task_delegated", now, actor=actor.name, task_id=item_id, task_spec=row.task_spec,
                                    payload={"from": row.assignee, "to": to_user, "note": note})],
                 {"assignee": to_user, "claimed_at": now},
                 and_(work_item_t.c.id == item_id, work_item_t.c.status == "open", holder))
-    return get_work_item(db, item_id)
+    return _now_as(row, assignee=to_user)
 
 
 @_command

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.core import clock, definitions, history
+from engine.core import clock, definitions, history, worklist
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, NotFound
 from engine.core.history import NewEvent
-from engine.core.models import instance_t, outbox_t, timer_t, work_item_t
+from engine.core.models import event_t, instance_t, outbox_t, timer_t, work_item_t
 from engine.core.step import CLOCK_TIMER, Step
 from engine.core.worklist import WorkItemView
 
@@ -69,13 +70,9 @@ _COMPLETE_ITEM = update(work_item_t).where(work_item_t.c.id == bindparam("b_id")
 _INSERT_ITEMS = insert(work_item_t)
 _INSERT_TIMERS = insert(timer_t)
 _ITEM_WITH_INSTANCE = (
-    select(work_item_t.c.id, work_item_t.c.instance_id, work_item_t.c.status, work_item_t.c.assignee,
-           work_item_t.c.candidate_group, work_item_t.c.name, work_item_t.c.task_spec, work_item_t.c.form_schema,
-           instance_t.c.state, instance_t.c.version.label("instance_version"),
-           instance_t.c.definition_id, instance_t.c.event_seq, instance_t.c.last_hash,
-           instance_t.c.status.label("instance_status"), instance_t.c.business_key,
-           instance_t.c.business_type.label("instance_business_type"), instance_t.c.started_at)
-    .join(instance_t, instance_t.c.id == work_item_t.c.instance_id)
+    worklist.joined(instance_t.c.state, instance_t.c.version.label("instance_version"), instance_t.c.definition_id,
+                    instance_t.c.event_seq, instance_t.c.last_hash,
+                    instance_t.c.business_type.label("instance_business_type"), instance_t.c.started_at)
     .where(work_item_t.c.id == bindparam("b_id")))
 _INSTANCE_BY_ID = select(instance_t).where(instance_t.c.id == bindparam("b_id"))
 
@@ -176,15 +173,15 @@ _VIEW_KEYS = ("id", "instance_id", "task_spec", "name", "candidate_group", "assi
 
 
 def queue_outbox(conn: Connection, step: Step) -> None:
-    """Queue the messages the step's services asked for, once per idempotency key."""
-    keys = [m["idempotency_key"] for m in step.effects.outbox]
-    seen = set(conn.execute(select(outbox_t.c.idempotency_key).where(outbox_t.c.idempotency_key.in_(keys))).scalars())
+    """Queue the messages the step's services asked for, once per idempotency key (one statement)."""
+    rows, seen = [], set()
     for message in step.effects.outbox:
-        if message["idempotency_key"] in seen:
-            continue
-        seen.add(message["idempotency_key"])
-        conn.execute(insert(outbox_t).values(**message, instance_id=step.instance_id, status="pending", attempts=0,
-                                             created_at=step.now, next_attempt_at=step.now))
+        if message["idempotency_key"] not in seen:
+            seen.add(message["idempotency_key"])
+            rows.append({**message, "instance_id": step.instance_id, "status": "pending", "attempts": 0,
+                         "created_at": step.now, "next_attempt_at": step.now})
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(dialect_insert(outbox_t).on_conflict_do_nothing(index_elements=[outbox_t.c.idempotency_key]), rows)
 
 
 def _milestone(step: Step) -> str | None:
@@ -219,10 +216,13 @@ def save_events(db: Database, row: Any, events: list[NewEvent],
     work-item change, under the same version guard."""
     iid = row.instance_id
     rows, seq, head = history.chain_rows(iid, row.event_seq, row.last_hash, events)
+    guard = and_(instance_t.c.id == iid, instance_t.c.version == row.instance_version)
+    head_values = {"version": row.instance_version + 1, "event_seq": seq, "last_hash": head}
+    if db.is_postgres and item_values is not None and rows:
+        _save_events_at_once(db, guard, head_values, rows, item_values, item_guard)
+        return
     with db.write() as conn:
-        res = conn.execute(update(instance_t).where(and_(instance_t.c.id == iid,
-                                                         instance_t.c.version == row.instance_version))
-                           .values(version=row.instance_version + 1, event_seq=seq, last_hash=head))
+        res = conn.execute(update(instance_t).where(guard).values(**head_values))
         if res.rowcount != 1:
             raise Conflict("the case was changed by someone else at the same time; reload and try again")
         if item_values is not None:
@@ -230,6 +230,28 @@ def save_events(db: Database, row: Any, events: list[NewEvent],
             if res.rowcount != 1:
                 raise Conflict("the task was changed by someone else at the same time")
         history.append(conn, rows)
+
+
+def _save_events_at_once(db: Database, guard: Any, head_values: dict[str, Any], rows: list[dict[str, Any]],
+                         item_values: dict[str, Any], item_guard: Any) -> None:
+    """PostgreSQL: the same write as one statement in autocommit (one round trip instead of five).
+    The instance guard also checks the item's, and the item and the events are written only if the
+    instance row was: every work-item change moves the instance version, so a concurrent writer
+    blocks on the row lock and then finds the version moved."""
+    head = (update(instance_t).where(guard, exists(select(work_item_t.c.id).where(item_guard)))
+            .values(**head_values).returning(instance_t.c.id).cte("head"))
+    won = exists(select(head.c.id))
+    item = update(work_item_t).where(item_guard, won).values(**item_values).returning(work_item_t.c.id).cte("item")
+    columns = list(rows[0])
+    chosen = [select(*(literal(r[c], event_t.c[c].type) for c in columns)).where(won) for r in rows]
+    added = (insert(event_t).from_select(columns, chosen[0] if len(chosen) == 1 else union_all(*chosen))
+             .returning(event_t.c.id).cte("added"))
+    stmt = select(select(func.count()).select_from(head).scalar_subquery(),
+                  select(func.count()).select_from(item).scalar_subquery()).add_cte(added)
+    with db.single() as conn:
+        heads, items = conn.execute(stmt).one()
+    if heads != 1 or items != 1:
+        raise Conflict("the case or the task was changed by someone else at the same time; reload and try again")
 
 
 def close_timers(db: Database, timer_ids: list[int], worker: str, why: str) -> None:

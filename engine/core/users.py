@@ -8,10 +8,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import datetime as dt
 import os
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from engine.core import clock
 from engine.core.db import Database
@@ -76,6 +77,7 @@ def upsert_user(db: Database, username: str, password: str, groups: list[str],
         conn.execute(delete(membership_t).where(membership_t.c.user_id == uid))
         if groups:
             conn.execute(insert(membership_t), [{"user_id": uid, "group_code": g} for g in groups])
+    forget_signed_in(db, username)
     return uid
 
 
@@ -112,3 +114,50 @@ def get_user(db: Database, username: str) -> UserInfo | None:
         groups = frozenset(conn.execute(select(membership_t.c.group_code)
                                         .where(membership_t.c.user_id == row.id)).scalars())
     return UserInfo(row.id, row.username, row.display_name, groups, row.active)
+
+
+#: Seconds a process trusts what it read about a signed-in user (active, groups, session generation):
+#: a user deactivated in another process is locked out within this; in this process at once.
+SIGNED_IN_TTL = 5.0
+_SIGNED_IN = (select(user_t.c.id, user_t.c.username, user_t.c.display_name, user_t.c.active, user_t.c.session_gen,
+                     membership_t.c.group_code)
+              .outerjoin(membership_t, membership_t.c.user_id == user_t.c.id)
+              .where(user_t.c.username == bindparam("b_name")))
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A caller as a request needs them: the user (None if unknown) and their session generation."""
+
+    user: UserInfo | None
+    session_gen: int
+    read_at: dt.datetime
+
+
+def signed_in(db: Database, username: str, *, ttl: float = SIGNED_IN_TTL) -> SignedIn:
+    """The user with their groups in one statement, cached per process for `ttl` seconds of the
+    engine clock — every request asks, and most of them within seconds of the last one."""
+    cache: dict[str, SignedIn] = db.cache.setdefault("signed_in", {})
+    now = clock.now()
+    hit = cache.get(username)
+    if hit is not None and 0 <= (now - hit.read_at).total_seconds() < ttl:
+        return hit
+    with db.read() as conn:
+        rows = conn.execute(_SIGNED_IN, {"b_name": username}).all()
+    user = None
+    if rows:
+        r = rows[0]
+        user = UserInfo(r.id, r.username, r.display_name, frozenset(x.group_code for x in rows if x.group_code),
+                        r.active)
+    found = SignedIn(user, (rows[0].session_gen or 0) if rows else 0, now)
+    cache[username] = found
+    return found
+
+
+def forget_signed_in(db: Database, username: str | None = None) -> None:
+    """Drop what this process cached about a user (all users): called where users change."""
+    cache: dict[str, SignedIn] = db.cache.setdefault("signed_in", {})
+    if username is None:
+        cache.clear()
+    else:
+        cache.pop(username, None)
