@@ -1,7 +1,7 @@
 """The database schema, in SQLAlchemy 2.0 declarative style.
 
 The command path (runtime, timers) uses these tables through Core statements for speed; admin
-screens may use the ORM classes. Alembic migrations under `engine/migrations` create the schema;
+screens may use the ORM classes. Alembic migrations under `engine/core/migrations` create the schema;
 a test checks that they match this module.
 """
 
@@ -11,10 +11,8 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,15 +20,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-UTC = dt.timezone.utc
+from engine.core.column_types import Json, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -40,27 +36,6 @@ NAMING = {
 }
 
 
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Stores UTC, returns aware datetimes on every backend (SQLite would return naive ones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
