@@ -8,13 +8,13 @@ Where code runs is decided per compiled source, deliberately:
 * **inline**, in the calling process, when `policy.is_inline` says it is small and call-free
   (`amount > 100 and business_type == "hv_single"`, a DMN cell, `"PT2H"`): nothing it can do costs
   more than a bounded number of guarded operations on at most `guards.INLINE_ITEMS` items, and
-  a value that would grow past that re-runs the code in a worker. Cost ~3–5 µs a call.
+  a value that would grow past that re-runs the code in a worker. Cost ~2 µs a call.
 * **in a worker process** (`worker`) for everything else — every script with a call, loop,
   comprehension or function, whichever place of the model it comes from (script tasks, pre/post
   scripts, conditions, timers, service parameters, multi-instance, DMN). The OS bounds its CPU
   time and memory; C-level work (`re_match` backtracking, `sum(lists, [])`, `b'x'.ljust(3e8)`,
-  `str(huge)`) ends at the limit and the worker is replaced. Cost ~0.1–0.2 ms a call with small
-  task data (a pickle round trip), plus ~1 µs per KB of task data each way.
+  `str(huge)`) ends at the limit and the worker is replaced. Cost ~50–90 µs a call with up to
+  1 KB of task data, ~160 µs with 20 KB (a pickle round trip each way).
 
 Measured in `bench/scripts.py`; the numbers are in README.md ("Script limits").
 """
