@@ -22,7 +22,6 @@ Measured in `bench/scripts.py`; the numbers are in README.md ("Script limits").
 from __future__ import annotations
 
 import keyword
-import pickle
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -145,11 +144,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def _in_worker(self, source: str, mode: str, context: dict, external_context: dict) -> Any:
         remote = [name for name, value in self.globals.items() if DEFAULT_HELPERS.get(name) is not value]
         request = ("run", source, mode, context, external_context, remote, self.time_limit)
-        try:
-            pickle.dumps(request, protocol=5)
-        except Exception as exc:  # noqa: BLE001 - e.g. a function left in task data by a caller
-            raise ScriptError(f"task data cannot be handed to the script sandbox: {type(exc).__name__}: {exc}") from None
-        reply = worker.run(request, self.time_limit + worker.GRACE, self.globals)
+        reply = worker.run(request, self.time_limit, self.globals)
         if reply[0] == "ok":
             if mode == "exec":
                 context.clear()

@@ -222,10 +222,9 @@ class _Worker:
             self.process.wait(5)
         self.conn.close()
 
-    def call(self, request: tuple[Any, ...], timeout: float,
-             helpers: dict[str, Callable[..., Any]]) -> tuple[Any, ...]:
-        self.conn.send_bytes(pickle.dumps(request, protocol=5))
-        deadline = monotonic() + timeout
+    def call(self, request: bytes, time_limit: float, helpers: dict[str, Callable[..., Any]]) -> tuple[Any, ...]:
+        self.conn.send_bytes(request)
+        deadline = monotonic() + time_limit + GRACE
         while True:
             left = deadline - monotonic()
             try:
@@ -238,7 +237,7 @@ class _Worker:
                 self.kill()
                 signum = -(self.process.returncode or 0)
                 how = "was stopped" if not ready or signum in (signal.SIGKILL, signal.SIGXCPU) else "died"
-                raise WorkerDied(f"script exceeded its time limit of {request[-1]:g}s (the worker {how})")
+                raise WorkerDied(f"script exceeded its time limit of {time_limit:g}s (the worker {how})")
             if message[0] != "helper":
                 return message
             started = monotonic()
@@ -285,9 +284,9 @@ class Pool:
                     with self._lock:
                         self._idle.append(found)
 
-    def run(self, request: tuple[Any, ...], timeout: float, helpers: dict[str, Callable[..., Any]]) -> tuple[Any, ...]:
+    def run(self, request: bytes, time_limit: float, helpers: dict[str, Callable[..., Any]]) -> tuple[Any, ...]:
         with self.worker() as w:
-            return w.call(request, timeout, helpers)
+            return w.call(request, time_limit, helpers)
 
     def close(self) -> None:
         with self._lock:
@@ -312,9 +311,14 @@ def pool() -> Pool:
         return _pool
 
 
-def run(request: tuple[Any, ...], timeout: float, helpers: dict[str, Callable[..., Any]]) -> tuple[Any, ...]:
-    """Send `request` to a worker; ("ok", value, context) or ("raise", exc, name, line)."""
-    return pool().run(request, timeout, helpers)
+def run(request: tuple[Any, ...], time_limit: float, helpers: dict[str, Callable[..., Any]]) -> tuple[Any, ...]:
+    """Run `request` ("run", source, mode, context, external context, remote helper names, time limit)
+    in a worker: ("ok", value, context) or ("raise", exc, NameError name, line, context)."""
+    try:
+        data = pickle.dumps(request, protocol=5)
+    except Exception as exc:  # noqa: BLE001 - e.g. a function a caller left in task data
+        raise ScriptError(f"task data cannot be handed to the script sandbox: {type(exc).__name__}: {exc}") from None
+    return pool().run(data, time_limit, helpers)
 
 
 
