@@ -14,7 +14,7 @@ Where code runs is decided per compiled source, deliberately:
   scripts, conditions, timers, service parameters, multi-instance, DMN). The OS bounds its CPU
   time and memory; C-level work (`re_match` backtracking, `sum(lists, [])`, `b'x'.ljust(3e8)`,
   `str(huge)`) ends at the limit and the worker is replaced. Cost ~50–90 µs a call with up to
-  1 KB of task data, ~160 µs with 20 KB (a pickle round trip each way).
+  1 KB of task data, ~130–160 µs with 20 KB (a pickle round trip each way).
 
 Measured in `bench/scripts.py`; the numbers are in README.md ("Script limits").
 """

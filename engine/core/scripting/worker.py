@@ -19,7 +19,7 @@ call reaches them in the calling process through the same pipe. Replies are unpi
 allowlist (`_ReplyUnpickler`), so even a compromised worker cannot make the web process run code.
 
 Cost per call (bench/scripts.py, median on a shared two-core machine): ~50 µs with almost no
-task data, ~60 µs with 1 KB, ~160 µs with 20 KB (a pickle round trip each way), ~90 µs for a
+task data, ~60 µs with 1 KB, ~130–160 µs with 20 KB (a pickle round trip each way), ~90 µs for a
 short script task with 1 KB — against ~2 µs inline and 0.2 µs for a bare `eval`. A worker starts
 in ~0.17 s, once per server process (or after a kill). See `script_engine` for what
 runs inline.
