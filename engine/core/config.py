@@ -19,6 +19,8 @@ class Settings:
     demo: bool = False  # YEKUO_DEMO=1 (set by `make run`): a banner on every page, the "fill demo data" button
     max_bpmn_bytes: int = 5 * 1024 * 1024
     script_time_limit: float = 1.0
+    script_workers: int = 2  # sandbox worker processes per server process (engine.core.scripting.worker)
+    script_memory_mb: int = 256  # what one script call may add to a worker's address space
     scheduler_interval: float = 5.0
     calendar_fallback: bool = False  # count years without official calendar Mon–Fri, provisionally
     # notifications outbox (engine.messages.outbox, engine.messages.sinks, engine.messages.templates)
@@ -59,6 +61,8 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         demo=env.get("YEKUO_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
         max_bpmn_bytes=int(env.get("YEKUO_MAX_BPMN_BYTES", base.max_bpmn_bytes)),
         script_time_limit=float(env.get("YEKUO_SCRIPT_TIME_LIMIT", base.script_time_limit)),
+        script_workers=int(env.get("YEKUO_SCRIPT_WORKERS", base.script_workers)),
+        script_memory_mb=int(env.get("YEKUO_SCRIPT_MEMORY_MB", base.script_memory_mb)),
         scheduler_interval=float(env.get("YEKUO_SCHEDULER_INTERVAL", base.scheduler_interval)),
         calendar_fallback=env.get("YEKUO_CALENDAR_FALLBACK", "").strip().lower() in {"1", "true", "yes", "on"},
         outbox_sink=env.get("YEKUO_OUTBOX_SINK", base.outbox_sink).strip().lower(),

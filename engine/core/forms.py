@@ -3,6 +3,11 @@
 The schema decides what enters the workflow: properties it does not declare, and properties it
 marks `readOnly` (earlier data shown for reference), are dropped before the data reaches
 SpiffWorkflow.
+
+References resolve only inside the deployed form: jsonschema's default registry would fetch a
+`$ref` to `http://…` (its deprecated remote retrieval) when a task is completed — a server-side
+request forgery — so every validator gets a registry whose `retrieve` refuses everything. The
+deploy check (`validation.form_files`) refuses such references up front, on the form.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.validators import validator_for
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from engine.core import formats
 from engine.core.errors import InvalidData
@@ -19,9 +26,19 @@ _FORMATS = FormatChecker()
 formats.register(_FORMATS)
 
 
-def validator(schema: dict[str, Any]) -> Any:
+def _refuse_retrieval(uri: str) -> Any:
+    """No `$ref` is ever fetched: not over the network, not from a file."""
+    raise NoSuchResource(ref=uri)
+
+
+#: Resolves what a form defines itself (and the meta-schemas jsonschema ships); retrieves nothing.
+LOCAL_ONLY = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+
+
+def validator(schema: dict[str, Any], format_checker: FormatChecker | None = None) -> Any:
+    """A validator for `schema` whose references never leave the form."""
     cls = validator_for(schema, default=Draft202012Validator)
-    return cls(schema, format_checker=_FORMATS)
+    return cls(schema, format_checker=format_checker or _FORMATS, registry=LOCAL_ONLY)
 
 
 def _path(error: Any) -> str:
@@ -64,7 +81,12 @@ def check(schema: dict[str, Any], data: Any, compiled: Any = None) -> dict[str, 
         raise InvalidData("form data must be a JSON object", details={"_form": ["表单数据必须是对象"]})
     v = compiled or validator(schema)
     errors: dict[str, list[str]] = {}
-    for err in sorted(v.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    try:
+        found = sorted(v.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    except Unresolvable as exc:  # a form deployed before references were checked
+        raise InvalidData(f"the form refers to {exc.ref!r}, which is not part of the deployed form",
+                          details={"_form": ["表单定义引用了部署之外的内容，请联系流程管理员"]}) from None
+    for err in found:
         errors.setdefault(_path(err), []).append(_message(schema, err))
     if errors:
         raise InvalidData("the form has errors", details=errors)

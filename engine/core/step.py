@@ -20,14 +20,12 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
-from sqlalchemy import insert, update
 
-from engine.core import clock, definitions, services
+from engine.core import clock, counters, definitions, services
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidState, ServiceError, YekuoError
 from engine.core.history import NewEvent
-from engine.core.models import counter_t
 from engine.core.scripting.script_engine import make_script_engine
 
 #: The `purpose` of a timer row that stands for a BPMN timer event the workflow waits on.
@@ -384,9 +382,4 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
 def allocate(db: Database, name: str) -> int:
     """Next value of a named counter, in its own short transaction (gaps are allowed)."""
     with db.write() as conn:
-        value = conn.execute(update(counter_t).where(counter_t.c.name == name)
-                             .values(value=counter_t.c.value + 1).returning(counter_t.c.value)).scalar()
-        if value is None:
-            conn.execute(insert(counter_t).values(name=name, value=1))
-            value = 1
-    return value
+        return counters.increment(conn, name)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from engine.core import clock, history
+from engine.core import clock, counters, history
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, InvalidState, NotFound
@@ -33,7 +33,6 @@ from engine.core.models import (
     appointment_log_t,
     appointment_t,
     capacity_usage_t,
-    counter_t,
     dispatch_entry_t,
     dispatch_list_t,
     instance_t,
@@ -113,11 +112,7 @@ def _ensure_usage(db: Database, team_ids: list[int], days: list[dt.date], job_ty
     if not missing:
         return
     with db.write() as conn:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        conn.execute(upsert(capacity_usage_t).values(missing).on_conflict_do_nothing())
+        conn.execute(counters.upsert(conn, capacity_usage_t).values(missing).on_conflict_do_nothing())
 
 
 def _take(conn: Connection, team_id: int, day: dt.date, job_type: str, cap: int) -> bool:
@@ -162,11 +157,7 @@ def _next_number(conn: Connection, now: dt.datetime) -> str:
     """ZY + local date + daily sequence (the field-job counter), in the booking's transaction."""
     day = now.astimezone(CHINA).strftime("%Y%m%d")
     name = f"field_job:{day}"
-    value = conn.execute(update(counter_t).where(counter_t.c.name == name).values(value=counter_t.c.value + 1)
-                         .returning(counter_t.c.value)).scalar()
-    if value is None:
-        conn.execute(insert(counter_t).values(name=name, value=1))
-        value = 1
+    value = counters.increment(conn, name)
     return f"ZY{day}-{value:04d}"
 
 

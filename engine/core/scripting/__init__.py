@@ -29,15 +29,16 @@ script engine. The stock `TaskDataEnvironment` runs them with plain `eval`/`exec
   bits; ``range`` is capped at `MAX_ITEMS`; ``str.join``/padding/``replace``/``expandtabs`` and
   ``list.extend`` check their result size; f-string format specs must be constant and small.
 
-Not covered (defence in depth, not a jail; run workers under OS limits, e.g. RLIMIT_AS, if model
-authors are not trusted):
+Where code runs (`script_engine`): small call-free code inline; everything else in a worker
+process (`worker`) under RLIMIT_CPU/RLIMIT_AS, killed and replaced when it overruns, so long
+C-level calls (regex backtracking, ``sum(lists, [])``) and big allocations end at the limits
+without stalling the web process. `runner` is the part both share: the scope, the tick, and the
+write-back, which stores dates and datetimes as ISO strings and refuses other non-JSON values.
 
-* Memory in general: many small allocations inside the time limit (e.g. a list grown by
-  ``append`` in a loop, dict/set comprehensions, ``sum(lists, [])``) are not counted.
-* Long C-level calls cannot be interrupted: ``sorted``/``min``/``sum`` over big data, regex
-  catastrophic backtracking in ``re_match``, Decimal arithmetic at huge precision.
+Not covered:
+
 * Host-dependent but clock-free methods stay reachable (``datetime.astimezone()`` without an
   argument, ``timestamp()`` of a naive datetime use the server's time zone).
-* SpiffWorkflow's serializer stores ``datetime`` and ``timedelta`` but not ``date`` or
-  ``Decimal``: scripts should store those as strings.
+* Values returned by expressions (not scripts) are not converted: a DMN output cell or a message
+  payload that evaluates to a ``date`` reaches task data as one.
 """

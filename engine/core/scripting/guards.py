@@ -12,7 +12,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+from RestrictedPython.Guards import (
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+)
 
 from engine.core.errors import ScriptError
 from engine.core.scripting.policy import BLOCKED_ATTRIBUTES, MAX_INT_BITS, MAX_ITEMS
@@ -222,4 +225,51 @@ GUARDS: dict[str, Any] = {
     "_pow_": _guard_pow,
     "_lshift_": _guard_lshift,
     "_mod_": _guard_mod,
+}
+
+
+# ---- the inline path: small call-free code in the calling process (see script_engine)
+
+#: Sizes inline code may produce; anything larger re-runs the code in a worker.
+INLINE_ITEMS = 10_000
+INLINE_BITS = 2_048
+
+
+class Escalate(BaseException):
+    """Inline code reached something only a worker may do; not catchable by a script."""
+
+
+def _inline_check(a: Any, b: Any, op: str) -> None:
+    if op == "%":
+        if isinstance(a, (str, bytes)):  # %-formatting can render any existing data: worker
+            raise Escalate
+        return
+    if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
+        n = (len(a) + len(b) if op == "+" and isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES)
+             else len(a) * b if isinstance(a, _SEQUENCES) and isinstance(b, int)
+             else len(b) * a if isinstance(b, _SEQUENCES) and isinstance(a, int) else 0)
+        if n > INLINE_ITEMS:
+            raise Escalate
+    elif isinstance(a, int) and isinstance(b, int) and op != "+":
+        bits = (a.bit_length() * b if op == "**" and b > 0 and abs(a) > 1 else a.bit_length() + b if op == "<<"
+                else a.bit_length() + b.bit_length())
+        if bits > INLINE_BITS:
+            raise Escalate
+
+
+def _inline(op: str, guard: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def check_then(a: Any, b: Any) -> Any:
+        _inline_check(a, b, op)
+        return guard(a, b)
+    return check_then
+
+
+#: GUARDS with tighter sizes that hand the code to a worker instead of refusing it.
+INLINE_GUARDS: dict[str, Any] = {
+    **GUARDS,
+    "_add_": _inline("+", _guard_add),
+    "_mul_": _inline("*", _guard_mul),
+    "_pow_": _inline("**", _guard_pow),
+    "_lshift_": _inline("<<", _guard_lshift),
+    "_mod_": _inline("%", _guard_mod),
 }

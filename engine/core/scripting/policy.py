@@ -15,7 +15,11 @@ import types
 from typing import Any, NamedTuple
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer, copy_locations
+from RestrictedPython.transformer import (
+    INSPECT_ATTRIBUTES,
+    RestrictingNodeTransformer,
+    copy_locations,
+)
 
 #: Largest sequence (str/list/tuple/bytes/range) a guarded operation may produce.
 MAX_ITEMS = 1_000_000
@@ -161,11 +165,37 @@ class Policy(RestrictingNodeTransformer):
 
 
 class Compiled(NamedTuple):
-    """Compiled code, or why it was refused; `names` are the names it reads (for shadowing checks)."""
+    """Compiled code, or why it was refused; `names` are the names it reads (for shadowing checks);
+    `inline` says it is small and call-free enough to run in the calling process (`is_inline`)."""
 
     code: types.CodeType | None
     error: str | None
     names: frozenset[str]
+    inline: bool = False
+
+
+#: Largest syntax tree that may run inline.
+MAX_INLINE_NODES = 200
+_INLINE_NODES = (ast.Expression, ast.Module, ast.Expr, ast.Assign, ast.If, ast.Pass, ast.Name, ast.Constant,
+                 ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Attribute, ast.Subscript,
+                 ast.Slice, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Load, ast.Store, ast.operator,
+                 ast.unaryop, ast.boolop, ast.cmpop)
+
+
+def is_inline(tree: ast.AST) -> bool:
+    """True for code whose cost is bounded without a worker: no calls, loops, comprehensions,
+    functions, f-strings or unpacking, at most MAX_INLINE_NODES nodes, and assignments to plain
+    names only (so a re-run in a worker sees the task data unchanged). Every operator that can
+    grow a value is guarded with the smaller `guards.INLINE_ITEMS`/`INLINE_BITS`; past those the
+    code moves to a worker. Gateway conditions, DMN cells and timer expressions are mostly this."""
+    for count, node in enumerate(ast.walk(tree), 1):
+        if count > MAX_INLINE_NODES or not isinstance(node, _INLINE_NODES):
+            return False
+        if isinstance(node, ast.Assign) and not all(isinstance(t, ast.Name) for t in node.targets):
+            return False
+        if isinstance(node, ast.Dict) and None in node.keys:
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=2048)
@@ -183,6 +213,7 @@ def compile_script(source: str, mode: str) -> Compiled:
         return Compiled(None, f"{where}syntax error: {exc.msg}", frozenset())
     except (ValueError, RecursionError, MemoryError) as exc:
         return Compiled(None, f"cannot parse: {type(exc).__name__}: {exc}".splitlines()[0], frozenset())
+    inline = is_inline(tree)
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
     try:
         result = compiler(tree, _FILENAME, policy=Policy)
@@ -191,12 +222,12 @@ def compile_script(source: str, mode: str) -> Compiled:
     if result.errors:
         messages = []
         for err in result.errors:
-            match = re.match(r"Line (\d+|None): (.*)", err, re.S)
+            match = re.match(r"Line (\d+|None): (.*)", err, re.DOTALL)
             line, msg = (match.group(1), match.group(2)) if match else (None, err)
             msg = " ".join(msg.split())
             messages.append(f"line {line}: {msg}" if mode == "exec" and line not in (None, "None") else msg)
         return Compiled(None, "; ".join(dict.fromkeys(messages)), frozenset())
-    return Compiled(result.code, None, frozenset(result.used_names))
+    return Compiled(result.code, None, frozenset(result.used_names), inline)
 
 
 def check_source(source: str, mode: str) -> str | None:

@@ -1,36 +1,44 @@
 """The script engine SpiffWorkflow runs every workflow's code with, on the restricted environment.
 
 Task data goes in and assigned variables come out as with SpiffWorkflow's `TaskDataEnvironment`,
-but code is compiled by `policy`, runs against `guards` and `helpers`, and stops at its time limit.
+but code is compiled by `policy`, runs against `guards` and `helpers`, and stops at its limits.
+
+Where code runs is decided per compiled source, deliberately:
+
+* **inline**, in the calling process, when `policy.is_inline` says it is small and call-free
+  (`amount > 100 and business_type == "hv_single"`, a DMN cell, `"PT2H"`): nothing it can do costs
+  more than a bounded number of guarded operations on at most `guards.INLINE_ITEMS` items, and
+  a value that would grow past that re-runs the code in a worker. Cost ~2 µs a call.
+* **in a worker process** (`worker`) for everything else — every script with a call, loop,
+  comprehension or function, whichever place of the model it comes from (script tasks, pre/post
+  scripts, conditions, timers, service parameters, multi-instance, DMN). The OS bounds its CPU
+  time and memory; C-level work (`re_match` backtracking, `sum(lists, [])`, `b'x'.ljust(3e8)`,
+  `str(huge)`) ends at the limit and the worker is replaced. Cost ~50–90 µs a call with up to
+  1 KB of task data, ~130–160 µs with 20 KB (a pickle round trip each way).
+
+Measured in `bench/scripts.py`; the numbers are in README.md ("Script limits").
 """
 
 from __future__ import annotations
 
 import keyword
-import types
-from collections.abc import Callable, Iterator
-from time import monotonic
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.script_engine.python_environment import (
+    BasePythonScriptEngineEnvironment,
+)
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.core.errors import ScriptError, ServiceError
-from engine.core.scripting.guards import GUARDS, SAFE_BUILTINS
+from engine.core.scripting import runner, worker
+from engine.core.scripting.guards import INLINE_GUARDS, SAFE_BUILTINS, Escalate
 from engine.core.scripting.helpers import DEFAULT_HELPERS
 from engine.core.scripting.policy import Compiled, compile_script
 
 __all__ = ["RestrictedEnvironment", "ScriptEngine", "make_script_engine"]
-
-
-class _TimeLimitExceeded(BaseException):
-    """Raised by `_tick_`; a BaseException a script cannot name, so `except` cannot catch it."""
-
-
-#: Scope names that are the sandbox's own, never task data.
-_RESERVED = frozenset(GUARDS) | {"__builtins__", "_tick_"}
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
@@ -42,7 +50,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """
 
     def __init__(self, helpers: dict[str, Any] | None = None, *, time_limit: float = 1.0,
-                 service_caller: Callable[[dict, str, dict], str] | None = None) -> None:
+                 service_caller: Callable[[dict, str, dict], str] | None = None, isolate_all: bool = False) -> None:
         merged = {**DEFAULT_HELPERS, **(helpers or {})}
         for name in merged:
             if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) \
@@ -55,6 +63,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         self.builtins = SAFE_BUILTINS
         self.time_limit = float(time_limit)
         self.service_caller = service_caller
+        self.isolate_all = isolate_all  # send inline code to a worker too (benchmarks, tests)
 
     # ---- SpiffWorkflow's interface
     def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
@@ -62,23 +71,37 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         compiled = self._compiled(expression, "eval")
         external_context = external_context or {}
         self._check_shadowing(compiled.names, context)
-        scope = self._scope(context, external_context)
-        return self._run(compiled.code, scope, "eval")
+        if compiled.inline and not self.isolate_all:
+            scope = runner.scope_for(self.globals, context, external_context, INLINE_GUARDS)
+            try:
+                return runner.run_code(compiled.code, scope, "eval", self.time_limit)
+            except Escalate:
+                pass
+        return self._in_worker(expression, "eval", context, external_context)
 
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         """Run a script; variables it assigns (or deletes) are written back into `context`.
 
         Like TaskDataEnvironment, assignments made before an error are kept; helpers, builtins,
-        guards, external context and callables (functions, lambdas) never reach task data.
+        guards, external context and callables (functions, lambdas) never reach task data, and
+        values are stored as `runner.task_data_value` says (dates as ISO strings).
         """
         external_context = external_context or {}
         self.check_for_overwrite(context, external_context)
         compiled = self._compiled(script, "exec")
-        scope = self._scope(context, external_context)
-        try:
-            return self._run(compiled.code, scope, "exec")
-        finally:
-            self._write_back(scope, context, external_context)
+        if compiled.inline and not self.isolate_all:
+            scope = runner.scope_for(self.globals, context, external_context, INLINE_GUARDS)
+            try:
+                runner.run_code(compiled.code, scope, "exec", self.time_limit)
+            except Escalate:
+                pass  # nothing was written back: the worker starts from the same data
+            except BaseException:
+                runner.write_back(scope, context, external_context, self.globals, strict=False)
+                raise
+            else:
+                runner.write_back(scope, context, external_context, self.globals)
+                return True
+        return self._in_worker(script, "exec", context, external_context)
 
     def call_service(self, context: dict, operation_name: str, operation_params: dict, **kwargs: Any) -> str:
         """Delegate to the configured service caller (trusted code, not sandboxed)."""
@@ -118,47 +141,30 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 "task data overwrites predefined helper(s) used in this expression; rename these "
                 "variables or form fields: " + ", ".join(sorted(clash)))
 
-    def _scope(self, context: dict, external_context: dict) -> dict[str, Any]:
-        scope: dict[str, Any] = dict(self.globals)
-        scope.update(external_context)
-        scope.update(context)
-        scope.update(GUARDS)
-        scope["__builtins__"] = SAFE_BUILTINS
-        return scope
+    def _in_worker(self, source: str, mode: str, context: dict, external_context: dict) -> Any:
+        remote = [name for name, value in self.globals.items() if DEFAULT_HELPERS.get(name) is not value]
+        request = ("run", source, mode, context, external_context, remote, self.time_limit)
+        reply = worker.run(request, self.time_limit, self.globals)
+        if reply[0] == "ok":
+            if mode == "exec":
+                context.clear()
+                context.update(reply[2])
+            return reply[1]
+        _, exc, name, line, after = reply
+        if after is not None:
+            context.clear()
+            context.update(after)
+        if isinstance(exc, NameError) and name:
+            exc.name = name
+        _raise_at(exc, line)
 
-    def _run(self, code: types.CodeType | None, scope: dict[str, Any], mode: str) -> Any:
-        deadline = monotonic() + self.time_limit
-
-        def tick() -> bool:
-            if monotonic() > deadline:
-                raise _TimeLimitExceeded
-            return True
-
-        scope["_tick_"] = tick
-        try:
-            if mode == "eval":
-                return eval(code, scope)  # noqa: S307 - restricted code object, guarded scope
-            exec(code, scope)  # noqa: S102 - restricted code object, guarded scope
-            return True
-        except _TimeLimitExceeded as exc:
-            error = ScriptError(f"script exceeded its time limit of {self.time_limit:g}s")
-            raise error.with_traceback(exc.__traceback__) from None
-
-    def _write_back(self, scope: dict[str, Any], context: dict, external_context: dict) -> None:
-        """Copy the script's variables into task data, as TaskDataEnvironment's cleanup leaves them.
-
-        Names of helpers and external context are dropped even if reassigned (upstream pops
-        them too); so are callables and iterators (a generator would run its ticks later).
-        """
-        for key, value in scope.items():
-            if key.startswith("_") or key in _RESERVED or key in self.globals or key in external_context:
-                continue
-            if callable(value) or isinstance(value, Iterator):
-                context.pop(key, None)
-                continue
-            context[key] = value
-        for key in [k for k in context if k not in scope and not k.startswith("_")]:
-            del context[key]
+def _raise_at(exc: BaseException, line: int) -> NoReturn:
+    """Raise `exc` from a frame named like script code at `line`, so SpiffWorkflow's error shows
+    the script's line number as it does for code run in this process."""
+    if line > 0:
+        code = compile("\n" * (line - 1) + "raise _error_", "<string>", "exec")
+        exec(code, {"_error_": exc, "__builtins__": {}})  # noqa: S102 - our own one-line raise
+    raise exc
 
 
 class ScriptEngine(PythonScriptEngine):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
+from engine.core import forms
 from engine.core.validation.documents import Doc, ProblemList
 
 _BAD_FORM_NAME = re.compile(r"[/\\\x00]|\.\.")
@@ -86,11 +88,17 @@ class FormFiles:
             self.problems.add(name, f"form schema fails the JSON Schema meta-schema: {exc.message}",
                               _pointer(exc.path))
             return False
+        outside = list(foreign_refs(schema))
+        for path, ref in outside:
+            self.problems.add(name, f"{path.rsplit('/', 1)[-1]} {ref!r} points outside this form; only references "
+                              "inside the form ('#/$defs/…') are allowed, nothing is fetched", path)
+        if outside:
+            return False
         examples = schema.get("examples", [])
         if not isinstance(examples, list):
             self.problems.add(name, "'examples' must be a list of sample form data", "/examples")
             return False
-        validator = cls(schema, format_checker=_example_formats())
+        validator = forms.validator(schema, _example_formats())
         ok = True
         for i, example in enumerate(examples):
             error = next(iter(sorted(validator.iter_errors(example), key=lambda e: list(e.path))), None)
@@ -113,6 +121,24 @@ def _example_formats() -> Any:
     formats.register(checker)
     checker.checks("date-not-past")(lambda value: True)
     return checker
+
+
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def foreign_refs(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON pointer, value) of each reference that is not a fragment of the form itself
+    (`http://…`, `file:…`, `other.json`): deploy refuses them, so nothing is ever fetched."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if key in _REF_KEYWORDS and isinstance(value, str) and not value.startswith("#"):
+                yield where, value
+            else:
+                yield from foreign_refs(value, where)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from foreign_refs(value, f"{path}/{i}")
 
 
 def _pointer(path: Iterable[Any]) -> str | None:
