@@ -31,7 +31,7 @@ from api.rest.schemas import (
     WithdrawRequestSchema,
     page_schema,
 )
-from engine.core.errors import NotFound
+from engine.core.errors import InvalidData, NotFound
 from engine.intake import applications, documents
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
@@ -143,6 +143,8 @@ def _own_document(ref: str) -> documents.DocumentInfo:
 @documents_blp.arguments(UploadSchema, location="files")
 @documents_blp.response(201, DocumentSchema)
 def upload(files: dict[str, Any]) -> Any:
+    if request.form:  # the body is one `file`: other fields are refused like unknown JSON fields
+        raise InvalidData("only `file` may be sent", details={k: ["Unknown field."] for k in sorted(request.form)})
     return uploads.store_upload(db(), files.get("file"), uploaded_by=actor().name)
 
 
