@@ -38,6 +38,7 @@ POLICY: dict[str, frozenset[str]] = {
     "applications.read_all": STAFF,                   # staff see every application, not only their own
     "tasks.work": STAFF - {"auditor"},                # claim/complete/delegate, acknowledge; the task's group decides
     "tasks.read_all": frozenset({"supervisor", "auditor"}),  # the command centre chases all work; audit reads it
+    "notices.read_all": frozenset({"auditor"}),       # others' notices: an inbox stays its recipients' own
     "cases.start": frozenset({"clerk", "manager"}),   # the counter, and the customer manager for large customers
     "cases.message": frozenset({"clerk", "manager"}),  # a customer's request (withdraw) through the counter or manager
     "cases.cancel": frozenset({"manager", "supervisor"}),  # ends a customer's case: the manager or the centre

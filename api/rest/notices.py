@@ -17,7 +17,7 @@ blp = Blueprint("notices", __name__, url_prefix="/api/v1/notices",
 
 def _mine(open_only: bool) -> list[dict[str, Any]]:
     who = actor()
-    if may("tasks.read_all"):
+    if may("notices.read_all"):
         return notices.list_notices(db(), open_only=open_only)
     return notices.list_notices(db(), user=who.name, groups=set(who.groups), open_only=open_only)
 
