@@ -1,7 +1,8 @@
 """The role × endpoint matrix: every operation of the API called as every role (and anonymously).
 
-Each row names the roles that may call the operation and get its success status; every other role
-gets 403 — or 404 where the API hides what a caller may not see (a task outside the caller's
+Each row names the operation's action in `api.policy`; the roles the policy table gives that action
+must get its success status (the expectations come from that one table, not a list of their own);
+every other role gets 403 — or 404 where the API hides what a caller may not see (a task outside the caller's
 groups). Calls without a token get 401. Targets that an allowed call changes (a task to complete,
 a case to cancel) are made fresh for that call, so every allowed call really succeeds.
 
@@ -22,8 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from api import auth
-from api.rest import common
+from api import auth, policy
 from api.rest.calendar import CSV_EXAMPLE
 from engine.core import actors, definitions, queries, runtime, services, store
 from engine.core import clock as engine_clock
@@ -95,14 +95,38 @@ class Ctx:
 Setup = Callable[[Ctx, str], tuple[str, dict[str, Any]]]
 
 
+def _sees_clerk_task(role: str) -> bool:
+    return role == "clerk" or policy.may([role], "tasks.read_all")
+
+
 @dataclass(frozen=True)
 class Row:
+    """One operation: its action in `api.policy` says who may call it. For a task operation the
+    target is a clerk's task, so beyond the action the task's group decides: who may try but cannot
+    see the task gets 404, who sees it but may not act on it 403."""
+
     method: str
     path: str
-    allowed: tuple[str, ...]
+    action: str
     ok: int = 200
     setup: Setup | None = None
-    hidden: tuple[str, ...] = ()  # roles that get 404: the target is outside what they may see
+
+    @property
+    def on_task(self) -> bool:
+        return self.path.startswith("/api/v1/tasks/") or (self.setup is not None and
+                                                          getattr(self.setup, "on_task", False))
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        roles = policy.holders(self.action)
+        if not self.on_task:
+            return roles
+        reads = self.action == "staff.read"
+        return tuple(r for r in roles if (_sees_clerk_task(r) if reads else r == "clerk"))
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        return tuple(r for r in policy.holders(self.action) if not _sees_clerk_task(r)) if self.on_task else ()
 
     def expected(self, who: str) -> int:
         if who == ANON:
@@ -112,8 +136,6 @@ class Row:
         return 404 if who in self.hidden else 403
 
 
-STAFF, WORKERS = common.STAFF, common.WORKERS
-NOT_CLERK_WORKERS = tuple(r for r in WORKERS if r != "clerk")
 
 
 def _static(path: str, **kw: Any) -> Setup:
@@ -127,6 +149,7 @@ def _fresh_task(action: str, body: Callable[[Ctx], Any] | None = None, claim: bo
             runtime.claim(c.api.db, tid, actor=actors.Actor("clerk", frozenset({"clerk"})))
         suffix = f"/{action}" if action else ""
         return f"/api/v1/tasks/{tid}{suffix}", ({"json": body(c)} if body else {})
+    setup.on_task = True  # type: ignore[attr-defined]
     return setup
 
 
@@ -156,7 +179,7 @@ def _existing_user(method: str) -> Setup:
 
 
 def _submit(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
-    data = c.application(who) if who in common.UPLOADERS and who != ANON else application_example()
+    data = c.application(who) if who != ANON and policy.may([who], "documents.upload") else application_example()
     return "/api/v1/applications", {"json": {"channel": "app", "data": data},
                                     "headers": {"Idempotency-Key": f"k-{c.unique()}"}}
 
@@ -225,11 +248,11 @@ def _dispatch_field_job(c: Ctx, who: str, until: str) -> str:
     return job_no
 
 
-def _dispatch_row(allowed: tuple[str, ...], build: Callable[[Ctx, str], tuple[str, dict[str, Any]]],
+def _dispatch_row(action: str, build: Callable[[Ctx, str], tuple[str, dict[str, Any]]],
                   fallback: str) -> Setup:
     """Build a fresh target only for a caller who may act; the others are refused before it matters."""
     def setup(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
-        if who in allowed:
+        if who in policy.holders(action):
             return build(c, who)
         return fallback.format(c=c), {"json": {}}
     return setup
@@ -260,10 +283,6 @@ def _book_direct(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
                                              "date": day.isoformat(), "period": "pm"}}
 
 
-_DISPATCH_CENTRE = ("dispatcher", "supervisor")
-_DISPATCH_READERS = ("dispatcher", "supervisor", "lead", "manager", "auditor")
-_DISPATCH_LEADS = ("lead", "dispatcher", "supervisor")
-_DISPATCH_REPORTERS = ("dispatcher", "surveyor", "metering")
 _NO_JOB = "/api/v1/appointments/ZY00000000-0000"
 
 
@@ -305,124 +324,121 @@ def _revert_migration(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/process-instances/{iid}/revert-migration", {}
 
 
-MODEL_READERS = ("analyst", "supervisor", "auditor", "admin")
-
-
 MATRIX: dict[str, Row] = {
-    "auth.me": Row("GET", "/api/v1/auth/me", tuple(ROLES)),
-    "groups.list": Row("GET", "/api/v1/groups", tuple(ROLES)),
-    "definitions.list": Row("GET", "/api/v1/process-definitions", STAFF),
-    "definitions.get": Row("GET", "/api/v1/process-definitions/{c.definition_id}", STAFF),
-    "deployments.list": Row("GET", "/api/v1/deployments", STAFF),
-    "deployments.create": Row("POST", "/api/v1/deployments", common.DEPLOYERS, 201, _deploy),
-    "instances.list": Row("GET", "/api/v1/process-instances?q=YK", STAFF),
-    "instances.start": Row("POST", "/api/v1/process-instances", common.STARTERS, 201,
+    "auth.me": Row("GET", "/api/v1/auth/me", "account.read"),
+    "groups.list": Row("GET", "/api/v1/groups", "account.read"),
+    "definitions.list": Row("GET", "/api/v1/process-definitions", "staff.read"),
+    "definitions.get": Row("GET", "/api/v1/process-definitions/{c.definition_id}", "staff.read"),
+    "deployments.list": Row("GET", "/api/v1/deployments", "staff.read"),
+    "deployments.create": Row("POST", "/api/v1/deployments", "models.edit", 201, _deploy),
+    "instances.list": Row("GET", "/api/v1/process-instances?q=YK", "staff.read"),
+    "instances.start": Row("POST", "/api/v1/process-instances", "cases.start", 201,
                            _static("/api/v1/process-instances", json={"key": "new_connection",
                                                                        "data": {"channel": "counter"}})),
-    "instances.get": Row("GET", "/api/v1/process-instances/{c.instance_id}", STAFF),
-    "instances.history": Row("GET", "/api/v1/process-instances/{c.instance_id}/history", STAFF),
-    "instances.cancel": Row("POST", "", common.CANCELLERS, 200, _fresh_case("cancel", {"reason": "重复申请"})),
-    "instances.retry": Row("POST", "/api/v1/process-instances/{c.errored_id}/retry", common.RETRIERS),
-    "instances.message": Row("POST", "", common.MESSENGERS, 200,
+    "instances.get": Row("GET", "/api/v1/process-instances/{c.instance_id}", "staff.read"),
+    "instances.history": Row("GET", "/api/v1/process-instances/{c.instance_id}/history", "staff.read"),
+    "instances.cancel": Row("POST", "", "cases.cancel", 200, _fresh_case("cancel", {"reason": "重复申请"})),
+    "instances.retry": Row("POST", "/api/v1/process-instances/{c.errored_id}/retry", "cases.retry"),
+    "instances.message": Row("POST", "", "cases.message", 200,
                              _fresh_case("messages", {"name": "withdraw", "payload": {"reason": "项目取消"}})),
-    "instances.sla": Row("GET", "/api/v1/process-instances/{c.instance_id}/sla", STAFF),
-    "instances.pause": Row("POST", "", common.PAUSERS, 200,
+    "instances.sla": Row("GET", "/api/v1/process-instances/{c.instance_id}/sla", "staff.read"),
+    "instances.pause": Row("POST", "", "cases.pause", 200,
                            _fresh_case("sla/pause", {"reason": "customer_documents"})),
-    "instances.resume": Row("POST", "", common.PAUSERS, 200, _fresh_case("sla/resume", pause_first=True)),
-    "instances.replay": Row("POST", "/api/v1/process-instances/{c.instance_id}/replay", common.REPLAYERS),
-    "tasks.list": Row("GET", "/api/v1/tasks", STAFF),
-    "tasks.get": Row("GET", "", ("clerk", "auditor"), 200, _fresh_task(""), hidden=NOT_CLERK_WORKERS),
-    "tasks.claim": Row("POST", "", ("clerk",), 200, _fresh_task("claim"), hidden=NOT_CLERK_WORKERS),
-    "tasks.unclaim": Row("POST", "", ("clerk",), 200, _fresh_task("unclaim", claim=True), hidden=NOT_CLERK_WORKERS),
-    "tasks.delegate": Row("POST", "", ("clerk",), 200,
-                          _fresh_task("delegate", lambda c: {"assignee": "clerk2"}), hidden=NOT_CLERK_WORKERS),
-    "tasks.complete": Row("POST", "", ("clerk",), 200,
-                          _fresh_task("complete", lambda c: {"data": accept_example(0)}), hidden=NOT_CLERK_WORKERS),
-    "applications.schema": Row("GET", "/api/v1/applications/schema", tuple(ROLES)),
-    "applications.submit": Row("POST", "", common.SUBMITTERS, 201, _submit),
-    "applications.list": Row("GET", "/api/v1/applications", tuple(ROLES)),
-    "applications.get": Row("GET", "/api/v1/applications/{c.application_no}", tuple(ROLES)),
-    "applications.withdraw": Row("POST", "", common.WITHDRAWERS, 200, _withdraw),
-    "documents.upload": Row("POST", "", common.UPLOADERS, 201, _upload),
-    "documents.get": Row("GET", "/api/v1/documents/{c.ref}", tuple(ROLES)),
-    "documents.content": Row("GET", "/api/v1/documents/{c.ref}/content", tuple(ROLES)),
-    "notices.list": Row("GET", "/api/v1/notices", STAFF),
-    "notices.acknowledge": Row("POST", "", WORKERS, 200, _ack),
-    "users.list": Row("GET", "/api/v1/users", common.USER_READERS),
-    "users.create": Row("POST", "", common.ADMINS, 201, _new_user),
-    "users.get": Row("GET", "/api/v1/users/clerk", common.USER_READERS),
-    "users.update": Row("PATCH", "", common.ADMINS, 200, _existing_user("PATCH")),
-    "users.deactivate": Row("DELETE", "", common.ADMINS, 200, _existing_user("DELETE")),
-    "calendar.list": Row("GET", "/api/v1/calendar", STAFF),
-    "calendar.export": Row("GET", "/api/v1/calendar/2026", STAFF),
-    "calendar.import": Row("POST", "", common.ADMINS, 200, _calendar),
+    "instances.resume": Row("POST", "", "cases.pause", 200, _fresh_case("sla/resume", pause_first=True)),
+    "instances.replay": Row("POST", "/api/v1/process-instances/{c.instance_id}/replay", "cases.replay"),
+    "tasks.list": Row("GET", "/api/v1/tasks", "staff.read"),
+    "tasks.get": Row("GET", "", "staff.read", 200, _fresh_task("")),
+    "tasks.claim": Row("POST", "", "tasks.work", 200, _fresh_task("claim")),
+    "tasks.unclaim": Row("POST", "", "tasks.work", 200, _fresh_task("unclaim", claim=True)),
+    "tasks.delegate": Row("POST", "", "tasks.work", 200,
+                          _fresh_task("delegate", lambda c: {"assignee": "clerk2"})),
+    "tasks.complete": Row("POST", "", "tasks.work", 200,
+                          _fresh_task("complete", lambda c: {"data": accept_example(0)})),
+    "applications.schema": Row("GET", "/api/v1/applications/schema", "applications.read"),
+    "applications.submit": Row("POST", "", "applications.submit", 201, _submit),
+    "applications.list": Row("GET", "/api/v1/applications", "applications.read"),
+    "applications.get": Row("GET", "/api/v1/applications/{c.application_no}", "applications.read"),
+    "applications.withdraw": Row("POST", "", "applications.withdraw", 200, _withdraw),
+    "documents.upload": Row("POST", "", "documents.upload", 201, _upload),
+    "documents.get": Row("GET", "/api/v1/documents/{c.ref}", "documents.read"),
+    "documents.content": Row("GET", "/api/v1/documents/{c.ref}/content", "documents.read"),
+    "notices.list": Row("GET", "/api/v1/notices", "staff.read"),
+    "notices.acknowledge": Row("POST", "", "tasks.work", 200, _ack),
+    "users.list": Row("GET", "/api/v1/users", "users.read"),
+    "users.create": Row("POST", "", "users.admin", 201, _new_user),
+    "users.get": Row("GET", "/api/v1/users/clerk", "users.read"),
+    "users.update": Row("PATCH", "", "users.admin", 200, _existing_user("PATCH")),
+    "users.deactivate": Row("DELETE", "", "users.admin", 200, _existing_user("DELETE")),
+    "calendar.list": Row("GET", "/api/v1/calendar", "staff.read"),
+    "calendar.export": Row("GET", "/api/v1/calendar/2026", "staff.read"),
+    "calendar.import": Row("POST", "", "calendar.import", 200, _calendar),
     # -- dispatch centre rows --
-    "dispatch.teams.list": Row("GET", "/api/v1/teams", _DISPATCH_READERS),
-    "dispatch.teams.create": Row("POST", "", _DISPATCH_CENTRE, 201, _team_create),
-    "dispatch.teams.get": Row("GET", "/api/v1/teams/CQ-KC1", _DISPATCH_READERS),
-    "dispatch.teams.update": Row("PATCH", "", _DISPATCH_CENTRE, 200,
+    "dispatch.teams.list": Row("GET", "/api/v1/teams", "dispatch.read"),
+    "dispatch.teams.create": Row("POST", "", "dispatch.centre", 201, _team_create),
+    "dispatch.teams.get": Row("GET", "/api/v1/teams/CQ-KC1", "dispatch.read"),
+    "dispatch.teams.update": Row("PATCH", "", "dispatch.centre", 200,
                                  _static("/api/v1/teams/CQ-KC1", json={"name": "城区勘查一班"})),
-    "dispatch.members.add": Row("POST", "", _DISPATCH_CENTRE, 201, _member_add),
-    "dispatch.members.remove": Row("DELETE", "", _DISPATCH_CENTRE, 200, _member_remove),
-    "dispatch.capacity.board": Row("GET", "/api/v1/capacity?days=3", _DISPATCH_READERS),
-    "dispatch.capacity.week": Row("PUT", "", _DISPATCH_LEADS, 200, _static(
+    "dispatch.members.add": Row("POST", "", "dispatch.centre", 201, _member_add),
+    "dispatch.members.remove": Row("DELETE", "", "dispatch.centre", 200, _member_remove),
+    "dispatch.capacity.board": Row("GET", "/api/v1/capacity?days=3", "dispatch.read"),
+    "dispatch.capacity.week": Row("PUT", "", "dispatch.lead", 200, _static(
         "/api/v1/capacity/CQ-KC1/weeks/2026-04-06", json={"plan": {"verify": [20, 20, 20, 20, 20, 0, 0]}})),
-    "dispatch.capacity.day": Row("PUT", "", _DISPATCH_LEADS, 200, _static(
+    "dispatch.capacity.day": Row("PUT", "", "dispatch.lead", 200, _static(
         "/api/v1/capacity/CQ-KC1/days/2026-04-06", json={"job_type": "verify", "capacity": 10, "reason": "培训"})),
-    "dispatch.capacity.history": Row("GET", "/api/v1/capacity/CQ-KC1/history", _DISPATCH_READERS),
-    "dispatch.availability": Row("GET", "/api/v1/availability?job_type=survey", (*_DISPATCH_READERS, "clerk")),
-    "dispatch.appointments.list": Row("GET", "/api/v1/appointments", _DISPATCH_READERS),
-    "dispatch.appointments.book": Row("POST", "", _DISPATCH_CENTRE, 201, _book_direct),
-    "dispatch.appointments.get": Row("GET", "/api/v1/appointments/{c.job_no}", _DISPATCH_READERS),
-    "dispatch.appointments.reschedule": Row("POST", "", _DISPATCH_CENTRE, 200, _dispatch_row(
-        _DISPATCH_CENTRE, lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c)}/reschedule",
+    "dispatch.capacity.history": Row("GET", "/api/v1/capacity/CQ-KC1/history", "dispatch.read"),
+    "dispatch.availability": Row("GET", "/api/v1/availability?job_type=survey", "dispatch.availability"),
+    "dispatch.appointments.list": Row("GET", "/api/v1/appointments", "dispatch.read"),
+    "dispatch.appointments.book": Row("POST", "", "dispatch.centre", 201, _book_direct),
+    "dispatch.appointments.get": Row("GET", "/api/v1/appointments/{c.job_no}", "dispatch.read"),
+    "dispatch.appointments.reschedule": Row("POST", "", "dispatch.centre", 200, _dispatch_row(
+        "dispatch.centre", lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c)}/reschedule",
                                           {"json": {"period": "pm", "reason": "客户要求"}}), _NO_JOB + "/reschedule")),
-    "dispatch.appointments.cancel": Row("POST", "", _DISPATCH_CENTRE, 200, _dispatch_row(
-        _DISPATCH_CENTRE, lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c)}/cancel",
+    "dispatch.appointments.cancel": Row("POST", "", "dispatch.centre", 200, _dispatch_row(
+        "dispatch.centre", lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c)}/cancel",
                                           {"json": {"reason": "客户出差"}}), _NO_JOB + "/cancel")),
-    "dispatch.appointments.assign": Row("POST", "", _DISPATCH_LEADS, 200, _dispatch_row(
-        _DISPATCH_LEADS, lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c, 'dispatched')}/assign",
+    "dispatch.appointments.assign": Row("POST", "", "dispatch.lead", 200, _dispatch_row(
+        "dispatch.lead", lambda c, who: (f"/api/v1/appointments/{_dispatch_booking(c, 'dispatched')}/assign",
                                          {"json": {"worker": "赵敏"}}), _NO_JOB + "/assign")),
-    "dispatch.lists.get": Row("GET", "/api/v1/dispatch-lists", _DISPATCH_READERS),
-    "dispatch.lists.generate": Row("POST", "", _DISPATCH_CENTRE, 200,
+    "dispatch.lists.get": Row("GET", "/api/v1/dispatch-lists", "dispatch.read"),
+    "dispatch.lists.generate": Row("POST", "", "dispatch.centre", 200,
                                    _static("/api/v1/dispatch-lists", json={"day": "2026-03-03", "slot": "am"})),
-    "dispatch.lists.csv": Row("GET", "/api/v1/dispatch-lists.csv?day=2026-03-03", _DISPATCH_READERS),
-    "dispatch.lists.assign": Row("POST", "", _DISPATCH_LEADS, 200, _dispatch_row(
-        _DISPATCH_LEADS, lambda c, who: ("/api/v1/dispatch-lists/assign",
+    "dispatch.lists.csv": Row("GET", "/api/v1/dispatch-lists.csv?day=2026-03-03", "dispatch.read"),
+    "dispatch.lists.assign": Row("POST", "", "dispatch.lead", 200, _dispatch_row(
+        "dispatch.lead", lambda c, who: ("/api/v1/dispatch-lists/assign",
                                          {"json": {"job_no": _dispatch_booking(c, "dispatched"), "worker": "赵敏"}}),
         "/api/v1/dispatch-lists/assign")),
-    "dispatch.field.arrival": Row("POST", "", _DISPATCH_REPORTERS, 200, _dispatch_row(
-        _DISPATCH_REPORTERS, lambda c, who: (f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'report_arrival')}"
+    "dispatch.field.arrival": Row("POST", "", "field.report", 200, _dispatch_row(
+        "field.report", lambda c, who: (f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'report_arrival')}"
                                              "/arrival", {"json": {}}), "/api/v1/field-jobs/{c.job_no}/arrival")),
-    "dispatch.field.completion": Row("POST", "", _DISPATCH_REPORTERS, 200, _dispatch_row(
-        _DISPATCH_REPORTERS, lambda c, who: (
+    "dispatch.field.completion": Row("POST", "", "field.report", 200, _dispatch_row(
+        "field.report", lambda c, who: (
             f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'report_completion')}/completion",
             {"json": {"work_summary": "作业完成", "customer_signed": True}}),
         "/api/v1/field-jobs/{c.job_no}/completion")),
-    "dispatch.field.callback": Row("POST", "", ("dispatcher",), 200, _dispatch_row(
-        ("dispatcher",), lambda c, who: (f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'job_callback')}/callback",
+    "dispatch.field.callback": Row("POST", "", "field.callback", 200, _dispatch_row(
+        "field.callback", lambda c, who: (f"/api/v1/field-jobs/{_dispatch_field_job(c, who, 'job_callback')}/callback",
                                          {"json": {"reachable": True, "satisfaction": 5}}),
         "/api/v1/field-jobs/{c.job_no}/callback")),
-    "dispatch.overdue": Row("GET", "/api/v1/overdue-arrivals", _DISPATCH_READERS),
-    "dispatch.callbacks": Row("GET", "/api/v1/callbacks", _DISPATCH_READERS),
-    "dispatch.works.list": Row("GET", "/api/v1/works", ("manager", "dispatcher", "supervisor", "auditor")),
-    "dispatch.works.follow_up": Row("POST", "", ("manager", "supervisor"), 200, _dispatch_row(
-        ("manager", "supervisor"), _works_entry, "/api/v1/works/1/follow-ups")),
+    "dispatch.overdue": Row("GET", "/api/v1/overdue-arrivals", "dispatch.read"),
+    "dispatch.callbacks": Row("GET", "/api/v1/callbacks", "dispatch.read"),
+    "dispatch.works.list": Row("GET", "/api/v1/works", "works.read"),
+    "dispatch.works.follow_up": Row("POST", "", "works.follow_up", 200, _dispatch_row(
+        "works.follow_up", _works_entry, "/api/v1/works/1/follow-ups")),
     # -- audit rows --
-    "audit.as_of": Row("GET", "/api/v1/process-instances/{c.instance_id}/as-of/1?xml=false", common.REPLAYERS),
-    "audit.case_file": Row("GET", "/api/v1/process-instances/{c.instance_id}/case-file", ("auditor", "supervisor")),
-    "audit.chains": Row("GET", "/api/v1/audit/chains?instance={c.instance_id}", ("auditor", "supervisor")),
-    "audit.kpis": Row("GET", "/api/v1/kpis?start=2026-03-01&end=2026-04-01", ("auditor", "supervisor", "analyst")),
-    "audit.heatmap": Row("GET", "/api/v1/kpis/heatmap?key=new_connection", ("auditor", "supervisor", "analyst")),
+    "audit.as_of": Row("GET", "/api/v1/process-instances/{c.instance_id}/as-of/1?xml=false", "cases.replay"),
+    "audit.case_file": Row("GET", "/api/v1/process-instances/{c.instance_id}/case-file", "audit.read"),
+    "audit.chains": Row("GET", "/api/v1/audit/chains?instance={c.instance_id}", "audit.read"),
+    "audit.kpis": Row("GET", "/api/v1/kpis?start=2026-03-01&end=2026-04-01", "kpi.read"),
+    "audit.heatmap": Row("GET", "/api/v1/kpis/heatmap?key=new_connection", "kpi.read"),
     # -- modeler rows --
-    "modeling.check": Row("POST", "", common.DEPLOYERS, 200, _check_bundle),
-    "modeling.versions": Row("GET", "/api/v1/process-definitions/new_connection/versions", MODEL_READERS),
-    "modeling.diff": Row("GET", "/api/v1/process-definitions/engine_model/diff?from=1&to=2", MODEL_READERS),
-    "modeling.export": Row("GET", "/api/v1/process-definitions/{c.definition_id}/export", MODEL_READERS),
-    "modeling.bpmn": Row("GET", "/api/v1/process-definitions/{c.definition_id}/bpmn", MODEL_READERS),
-    "migrations.check": Row("POST", "", common.DEPLOYERS, 200, _migration("/check")),
-    "migrations.run": Row("POST", "", common.DEPLOYERS, 200, _migration("")),
-    "migrations.revert": Row("POST", "", common.DEPLOYERS, 200, _revert_migration),
+    "modeling.check": Row("POST", "", "models.edit", 200, _check_bundle),
+    "modeling.versions": Row("GET", "/api/v1/process-definitions/new_connection/versions", "models.read"),
+    "modeling.diff": Row("GET", "/api/v1/process-definitions/engine_model/diff?from=1&to=2", "models.read"),
+    "modeling.export": Row("GET", "/api/v1/process-definitions/{c.definition_id}/export", "models.read"),
+    "modeling.bpmn": Row("GET", "/api/v1/process-definitions/{c.definition_id}/bpmn", "models.read"),
+    "migrations.check": Row("POST", "", "models.edit", 200, _migration("/check")),
+    "migrations.run": Row("POST", "", "models.edit", 200, _migration("")),
+    "migrations.revert": Row("POST", "", "models.edit", 200, _revert_migration),
 }
 
 
@@ -478,6 +494,15 @@ def test_role_matrix(ctx: Ctx, name: str, who: str) -> None:
     assert r.status_code == expected, (name, who, r.status_code, r.get_json(silent=True))
     if expected >= 400:
         assert set(r.get_json()["error"]) == {"code", "message", "details"}
+
+
+def test_documented_roles_are_the_policy(ctx: Ctx) -> None:
+    """Each operation's `x-roles` is its action's roles, so the document cannot drift either."""
+    spec = ctx.api.get("/api/v1/openapi.json").get_json()
+    for name, row in MATRIX.items():
+        documented = spec["paths"][_PATH_OF[name]][row.method.lower()]["x-roles"]
+        expected = ["*"] if policy.roles(row.action) is policy.ANYONE else list(policy.holders(row.action))
+        assert documented == expected, name
 
 
 def test_matrix_covers_every_operation(ctx: Ctx) -> None:

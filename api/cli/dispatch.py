@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from api.cli.common import Context, Subparsers, optional_date, optional_instant, parse_date, print_json, today
-from engine.core import actors, clock
+from api import policy
+from engine.core import clock
 from engine.core.errors import YekuoError
 
 AREAS = ["urban", "rural"]
@@ -284,7 +285,7 @@ def cmd_dispatch_generate(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_dispatch_assign(args: argparse.Namespace, ctx: Context) -> int:
     from engine.dispatch import lists as dispatch
 
-    actor = actors.Actor(args.by, frozenset({"lead"}))
+    actor = policy.acting_as(args.by, "dispatch.lead")
     a = dispatch.assign(ctx.db, args.job_no, args.worker, actor=actor,
                         planned_at=optional_instant(args.at), route_seq=args.seq)
     when = a.planned_at.astimezone(clock.CHINA) if a.planned_at else None

@@ -45,8 +45,9 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
-    from engine.core import actors, runtime
+    from api import policy
+    from engine.core import runtime
 
-    out = runtime.retry(ctx.db, args.instance, actor=actors.Actor(args.by, system=True))
+    out = runtime.retry(ctx.db, args.instance, actor=policy.acting_as(args.by, "cases.retry"))
     print(f"instance {out.instance_id} {out.status}")
     return 0

@@ -10,15 +10,10 @@ from flask_smorest import Blueprint
 
 from api import uploads
 from api.rest.common import (
-    ALL_ROLES,
-    STAFF,
-    SUBMITTERS,
-    UPLOADERS,
-    WITHDRAWERS,
     actor,
     allow,
     db,
-    has_role,
+    may,
     page_of,
     path_param,
     window,
@@ -36,7 +31,7 @@ from api.rest.schemas import (
     WithdrawRequestSchema,
     page_schema,
 )
-from engine.core.errors import NotFound
+from engine.core.errors import InvalidData, NotFound
 from engine.intake import applications, documents
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
@@ -55,14 +50,14 @@ class SchemaDocSchema(ma.Schema):
 
 def _own_application(application_no: str) -> None:
     """Staff see every application; a channel client only its own (others are 404 to it)."""
-    if has_role(STAFF):
+    if may("applications.read_all"):
         return
     if applications.owner(db(), application_no) != actor().name:
         raise NotFound(f"application {application_no} does not exist")
 
 
 @blp.route("/schema", methods=["GET"])
-@allow(blp, *ALL_ROLES)
+@allow(blp, "applications.read")
 @blp.doc(summary="The application schema",
          description="The accept form of the deployed `new_connection` without the fields staff decide "
                      f"({', '.join(applications.STAFF_ONLY)}). Custom formats: cn-id-card, cn-uscc, cn-mobile, "
@@ -74,7 +69,7 @@ def application_schema() -> Any:
 
 
 @blp.route("", methods=["POST"])
-@allow(blp, *SUBMITTERS)
+@allow(blp, "applications.submit")
 @blp.doc(summary="Submit an application",
          description="201 with the application number. With an `Idempotency-Key` header a retried submission "
                      "(same key, same body) returns the same application with 200; the same key with a different "
@@ -91,19 +86,19 @@ def submit(headers: dict[str, Any], body: dict[str, Any]) -> Any:
 
 
 @blp.route("", methods=["GET"])
-@allow(blp, *ALL_ROLES)
+@allow(blp, "applications.read")
 @blp.doc(summary="List applications", description="A channel client sees its own; staff see all.")
 @blp.arguments(ApplicationArgsSchema, location="query")
 @blp.response(200, page_schema(ApplicationStatusSchema, "ApplicationPage"))
 def list_applications(args: dict[str, Any]) -> Any:
     limit, offset = window(args)
-    client = None if has_role(STAFF) else actor().name
+    client = None if may("applications.read_all") else actor().name
     found, total = applications.list_applications(db(), client=client, limit=limit, offset=offset)
     return page_of(found, total, args)
 
 
 @blp.route("/<string:application_no>", methods=["GET"], parameters=NO)
-@allow(blp, *ALL_ROLES)
+@allow(blp, "applications.read")
 @blp.doc(summary="Status for the customer",
          description="Current milestone and the expected completion date (the whole-process deadline, known once "
                      "the application is accepted and its business type determined).")
@@ -114,7 +109,7 @@ def get_application(application_no: str) -> Any:
 
 
 @blp.route("/<string:application_no>/withdraw", methods=["POST"], parameters=NO)
-@allow(blp, *WITHDRAWERS)
+@allow(blp, "applications.withdraw")
 @blp.doc(summary="Withdraw", description="Allowed until the supply is energized; 409 afterwards.")
 @blp.arguments(WithdrawRequestSchema, example={"reason": "项目取消，暂不用电"})
 @blp.response(200, OutcomeSchema)
@@ -134,13 +129,13 @@ def _limit_upload() -> None:
 
 def _own_document(ref: str) -> documents.DocumentInfo:
     info = documents.get(db(), ref)
-    if not has_role(STAFF) and info.uploaded_by != actor().name:
+    if not may("applications.read_all") and info.uploaded_by != actor().name:
         raise NotFound(f"document {ref} does not exist")
     return info
 
 
 @documents_blp.route("", methods=["POST"])
-@allow(documents_blp, *UPLOADERS)
+@allow(documents_blp, "documents.upload")
 @documents_blp.doc(summary="Upload a document",
                    description="multipart/form-data with one `file`. Accepted by content (PDF, JPEG, PNG; 415 "
                                "otherwise), at most `YEKUO_MAX_UPLOAD_BYTES` (default 10 MB; 413). Use the returned "
@@ -148,18 +143,20 @@ def _own_document(ref: str) -> documents.DocumentInfo:
 @documents_blp.arguments(UploadSchema, location="files")
 @documents_blp.response(201, DocumentSchema)
 def upload(files: dict[str, Any]) -> Any:
+    if request.form:  # the body is one `file`: other fields are refused like unknown JSON fields
+        raise InvalidData("only `file` may be sent", details={k: ["Unknown field."] for k in sorted(request.form)})
     return uploads.store_upload(db(), files.get("file"), uploaded_by=actor().name)
 
 
 @documents_blp.route("/<string:ref>", methods=["GET"], parameters=REF)
-@allow(documents_blp, *ALL_ROLES)
+@allow(documents_blp, "documents.read")
 @documents_blp.response(200, DocumentSchema)
 def get_document(ref: str) -> Any:
     return _own_document(ref)
 
 
 @documents_blp.route("/<string:ref>/content", methods=["GET"], parameters=REF)
-@allow(documents_blp, *ALL_ROLES)
+@allow(documents_blp, "documents.read")
 @documents_blp.doc(summary="Download the file")
 @documents_blp.response(200, content_type="application/pdf", description="the file (PDF, JPEG or PNG)")
 @documents_blp.alt_response(200, content_type="image/jpeg", success=True)

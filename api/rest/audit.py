@@ -2,7 +2,7 @@
 
 Who reads what: auditors and supervisors read every case's record, its chain and its state at any
 event; analysts also read KPIs and waiting-time heatmaps (they tune the models), and may time
-travel like they may replay (`common.REPLAYERS`). The case file carries customer data and the full
+travel like they may replay (`cases.replay` in `api.policy`). The case file carries customer data and the full
 history, so only auditors and supervisors export it.
 """
 
@@ -24,19 +24,12 @@ from api.rest.audit_schemas import (
     KpiArgsSchema,
     KpiReportSchema,
 )
-from api.rest.common import REPLAYERS, allow, db, path_param, settings
+from api.rest.common import allow, db, path_param, settings
 from engine.audit import anchor, kpi, timetravel
 from engine.audit import chains as audit
 from engine.core import definitions
 from engine.core.clock import CHINA
 from engine.core.codec import CODEC
-
-#: Read every case's record, chain and case file.
-AUDITORS = ("auditor", "supervisor")
-#: Read the service KPIs and the waiting heatmap.
-KPI_READERS = ("auditor", "supervisor", "analyst")
-#: Look at a case as of any event (what replay rebuilds; same people who may replay).
-TIME_TRAVELLERS = REPLAYERS
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1",
                 description="Audit: a case as of any event, case files, chain verification, KPIs.")
@@ -61,7 +54,7 @@ def jsonable(value: Any) -> Any:
 
 @blp.route("/process-instances/<int(min=1, max=2147483647):instance_id>/as-of/<int(min=1, max=2147483647):seq>",
            methods=["GET"], parameters=[*ID, path_param("seq", 3, "the event's sequence number in the history")])
-@allow(blp, *TIME_TRAVELLERS)
+@allow(blp, "cases.replay")
 @blp.doc(summary="The case as of one event",
          description="Rebuilt by replaying the recorded inputs up to event `seq`: the diagram path with run counts, "
                      "the open tasks, the case data before and after the event and what it changed. 404 for an "
@@ -73,7 +66,7 @@ def as_of(args: dict[str, Any], instance_id: int, seq: int) -> Any:
 
 
 @blp.route("/process-instances/<int(min=1, max=2147483647):instance_id>/case-file", methods=["GET"], parameters=ID)
-@allow(blp, *AUDITORS)
+@allow(blp, "audit.read")
 @blp.doc(summary="The case file",
          description="One application's full record: data, open tasks, deadlines, documents, history, a fresh "
                      "replay verdict and the chain check.")
@@ -88,7 +81,7 @@ def anchor_status() -> dict[str, Any]:
 
 
 @blp.route("/audit/chains", methods=["GET"])
-@allow(blp, *AUDITORS)
+@allow(blp, "audit.read")
 @blp.doc(summary="Verify the hash chains",
          description="Recomputes every case's chain (or one with `instance`) and compares it with the head its row "
                      "records; each failure names the first bad event. With an anchor key configured, the newest "
@@ -124,7 +117,7 @@ def kpi_report(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/kpis", methods=["GET"])
-@allow(blp, *KPI_READERS)
+@allow(blp, "kpi.read")
 @blp.doc(summary="Service KPIs",
          description="平均接电时长 per business type, 时限达标率, overdue now, 预约准时率, 回访满意率, 办电环节数 and "
                      "average waiting per task, from the history events replay verifies; per period [start, end), "
@@ -136,7 +129,7 @@ def kpis(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/kpis/heatmap", methods=["GET"])
-@allow(blp, *KPI_READERS)
+@allow(blp, "kpi.read")
 @blp.doc(summary="Where waiting time accumulates",
          description="Per user task of one definition version: how often it was worked and the total, average and "
                      "longest hours it waited between opening and completion; with the diagram XML to colour.")

@@ -7,7 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from api import auth
-from api.rest.common import ALL_ROLES, allow
+from api.rest.common import allow
 from api.rest.schemas import MeSchema, TokenRequestSchema, TokenSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
@@ -26,7 +26,7 @@ def token(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/me", methods=["GET"])
-@allow(blp, *ALL_ROLES, any_user=True)
+@allow(blp, "account.read")
 @blp.response(200, MeSchema)
 def me() -> Any:
     user = auth.current_user()

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from api.rest.common import ADMINS, STAFF, actor, allow, db, path_param
+from api.rest.common import actor, allow, db, path_param
 from api.rest.schemas import ImportReportSchema, YearSchema
 from engine.core.errors import InvalidData, NotFound
 from engine.deadlines import calendar, calendar_import
@@ -37,14 +37,14 @@ CSV_EXAMPLE = _example_year(2030)
 
 
 @blp.route("", methods=["GET"])
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.response(200, YearSchema(many=True))
 def list_years() -> Any:
     return [{**y.__dict__, "complete": y.complete} for y in calendar.years(db())]
 
 
 @blp.route("/<int(min=1900, max=2200):year>", methods=["GET"], parameters=YEAR)
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.doc(summary="Export a year as CSV (the import format)")
 @blp.response(200, content_type="text/csv", description="`date,type,name`, one line per day",
               example="date,type,name\n2030-01-01,holiday,元旦\n")
@@ -57,7 +57,7 @@ def export_year(year: int) -> Any:
 
 
 @blp.route("/<int(min=1900, max=2200):year>", methods=["POST"], parameters=YEAR)
-@allow(blp, *ADMINS)
+@allow(blp, "calendar.import")
 @blp.doc(summary="Import a year",
          description="The body is the whole year as CSV (`date,type,name`; types workday, weekend, holiday, "
                      "adjusted_workday) or the JSON format of `yekuo calendar import`. Every day of the year must be "

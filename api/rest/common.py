@@ -1,39 +1,17 @@
-"""What every API module shares: the role sets (who may call what), the database, pagination."""
+"""What every API module shares: the access check (roles per action come from `api.policy`), the
+database, pagination."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
 
-from api import auth
+from api import auth, policy
 from engine.core import actors
 from engine.core.db import Database
 from engine.core.errors import Forbidden
-
-# -- roles (engine.core.users.ROLES) --------------------------------------------------------------------
-
-ALL_ROLES = ("clerk", "dispatcher", "manager", "surveyor", "metering", "reviewer", "lead", "supervisor",
-             "auditor", "analyst", "admin", "channel")
-#: Everyone but the channel clients: reads cases, definitions, deadlines, calendars.
-STAFF = tuple(r for r in ALL_ROLES if r != "channel")
-#: Staff who work tasks (claim/unclaim/delegate/complete); the task's group decides the rest.
-WORKERS = tuple(r for r in STAFF if r not in ("auditor",))
-#: Read every task (not only their groups' and their own).
-READ_ALL_TASKS = ("auditor",)
-DEPLOYERS = ("analyst",)
-STARTERS = ("clerk", "manager")
-CANCELLERS = ("manager", "supervisor")
-RETRIERS = ("supervisor",)
-REPLAYERS = ("auditor", "supervisor", "analyst")
-PAUSERS = ("manager", "supervisor")
-MESSENGERS = ("clerk", "manager")
-ADMINS = ("admin",)
-USER_READERS = ("admin", "auditor")
-SUBMITTERS = ("channel", "clerk")
-WITHDRAWERS = ("channel", "clerk", "manager")
-UPLOADERS = tuple(r for r in ALL_ROLES if r != "auditor")
 
 require = auth.require
 
@@ -50,13 +28,10 @@ def actor() -> actors.Actor:
     return auth.actor_or_401()
 
 
-def has_role(roles: Sequence[str]) -> bool:
+def may(action: str) -> bool:
+    """Whether the caller may do `action` (for checks that shape an answer rather than refuse it)."""
     a = auth.current_actor()
-    return a is not None and bool(a.groups & set(roles))
-
-
-def is_staff() -> bool:
-    return has_role(STAFF)
+    return a is not None and policy.may(a.groups, action)
 
 
 def deny(message: str) -> None:
@@ -78,13 +53,14 @@ def paginate_list(items: list[Any], args: dict[str, Any]) -> dict[str, Any]:
     return page_of(items[offset:offset + limit], len(items), args)
 
 
-def allow(blp: Any, *roles: str, any_user: bool = False) -> Callable[[Any], Any]:
-    """The caller must be signed in (401) and have one of `roles` (403), checked before the request
-    is parsed; the roles are documented on the operation as `x-roles`."""
+def allow(blp: Any, action: str) -> Callable[[Any], Any]:
+    """The caller must be signed in (401) and hold a role the policy gives `action` (403), checked
+    before the request is parsed; the roles are documented on the operation as `x-roles`."""
+    anyone = policy.roles(action) is policy.ANYONE
 
     def wrap(fn: Any) -> Any:
-        checked = auth.require()(fn) if any_user else auth.require(*roles)(fn)
-        return blp.doc(**{"x-roles": ["*"] if any_user else list(roles)})(checked)
+        checked = auth.require()(fn) if anyone else auth.require(*policy.holders(action))(fn)
+        return blp.doc(**{"x-roles": ["*"] if anyone else list(policy.holders(action))})(checked)
 
     return wrap
 

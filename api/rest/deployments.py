@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask import request
 from flask_smorest import Blueprint
 
-from api.rest.common import DEPLOYERS, STAFF, actor, allow, db, page_of, paginate_list, path_param, settings, window
+from api.rest.common import actor, allow, db, page_of, paginate_list, path_param, settings, window
 from api.rest.errors import validation_details
 from api.rest.modeling_schemas import BundleDeploymentSchema
 from api.rest.schemas import (
@@ -36,7 +36,7 @@ class UnsupportedMediaType(YekuoError):
 
 
 @definitions_blp.route("", methods=["GET"])
-@allow(definitions_blp, *STAFF)
+@allow(definitions_blp, "staff.read")
 @definitions_blp.arguments(DefinitionArgsSchema, location="query")
 @definitions_blp.response(200, page_schema(DefinitionSchema, "DefinitionPage"))
 def list_definitions(args: dict[str, Any]) -> Any:
@@ -47,7 +47,7 @@ def list_definitions(args: dict[str, Any]) -> Any:
 
 
 @definitions_blp.route("/<int(min=1, max=2147483647):definition_id>", methods=["GET"], parameters=[path_param("definition_id", 1)])
-@allow(definitions_blp, *STAFF)
+@allow(definitions_blp, "staff.read")
 @definitions_blp.response(200, DefinitionDetailSchema)
 def get_definition(definition_id: int) -> Any:
     d = definitions.load(db(), definition_id)
@@ -59,7 +59,7 @@ def get_definition(definition_id: int) -> Any:
 
 
 @deployments_blp.route("", methods=["GET"])
-@allow(deployments_blp, *STAFF)
+@allow(deployments_blp, "staff.read")
 @deployments_blp.arguments(PageArgsSchema, location="query")
 @deployments_blp.response(200, page_schema(DefinitionSchema, "DeploymentPage"))
 def list_deployments(args: dict[str, Any]) -> Any:
@@ -77,7 +77,7 @@ _MULTIPART_SCHEMA = {
 
 
 @deployments_blp.route("", methods=["POST"])
-@allow(deployments_blp, *DEPLOYERS)
+@allow(deployments_blp, "models.edit")
 @deployments_blp.doc(
     summary="Deploy BPMN/DMN files",
     description="JSON `{files: {name: xml}, forms: {name: schema}, note}` or multipart (`files` repeated — or one "

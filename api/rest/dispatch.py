@@ -16,25 +16,13 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from api.rest import dispatch_schemas as s
-from api.rest.common import actor, allow, db, has_role, paginate_list, path_param
+from api.rest.common import actor, allow, db, may, paginate_list, path_param
 from api.rest.schemas import page_schema
 from engine.core import clock, store
 from engine.core.clock import CHINA
 from engine.core.errors import Forbidden, InvalidData
 from engine.dispatch import appointments, booking, capacity, field, rescheduling, teams, works
 from engine.dispatch import lists as dispatch
-
-#: run the centre: teams, bookings, reschedules, cancellations, lists
-CENTRE = ("dispatcher", "supervisor")
-#: read the centre's registers (the team leads and customer managers work from them)
-READERS = ("dispatcher", "supervisor", "lead", "manager", "auditor")
-#: report a team's capacity and assign its jobs (a lead only for his own team)
-LEADS = ("lead", "dispatcher", "supervisor")
-#: report arrival / completion (a field worker only for a job assigned to him)
-REPORTERS = ("dispatcher", "surveyor", "metering")
-CALLERS = ("dispatcher",)
-WORKS_READERS = ("manager", "dispatcher", "supervisor", "auditor")
-FOLLOWERS = ("manager", "supervisor")
 
 CODE = path_param("code", "CQ-KC1", "team code")
 JOB = path_param("job_no", "ZY20260302-0001", "field job number")
@@ -53,7 +41,7 @@ def _date(text: str, name: str) -> dt.date:
 
 def _check_team_lead(team_code: str) -> None:
     """The centre may act for any team; a lead only for a team he leads."""
-    if has_role(CENTRE):
+    if may("dispatch.centre"):
         return
     who = actor().name
     team = teams.get_team(db(), team_code)
@@ -79,7 +67,7 @@ teams_blp = Blueprint("teams", __name__, url_prefix="/api/v1/teams",
 
 
 @teams_blp.route("", methods=["GET"])
-@allow(teams_blp, *READERS)
+@allow(teams_blp, "dispatch.read")
 @teams_blp.arguments(s.TeamArgsSchema, location="query")
 @teams_blp.response(200, s.TeamSchema(many=True))
 def list_teams(args: dict[str, Any]) -> Any:
@@ -87,7 +75,7 @@ def list_teams(args: dict[str, Any]) -> Any:
 
 
 @teams_blp.route("", methods=["POST"])
-@allow(teams_blp, *CENTRE)
+@allow(teams_blp, "dispatch.centre")
 @teams_blp.arguments(s.TeamCreateSchema, example={"code": "CQ-KC2", "name": "城区勘查二班", "area": "urban"})
 @teams_blp.response(201, s.TeamSchema)
 def create_team(body: dict[str, Any]) -> Any:
@@ -95,14 +83,14 @@ def create_team(body: dict[str, Any]) -> Any:
 
 
 @teams_blp.route("/<code>", methods=["GET"], parameters=[CODE])
-@allow(teams_blp, *READERS)
+@allow(teams_blp, "dispatch.read")
 @teams_blp.response(200, s.TeamSchema)
 def get_team(code: str) -> Any:
     return teams.get_team(db(), code)
 
 
 @teams_blp.route("/<code>", methods=["PATCH"], parameters=[CODE])
-@allow(teams_blp, *CENTRE)
+@allow(teams_blp, "dispatch.centre")
 @teams_blp.arguments(s.TeamUpdateSchema, example={"name": "城区勘查一班", "active": True})
 @teams_blp.response(200, s.TeamSchema)
 def update_team(body: dict[str, Any], code: str) -> Any:
@@ -110,7 +98,7 @@ def update_team(body: dict[str, Any], code: str) -> Any:
 
 
 @teams_blp.route("/<code>/members", methods=["POST"], parameters=[CODE])
-@allow(teams_blp, *CENTRE)
+@allow(teams_blp, "dispatch.centre")
 @teams_blp.arguments(s.MemberCreateSchema, example={"name": "赵敏", "mobile": "13700001112", "role": "worker",
                                                             "username": "zhaomin"})
 @teams_blp.response(201, s.MemberSchema)
@@ -121,7 +109,7 @@ def add_member(body: dict[str, Any], code: str) -> Any:
 
 @teams_blp.route("/<code>/members/<name>", methods=["DELETE"],
                  parameters=[CODE, path_param("name", "赵敏", "member name")])
-@allow(teams_blp, *CENTRE)
+@allow(teams_blp, "dispatch.centre")
 @teams_blp.doc(summary="Remove a member", description="The member is deactivated; past jobs keep the name.")
 @teams_blp.response(200, s.TeamSchema)
 def remove_member(code: str, name: str) -> Any:
@@ -136,7 +124,7 @@ capacity_blp = Blueprint("capacity", __name__, url_prefix="/api/v1",
 
 
 @capacity_blp.route("/capacity", methods=["GET"])
-@allow(capacity_blp, *READERS)
+@allow(capacity_blp, "dispatch.read")
 @capacity_blp.doc(summary="The capacity board", description="Capacity, booked and remaining per team, job type and day.")
 @capacity_blp.arguments(s.BoardArgsSchema, location="query")
 @capacity_blp.response(200, s.DayCapacitySchema(many=True))
@@ -148,7 +136,7 @@ def capacity_board(args: dict[str, Any]) -> Any:
 
 @capacity_blp.route("/capacity/<code>/weeks/<monday>", methods=["PUT"],
                     parameters=[CODE, path_param("monday", "2026-03-09", "the week's Monday (any day of it)")])
-@allow(capacity_blp, *LEADS)
+@allow(capacity_blp, "dispatch.lead")
 @capacity_blp.doc(summary="Report a week", description="A new version per job type; bookings that no longer fit "
                                                        "are accepted and listed in `overbooked` for rescheduling.")
 @capacity_blp.arguments(s.WeekReportSchema, example={"plan": {"survey": [8, 8, 8, 8, 8, 2, 0]}, "note": "常规排班"})
@@ -162,7 +150,7 @@ def report_week(body: dict[str, Any], code: str, monday: str) -> Any:
 
 @capacity_blp.route("/capacity/<code>/days/<day>", methods=["PUT"],
                     parameters=[CODE, path_param("day", "2026-03-03", "the day")])
-@allow(capacity_blp, *LEADS)
+@allow(capacity_blp, "dispatch.lead")
 @capacity_blp.doc(summary="Adjust one day", description="Sick leave, training, a Saturday shift: one job type's "
                                                         "number for one day, with the reason.")
 @capacity_blp.arguments(s.DayAdjustSchema, example={"job_type": "survey", "capacity": 3, "reason": "两人病假"})
@@ -176,7 +164,7 @@ def adjust_day(body: dict[str, Any], code: str, day: str) -> Any:
 
 
 @capacity_blp.route("/capacity/<code>/history", methods=["GET"], parameters=[CODE])
-@allow(capacity_blp, *READERS)
+@allow(capacity_blp, "dispatch.read")
 @capacity_blp.arguments(s.HistoryArgsSchema, location="query")
 @capacity_blp.response(200, s.CapacityVersionSchema(many=True))
 def capacity_history(args: dict[str, Any], code: str) -> Any:
@@ -184,7 +172,7 @@ def capacity_history(args: dict[str, Any], code: str) -> Any:
 
 
 @capacity_blp.route("/availability", methods=["GET"])
-@allow(capacity_blp, *READERS, "clerk")
+@allow(capacity_blp, "dispatch.availability")
 @capacity_blp.doc(summary="Free slots", description="Remaining capacity per day and team for one job type.")
 @capacity_blp.arguments(s.AvailabilityArgsSchema, location="query")
 @capacity_blp.response(200, s.DayCapacitySchema(many=True))
@@ -200,7 +188,7 @@ appointments_blp = Blueprint("appointments", __name__, url_prefix="/api/v1/appoi
 
 
 @appointments_blp.route("", methods=["GET"])
-@allow(appointments_blp, *READERS)
+@allow(appointments_blp, "dispatch.read")
 @appointments_blp.arguments(s.AppointmentArgsSchema, location="query")
 @appointments_blp.response(200, page_schema(s.AppointmentSchema, "AppointmentPage"))
 def list_appointments(args: dict[str, Any]) -> Any:
@@ -210,7 +198,7 @@ def list_appointments(args: dict[str, Any]) -> Any:
 
 
 @appointments_blp.route("", methods=["POST"])
-@allow(appointments_blp, *CENTRE)
+@allow(appointments_blp, "dispatch.centre")
 @appointments_blp.doc(summary="Book directly", description="Book a case's field job against capacity (the process "
                       "books through its 预约上门 task). A full day is **409 `capacity_full`** with "
                       "`details.offers`: the next free days.")
@@ -225,14 +213,14 @@ def book(body: dict[str, Any]) -> Any:
 
 
 @appointments_blp.route("/<job_no>", methods=["GET"], parameters=[JOB])
-@allow(appointments_blp, *READERS)
+@allow(appointments_blp, "dispatch.read")
 @appointments_blp.response(200, s.AppointmentSchema)
 def get_appointment(job_no: str) -> Any:
     return _appointment(appointments.get(db(), job_no))
 
 
 @appointments_blp.route("/<job_no>/reschedule", methods=["POST"], parameters=[JOB])
-@allow(appointments_blp, *CENTRE)
+@allow(appointments_blp, "dispatch.centre")
 @appointments_blp.doc(summary="Reschedule", description="Another mode, date, period or team; the old day's capacity "
                       "is released, the customer gets an SMS. 409 `capacity_full` with offers when the new day is full.")
 @appointments_blp.arguments(s.RescheduleSchema, example={"date": "2026-03-05", "period": "pm",
@@ -244,7 +232,7 @@ def reschedule(body: dict[str, Any], job_no: str) -> Any:
 
 
 @appointments_blp.route("/<job_no>/cancel", methods=["POST"], parameters=[JOB])
-@allow(appointments_blp, *CENTRE)
+@allow(appointments_blp, "dispatch.centre")
 @appointments_blp.doc(summary="Cancel", description="Only before dispatch; releases the capacity and tells the customer.")
 @appointments_blp.arguments(s.CancelSchema, example={"reason": "客户临时出差，改期待定"})
 @appointments_blp.response(200, s.AppointmentSchema)
@@ -260,7 +248,7 @@ def _assign(job_no: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @appointments_blp.route("/<job_no>/assign", methods=["POST"], parameters=[JOB])
-@allow(appointments_blp, *LEADS)
+@allow(appointments_blp, "dispatch.lead")
 @appointments_blp.doc(summary="Assign a worker and time", description="At the case's 派工 task this completes it "
                       "(the customer's SMS names the worker); afterwards it re-assigns.")
 @appointments_blp.arguments(s.AssignSchema, example={"worker": "刘洋", "planned_at": "2026-03-03T09:15:00+08:00"})
@@ -276,7 +264,7 @@ lists_blp = Blueprint("dispatch_lists", __name__, url_prefix="/api/v1",
 
 
 @lists_blp.route("/dispatch-lists", methods=["GET"])
-@allow(lists_blp, *READERS)
+@allow(lists_blp, "dispatch.read")
 @lists_blp.arguments(s.ListArgsSchema, location="query")
 @lists_blp.response(200, s.DispatchListSchema(many=True))
 def get_lists(args: dict[str, Any]) -> Any:
@@ -285,7 +273,7 @@ def get_lists(args: dict[str, Any]) -> Any:
 
 
 @lists_blp.route("/dispatch-lists", methods=["POST"])
-@allow(lists_blp, *CENTRE)
+@allow(lists_blp, "dispatch.centre")
 @lists_blp.doc(summary="Make the lists now", description="What the scheduler does at 07:30 / 12:30; idempotent.")
 @lists_blp.arguments(s.GenerateSchema, example={"day": "2026-03-03", "slot": "am"})
 @lists_blp.response(200, s.DispatchListSchema(many=True))
@@ -295,7 +283,7 @@ def generate(body: dict[str, Any]) -> Any:
 
 
 @lists_blp.route("/dispatch-lists.csv", methods=["GET"])
-@allow(lists_blp, *READERS)
+@allow(lists_blp, "dispatch.read")
 @lists_blp.doc(summary="Export as CSV", description="UTF-8 with a byte-order mark, so Excel shows the Chinese.")
 @lists_blp.arguments(s.ListArgsSchema, location="query")
 @lists_blp.response(200, content_type="text/csv", description="one line per job in route order",
@@ -309,7 +297,7 @@ def export_csv(args: dict[str, Any]) -> Any:
 
 
 @lists_blp.route("/dispatch-lists/assign", methods=["POST"])
-@allow(lists_blp, *LEADS)
+@allow(lists_blp, "dispatch.lead")
 @lists_blp.doc(summary="Assign a job of a list", description="The same as `POST /appointments/{job_no}/assign`.")
 @lists_blp.arguments(s.AssignListSchema, example={"job_no": "ZY20260302-0001", "worker": "刘洋", "route_seq": 1})
 @lists_blp.response(200, s.AppointmentSchema)
@@ -329,7 +317,7 @@ def _report(outcome: store.Outcome, job_no: str) -> dict[str, Any]:
 
 
 @field_blp.route("/field-jobs/<job_no>/arrival", methods=["POST"], parameters=[JOB])
-@allow(field_blp, *REPORTERS)
+@allow(field_blp, "field.report")
 @field_blp.doc(summary="Report arrival", description="The dispatcher, or the worker the job is assigned to. "
                                                      "409 if the job is not waiting for an arrival report.")
 @field_blp.arguments(s.ArrivalSchema, example={"arrived_at": "2026-03-03T09:40:00+08:00"})
@@ -339,7 +327,7 @@ def report_arrival(body: dict[str, Any], job_no: str) -> Any:
 
 
 @field_blp.route("/field-jobs/<job_no>/completion", methods=["POST"], parameters=[JOB])
-@allow(field_blp, *REPORTERS)
+@allow(field_blp, "field.report")
 @field_blp.doc(summary="Report completion", description="After the on-site work's own task; 409 before it.")
 @field_blp.arguments(s.CompletionSchema, example={"work_summary": "勘查完成，表箱位置已确认。", "customer_signed": True})
 @field_blp.response(200, s.ReportSchema)
@@ -350,7 +338,7 @@ def report_completion(body: dict[str, Any], job_no: str) -> Any:
 
 
 @field_blp.route("/field-jobs/<job_no>/callback", methods=["POST"], parameters=[JOB])
-@allow(field_blp, *CALLERS)
+@allow(field_blp, "field.callback")
 @field_blp.doc(summary="Record the call-back", description="Reached or not, satisfaction 1–5, problems; a problem or "
                                                            "a score of 1–2 opens a follow-up for the customer manager.")
 @field_blp.arguments(s.CallbackSchema, example={"reachable": True, "satisfaction": 5, "problems": ""})
@@ -362,7 +350,7 @@ def record_callback(body: dict[str, Any], job_no: str) -> Any:
 
 
 @field_blp.route("/overdue-arrivals", methods=["GET"])
-@allow(field_blp, *READERS)
+@allow(field_blp, "dispatch.read")
 @field_blp.doc(summary="Overdue arrivals", description="Jobs whose window closed without an arrival report (催办).")
 @field_blp.arguments(s.OverdueArgsSchema, location="query")
 @field_blp.response(200, page_schema(s.AppointmentSchema, "AppointmentPage"))
@@ -372,7 +360,7 @@ def overdue_arrivals(args: dict[str, Any]) -> Any:
 
 
 @field_blp.route("/callbacks", methods=["GET"])
-@allow(field_blp, *READERS)
+@allow(field_blp, "dispatch.read")
 @field_blp.doc(summary="The call-back register", description="Field jobs' and cases' call-backs, newest first.")
 @field_blp.arguments(s.CallbackArgsSchema, location="query")
 @field_blp.response(200, page_schema(s.CallbackRecordSchema, "CallbackRecordPage"))
@@ -389,7 +377,7 @@ works_blp = Blueprint("works", __name__, url_prefix="/api/v1/works",
 
 
 @works_blp.route("", methods=["GET"])
-@allow(works_blp, *WORKS_READERS)
+@allow(works_blp, "works.read")
 @works_blp.arguments(s.WorksArgsSchema, location="query")
 @works_blp.response(200, page_schema(s.WorksEntrySchema, "WorksEntryPage"))
 def list_works(args: dict[str, Any]) -> Any:
@@ -400,7 +388,7 @@ def list_works(args: dict[str, Any]) -> Any:
 
 @works_blp.route("/<int(min=1, max=2147483647):entry_id>/follow-ups", methods=["POST"],
                  parameters=[path_param("entry_id", 1)])
-@allow(works_blp, *FOLLOWERS)
+@allow(works_blp, "works.follow_up")
 @works_blp.doc(summary="Record a follow-up", description="The status found and the next follow-up date; `done` takes "
                                                          "the case off the open list. 409 if already done.")
 @works_blp.arguments(s.FollowUpSchema, example={"status": "in_progress", "note": "电缆沟已开挖",

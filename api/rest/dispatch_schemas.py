@@ -5,14 +5,14 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.rest.schemas import PageArgsSchema, _nullable_str, _nullable_when, _str, _when
+from api.rest.schemas import ChangeSchema, Flag, PageArgsSchema, _nullable_str, _nullable_when, _str, _when
 from engine.core.clock import CHINA
 from engine.dispatch import appointments, capacity, teams, works
 
 JOB_TYPES = list(capacity.JOB_TYPES)
 AREAS = list(teams.AREAS)
 _CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$", error="班所编码为1至40位字母、数字、- 或 _")
-_DAY_NUMBERS = fields.List(fields.Integer(validate=validate.Range(min=0, max=capacity.MAX_PER_DAY)),
+_DAY_NUMBERS = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=capacity.MAX_PER_DAY)),
                            validate=validate.Length(equal=7))
 
 
@@ -48,10 +48,10 @@ class TeamCreateSchema(ma.Schema):
     area = _str(required=True, validate=validate.OneOf(AREAS), metadata={"example": "urban"})
 
 
-class TeamUpdateSchema(ma.Schema):
+class TeamUpdateSchema(ChangeSchema):
     name = _str(validate=validate.Length(min=2, max=100), metadata={"example": "城区勘查一班"})
     area = _str(validate=validate.OneOf(AREAS))
-    active = fields.Boolean()
+    active = Flag()
 
 
 class MemberCreateSchema(ma.Schema):
@@ -94,7 +94,7 @@ class WeekReportSchema(ma.Schema):
 
 class DayAdjustSchema(ma.Schema):
     job_type = _str(required=True, validate=validate.OneOf(JOB_TYPES), metadata={"example": "survey"})
-    capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=capacity.MAX_PER_DAY),
+    capacity = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=capacity.MAX_PER_DAY),
                               metadata={"example": 3})
     reason = _str(required=True, validate=validate.Length(min=1, max=500), metadata={"example": "两人病假"})
 
@@ -176,12 +176,12 @@ class _RequestFields(ma.Schema):
     mode = _str(validate=validate.OneOf(list(appointments.MODES)), metadata={"example": "fixed"})
     date = fields.Date(metadata={"example": "2026-03-03"})
     period = _str(validate=validate.OneOf(list(appointments.PERIODS)), metadata={"example": "am"})
-    within_hours = fields.Integer(validate=validate.Range(min=1, max=72))
+    within_hours = fields.Integer(strict=True, validate=validate.Range(min=1, max=72))
     team = _str(validate=_CODE)
 
 
 class BookSchema(_RequestFields):
-    instance_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1), metadata={"example": 1})
+    instance_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=2**31 - 1), metadata={"example": 1})
     job_type = _str(required=True, validate=validate.OneOf(JOB_TYPES), metadata={"example": "survey"})
     mode = _str(required=True, validate=validate.OneOf(list(appointments.MODES)), metadata={"example": "fixed"})
     area = _str(load_default="urban", validate=validate.OneOf(AREAS))
@@ -199,7 +199,7 @@ class CancelSchema(ma.Schema):
 class AssignSchema(ma.Schema):
     worker = _str(required=True, validate=validate.Length(min=2, max=40), metadata={"example": "刘洋"})
     planned_at = fields.AwareDateTime(default_timezone=CHINA, metadata={"example": "2026-03-03T09:15:00+08:00"})
-    route_seq = fields.Integer(validate=validate.Range(min=1, max=999))
+    route_seq = fields.Integer(strict=True, validate=validate.Range(min=1, max=999))
 
 
 class AssignListSchema(AssignSchema):
@@ -249,13 +249,13 @@ class ArrivalSchema(ma.Schema):
 
 class CompletionSchema(ma.Schema):
     work_summary = _str(required=True, validate=validate.Length(min=1, max=1000), metadata={"example": "勘查完成，表箱位置已确认。"})
-    customer_signed = fields.Boolean(required=True, metadata={"example": True})
+    customer_signed = Flag(required=True, metadata={"example": True})
     completed_at = fields.AwareDateTime(default_timezone=CHINA)
 
 
 class CallbackSchema(ma.Schema):
-    reachable = fields.Boolean(required=True, metadata={"example": True})
-    satisfaction = fields.Integer(validate=validate.Range(min=1, max=5), metadata={"example": 5})
+    reachable = Flag(required=True, metadata={"example": True})
+    satisfaction = fields.Integer(strict=True, validate=validate.Range(min=1, max=5), metadata={"example": 5})
     problems = _str(load_default="", validate=validate.Length(max=1000))
     called_at = fields.AwareDateTime(default_timezone=CHINA)
 

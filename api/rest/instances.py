@@ -10,13 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from api.rest.audit_schemas import HistoryArgsSchema
 from api.rest.common import (
-    CANCELLERS,
-    MESSENGERS,
-    PAUSERS,
-    REPLAYERS,
-    RETRIERS,
-    STAFF,
-    STARTERS,
     actor,
     allow,
     db,
@@ -50,7 +43,7 @@ ID = [path_param("instance_id", 1)]
 
 
 @blp.route("", methods=["GET"])
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.arguments(InstanceArgsSchema, location="query")
 @blp.response(200, page_schema(InstanceSummarySchema, "InstancePage"))
 def list_instances(args: dict[str, Any]) -> Any:
@@ -61,7 +54,7 @@ def list_instances(args: dict[str, Any]) -> Any:
 
 
 @blp.route("", methods=["POST"])
-@allow(blp, *STARTERS)
+@allow(blp, "cases.start")
 @blp.doc(summary="Start a case", description="Starts the latest version of `key` with `data` as start data. "
                                              "Channel applications use POST /api/v1/applications instead.")
 @blp.arguments(StartInstanceSchema, example=START_EXAMPLE)
@@ -75,14 +68,14 @@ def start(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>", methods=["GET"], parameters=ID)
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.response(200, InstanceSchema)
 def get_instance(instance_id: int) -> Any:
     return queries.get_instance(db(), instance_id)
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/history", methods=["GET"], parameters=ID)
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.doc(summary="The case's hash-chained history",
          description="Events in order, with the chain's verification (always over all events); `type` (repeatable) "
                      "and `actor` narrow the list.")
@@ -100,7 +93,7 @@ def get_history(args: dict[str, Any], instance_id: int) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/cancel", methods=["POST"], parameters=ID)
-@allow(blp, *CANCELLERS)
+@allow(blp, "cases.cancel")
 @blp.arguments(CancelRequestSchema, example={"reason": "客户电话要求撤销申请"})
 @blp.response(200, OutcomeSchema)
 def cancel(body: dict[str, Any], instance_id: int) -> Any:
@@ -108,7 +101,7 @@ def cancel(body: dict[str, Any], instance_id: int) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/retry", methods=["POST"], parameters=ID)
-@allow(blp, *RETRIERS)
+@allow(blp, "cases.retry")
 @blp.doc(summary="Run the failed step again", description="409 unless the case is in error.")
 @blp.response(200, OutcomeSchema)
 def retry(instance_id: int) -> Any:
@@ -116,7 +109,7 @@ def retry(instance_id: int) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/messages", methods=["POST"], parameters=ID)
-@allow(blp, *MESSENGERS)
+@allow(blp, "cases.message")
 @blp.doc(summary="Deliver a BPMN message", description="e.g. `withdraw` with `{reason}`; 409 if the case does "
                                                         "not wait for that message now.")
 @blp.arguments(MessageRequestSchema, example={"name": "withdraw", "payload": {"reason": "项目取消"}})
@@ -132,7 +125,7 @@ def _clocks(instance_id: int) -> dict[str, Any]:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/sla", methods=["GET"], parameters=ID)
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.doc(summary="SLA clocks", description="Per assessed step and for the whole process (scope `process`).")
 @blp.response(200, ClocksSchema)
 def clocks(instance_id: int) -> Any:
@@ -140,7 +133,7 @@ def clocks(instance_id: int) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/sla/pause", methods=["POST"], parameters=ID)
-@allow(blp, *PAUSERS)
+@allow(blp, "cases.pause")
 @blp.doc(summary="Pause the clocks (customer-caused waiting)")
 @blp.arguments(PauseRequestSchema, example={"reason": sorted(sla.PAUSE_REASONS)[0], "note": "客户补交产权证明中"})
 @blp.response(200, PauseResultSchema)
@@ -151,7 +144,7 @@ def pause(body: dict[str, Any], instance_id: int) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/sla/resume", methods=["POST"], parameters=ID)
-@allow(blp, *PAUSERS)
+@allow(blp, "cases.pause")
 @blp.doc(summary="Resume paused clocks", description="Each deadline moves by the working days the pause lasted.")
 @blp.response(200, PauseResultSchema)
 def resume(instance_id: int) -> Any:
@@ -170,7 +163,7 @@ class ReplaySchema(ma.Schema):
 
 
 @blp.route("/<int(min=1, max=2147483647):instance_id>/replay", methods=["POST"], parameters=ID)
-@allow(blp, *REPLAYERS)
+@allow(blp, "cases.replay")
 @blp.doc(summary="Replay from history",
          description="Re-runs the case from its recorded inputs on its definition version and compares trail, data, "
                      "status, open tasks and deadlines with what is stored. Changes nothing.")

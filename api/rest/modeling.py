@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
-from api.rest.common import DEPLOYERS, actor, allow, db, path_param, settings
+from api.rest.common import actor, allow, db, path_param, settings
 from api.rest.modeling_schemas import (
     CHECK_EXAMPLE,
     MIGRATION_EXAMPLE,
@@ -30,8 +30,6 @@ from engine.core.errors import InvalidData
 from engine.modeling import authoring as modeling
 from engine.modeling import migration
 
-MODELERS = DEPLOYERS
-VERSION_READERS = ("analyst", "supervisor", "auditor", "admin")
 
 check_blp = Blueprint("deployment-checks", __name__, url_prefix="/api/v1/deployments",
                       description="Validate a bundle exactly as a deployment would, without deploying.")
@@ -48,7 +46,7 @@ _ID = path_param("definition_id", 1)
 
 
 @check_blp.route("/check", methods=["POST"])
-@allow(check_blp, *MODELERS)
+@allow(check_blp, "models.edit")
 @check_blp.arguments(CheckRequestSchema, example=CHECK_EXAMPLE)
 @check_blp.response(200, CheckResultSchema)
 @check_blp.doc(summary="Check a bundle (never deploys)",
@@ -66,14 +64,14 @@ def check(body: dict[str, Any]) -> Any:
 
 
 @versions_blp.route("/<string:key>/versions", methods=["GET"], parameters=[_KEY])
-@allow(versions_blp, *VERSION_READERS)
+@allow(versions_blp, "models.read")
 @versions_blp.response(200, VersionListSchema)
 def list_versions(key: str) -> Any:
     return {"key": key, "items": migration.versions(db(), key)}
 
 
 @versions_blp.route("/<string:key>/diff", methods=["GET"], parameters=[_KEY])
-@allow(versions_blp, *VERSION_READERS)
+@allow(versions_blp, "models.read")
 @versions_blp.arguments(DiffArgsSchema, location="query")
 @versions_blp.response(200, DiffSchema)
 def diff(args: dict[str, Any], key: str) -> Any:
@@ -83,7 +81,7 @@ def diff(args: dict[str, Any], key: str) -> Any:
 
 
 @versions_blp.route("/<int(min=1, max=2147483647):definition_id>/export", methods=["GET"], parameters=[_ID])
-@allow(versions_blp, *VERSION_READERS)
+@allow(versions_blp, "models.read")
 @versions_blp.response(200, {"type": "string", "format": "binary"}, content_type="application/zip",
                        description="the version's BPMN/DMN files, forms and a manifest")
 def export_zip(definition_id: int) -> Any:
@@ -93,7 +91,7 @@ def export_zip(definition_id: int) -> Any:
 
 
 @versions_blp.route("/<int(min=1, max=2147483647):definition_id>/bpmn", methods=["GET"], parameters=[_ID])
-@allow(versions_blp, *VERSION_READERS)
+@allow(versions_blp, "models.read")
 @versions_blp.response(200, {"type": "string"}, content_type="application/xml",
                        description="the version's main BPMN file as deployed")
 def export_bpmn(definition_id: int) -> Any:
@@ -114,7 +112,7 @@ def _selected(body: dict[str, Any]) -> list[int]:
 
 
 @migrations_blp.route("/migrations/check", methods=["POST"])
-@allow(migrations_blp, *MODELERS)
+@allow(migrations_blp, "models.edit")
 @migrations_blp.arguments(MigrationRequestSchema, example=MIGRATION_EXAMPLE)
 @migrations_blp.response(200, MigrationCheckSchema)
 @migrations_blp.doc(summary="Dry run: which cases can move, and why not")
@@ -125,7 +123,7 @@ def migration_check(body: dict[str, Any]) -> Any:
 
 
 @migrations_blp.route("/migrations", methods=["POST"])
-@allow(migrations_blp, *MODELERS)
+@allow(migrations_blp, "models.edit")
 @migrations_blp.arguments(MigrationRequestSchema, example=MIGRATION_EXAMPLE)
 @migrations_blp.response(200, MigrationResultSchema)
 @migrations_blp.doc(summary="Migrate the chosen cases (each one an audited command)")
@@ -137,7 +135,7 @@ def migrate(body: dict[str, Any]) -> Any:
 
 @migrations_blp.route("/process-instances/<int(min=1, max=2147483647):instance_id>/revert-migration",
                       methods=["POST"], parameters=[path_param("instance_id", 1)])
-@allow(migrations_blp, *MODELERS)
+@allow(migrations_blp, "models.edit")
 @migrations_blp.response(200, RevertResultSchema)
 @migrations_blp.doc(summary="Undo the case's last migration while nothing has happened since")
 def revert(instance_id: int) -> Any:

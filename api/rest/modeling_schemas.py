@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.rest.schemas import EXAMPLE_BPMN, DeploymentRequestSchema
+from api.rest.schemas import EXAMPLE_BPMN, DeploymentRequestSchema, Flag
 
 _FORM_NAME = validate.Regexp(r"^[^/\\]{1,200}\.json$")
 _FILE_NAME = validate.Regexp(r"^[^/\\]{1,200}\.(bpmn|dmn|xml)$")
@@ -112,12 +112,12 @@ class MigrationRequestSchema(ma.Schema):
     """Which cases: `instance_ids`, or `filter`, or `all` of `from_version`; to `to_version` (default latest)."""
 
     key = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    from_version = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
-    to_version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), allow_none=True)
-    instance_ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+    from_version = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=2**31 - 1))
+    to_version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1), allow_none=True)
+    instance_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
                                validate=validate.Length(min=1, max=1000))
     filter = fields.Nested(InstanceFilterSchema)
-    all = fields.Boolean(load_default=False)
+    all = Flag(load_default=False)
     note = fields.String(load_default="", validate=validate.Length(max=500))
 
     @ma.validates_schema

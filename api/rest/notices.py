@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, paginate_list, path_param
+from api.rest.common import actor, allow, db, may, paginate_list, path_param
 from api.rest.schemas import NoticeArgsSchema, NoticeSchema, page_schema
 from engine.core.errors import NotFound
 from engine.deadlines import notices
@@ -17,13 +17,13 @@ blp = Blueprint("notices", __name__, url_prefix="/api/v1/notices",
 
 def _mine(open_only: bool) -> list[dict[str, Any]]:
     who = actor()
-    if has_role(READ_ALL_TASKS):
+    if may("notices.read_all"):
         return notices.list_notices(db(), open_only=open_only)
     return notices.list_notices(db(), user=who.name, groups=set(who.groups), open_only=open_only)
 
 
 @blp.route("", methods=["GET"])
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.arguments(NoticeArgsSchema, location="query")
 @blp.response(200, page_schema(NoticeSchema, "NoticePage"))
 def list_notices(args: dict[str, Any]) -> Any:
@@ -32,7 +32,7 @@ def list_notices(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/<int(min=1, max=2147483647):notice_id>/acknowledge", methods=["POST"], parameters=[path_param("notice_id", 1)])
-@allow(blp, *WORKERS)
+@allow(blp, "tasks.work")
 @blp.doc(summary="Acknowledge", description="Only a recipient (the user or a member of the group); 409 if already "
                                             "acknowledged.")
 @blp.response(200, NoticeSchema)

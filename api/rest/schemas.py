@@ -89,6 +89,25 @@ def Data(**kw: Any) -> fields.Dict:  # noqa: N802 — a field factory, used like
     return fields.Dict(validate=_storable, **kw)
 
 
+class Flag(fields.Boolean):
+    """A JSON body's true/false: only `true` and `false` (marshmallow's Boolean also takes 0, 1, "yes",
+    "on" — a query string's flags still do, being text)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class ChangeSchema(ma.Schema):
+    """A PATCH body: every field optional, but a change must name at least one (422 for no body or `{}`)."""
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **_kw: Any) -> None:
+        if not data:
+            raise ma.ValidationError("send at least one field to change")
+
+
 def _str(**kw: Any) -> fields.String:
     return fields.String(**kw)
 
@@ -193,10 +212,10 @@ class UserCreateSchema(ma.Schema):
                          metadata={"example": ["clerk"]})
 
 
-class UserUpdateSchema(ma.Schema):
+class UserUpdateSchema(ChangeSchema):
     display_name = _str(validate=validate.Length(min=1, max=100), metadata={"example": "张伟（营业厅）"})
     groups = fields.List(fields.String(validate=validate.OneOf(ROLE_CODES)), metadata={"example": ["clerk", "manager"]})
-    active = fields.Boolean(metadata={"example": True})
+    active = Flag(metadata={"example": True})
     password = _str(validate=validate.Length(min=8, max=200), load_only=True)
 
 
@@ -302,9 +321,9 @@ class TaskArgsSchema(PageArgsSchema):
 
 class CompleteRequestSchema(ma.Schema):
     data = Data(required=True, metadata={"description": "the form data, validated against the task's form"})
-    instance_version = fields.Integer(validate=validate.Range(min=0), metadata={
+    instance_version = fields.Integer(strict=True, validate=validate.Range(min=0), metadata={
         "description": "the instance_version read with the task; 409 if the case changed since"})
-    expected_version = fields.Integer(load_only=True, validate=validate.Range(min=0), metadata={
+    expected_version = fields.Integer(strict=True, load_only=True, validate=validate.Range(min=0), metadata={
         "deprecated": True, "description": "deprecated alias of instance_version (accepted for one release)"})
 
     @ma.post_load

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from api.rest.common import READ_ALL_TASKS, STAFF, WORKERS, actor, allow, db, has_role, page_of, path_param, window
+from api.rest.common import actor, allow, db, may, page_of, path_param, window
 from api.rest.schemas import (
     ACCEPT_EXAMPLE,
     CompleteRequestSchema,
@@ -32,7 +32,7 @@ def _row(task: worklist.TaskRow) -> dict[str, Any]:
 
 
 def _may_see(item: worklist.WorkItemView) -> bool:
-    return worklist.may_see(actor(), item, read_all=has_role(READ_ALL_TASKS))
+    return worklist.may_see(actor(), item, read_all=may("tasks.read_all"))
 
 
 def _changed(task: runtime.TaskNow) -> dict[str, Any]:
@@ -53,14 +53,14 @@ def _detail(task_id: str) -> dict[str, Any]:
 
 
 @blp.route("", methods=["GET"])
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.doc(summary="List tasks", description="Only tasks of the caller's groups and the caller's own (auditors: all). "
                                            "`assignee=me` means the caller.")
 @blp.arguments(TaskArgsSchema, location="query")
 @blp.response(200, page_schema(TaskSchema, "TaskPage"))
 def list_tasks(args: dict[str, Any]) -> Any:
     who = actor()
-    read_all = has_role(READ_ALL_TASKS)
+    read_all = may("tasks.read_all")
     assignee = args.get("assignee")
     if assignee == "me":
         assignee = who.name
@@ -75,7 +75,7 @@ def list_tasks(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/<string:task_id>", methods=["GET"], parameters=ID)
-@allow(blp, *STAFF)
+@allow(blp, "staff.read")
 @blp.doc(summary="One task with its form", description="The form's JSON Schema and UI schema come from the "
                                                        "case's definition version; `data` is what the task sees.")
 @blp.response(200, TaskDetailSchema)
@@ -84,7 +84,7 @@ def get_task(task_id: str) -> Any:
 
 
 @blp.route("/<string:task_id>/claim", methods=["POST"], parameters=ID)
-@allow(blp, *WORKERS)
+@allow(blp, "tasks.work")
 @blp.doc(summary="Claim", description="403 outside the task's group, 409 if someone else holds it or it is closed. "
                                       "Answers the task with its form but without `data` (GET the task for it).")
 @blp.response(200, TaskDetailSchema)
@@ -93,7 +93,7 @@ def claim(task_id: str) -> Any:
 
 
 @blp.route("/<string:task_id>/unclaim", methods=["POST"], parameters=ID)
-@allow(blp, *WORKERS)
+@allow(blp, "tasks.work")
 @blp.doc(summary="Give back", description="Only the holder can give a task back (403 otherwise).")
 @blp.response(200, TaskDetailSchema)
 def unclaim(task_id: str) -> Any:
@@ -101,7 +101,7 @@ def unclaim(task_id: str) -> Any:
 
 
 @blp.route("/<string:task_id>/delegate", methods=["POST"], parameters=ID)
-@allow(blp, *WORKERS)
+@allow(blp, "tasks.work")
 @blp.doc(summary="Hand to a colleague",
          description="Assign to another active member of the task's group: by the holder, by a group member while "
                      "nobody holds it, or by a team lead of the group. 422 if the user is not in the group.")
@@ -113,7 +113,7 @@ def delegate(body: dict[str, Any], task_id: str) -> Any:
 
 
 @blp.route("/<string:task_id>/complete", methods=["POST"], parameters=ID)
-@allow(blp, *WORKERS)
+@allow(blp, "tasks.work")
 @blp.doc(summary="Complete with form data",
          description="The data is validated against the task's form: 422 with `details` = {field path: [messages]}. "
                      "409 if the task is no longer open, is held by someone else, or the case changed since "

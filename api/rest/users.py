@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from api.rest.common import ADMINS, ALL_ROLES, USER_READERS, actor, allow, db, page_of, path_param, window
+from api.rest.common import actor, allow, db, page_of, path_param, window
 from api.rest.schemas import GroupSchema, UserArgsSchema, UserCreateSchema, UserSchema, UserUpdateSchema, page_schema
 from engine.core import accounts, definitions
 from engine.core.errors import Conflict
@@ -19,7 +19,7 @@ NAME = [path_param("username", "clerk")]
 
 
 @blp.route("", methods=["GET"])
-@allow(blp, *USER_READERS)
+@allow(blp, "users.read")
 @blp.arguments(UserArgsSchema, location="query")
 @blp.response(200, page_schema(UserSchema, "UserPage"))
 def list_users(args: dict[str, Any]) -> Any:
@@ -30,7 +30,7 @@ def list_users(args: dict[str, Any]) -> Any:
 
 
 @blp.route("", methods=["POST"])
-@allow(blp, *ADMINS)
+@allow(blp, "users.admin")
 @blp.arguments(UserCreateSchema, example={"username": "zhangwei", "password": "S3cure-pass", "display_name": "张伟",
                                           "groups": ["clerk"]})
 @blp.response(201, UserSchema)
@@ -39,14 +39,14 @@ def create_user(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/<string:username>", methods=["GET"], parameters=NAME)
-@allow(blp, *USER_READERS)
+@allow(blp, "users.read")
 @blp.response(200, UserSchema)
 def get_user(username: str) -> Any:
     return accounts.get(db(), username)
 
 
 @blp.route("/<string:username>", methods=["PATCH"], parameters=NAME)
-@allow(blp, *ADMINS)
+@allow(blp, "users.admin")
 @blp.doc(summary="Change groups, name, password or active flag")
 @blp.arguments(UserUpdateSchema, example={"groups": ["clerk", "manager"], "active": True})
 @blp.response(200, UserSchema)
@@ -58,7 +58,7 @@ def update_user(body: dict[str, Any], username: str) -> Any:
 
 
 @blp.route("/<string:username>", methods=["DELETE"], parameters=NAME)
-@allow(blp, *ADMINS)
+@allow(blp, "users.admin")
 @blp.doc(summary="Deactivate", description="The account stays (history names it) but can no longer sign in.")
 @blp.response(200, UserSchema)
 def deactivate_user(username: str) -> Any:
@@ -68,7 +68,7 @@ def deactivate_user(username: str) -> Any:
 
 
 @groups_blp.route("", methods=["GET"])
-@allow(groups_blp, *ALL_ROLES, any_user=True)
+@allow(groups_blp, "account.read")
 @groups_blp.response(200, GroupSchema(many=True))
 def list_groups() -> Any:
     return [{"code": code, "name": name} for code, name in sorted(definitions.group_names(db()).items())]

@@ -17,24 +17,15 @@ from flask import Response, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from api import policy
 from api.rest.audit import jsonable
 from api.web import CHINA, casedata, labels
 from api.web.views import bp, display_name, event_summary, form_order, page, page_db, page_user, task_names
 from engine.audit import anchor, kpi, replay, timetravel
 from engine.audit import chains as audit
 from engine.core import clock, definitions, history, queries
-from engine.core.errors import Forbidden, InvalidData
+from engine.core.errors import InvalidData
 from engine.deadlines import sla
-
-TIME_TRAVELLERS = frozenset({"auditor", "supervisor", "analyst"})
-AUDITORS = frozenset({"auditor", "supervisor"})
-KPI_READERS = frozenset({"auditor", "supervisor", "analyst"})
-
-
-def _need(roles: frozenset[str]) -> None:
-    if not page_user().groups & roles:
-        raise Forbidden("this page is for " + ", ".join(sorted(roles)))
-
 
 def _short(value: Any, schema: dict[str, Any] | None = None) -> str:
     text = casedata.display(value, schema)
@@ -64,9 +55,8 @@ def _event_rows(definition: definitions.Definition, rows: list[Any]) -> list[dic
 # -- history and time travel ----------------------------------------------------------------------
 
 @bp.get("/cases/<int:instance_id>/history")
-@page
+@page("cases.replay")
 def audit_history(instance_id: int) -> Any:
-    _need(TIME_TRAVELLERS)
     db = page_db()
     inst = queries.get_instance(db, instance_id, with_data=True)
     definition = definitions.load(db, inst.definition_id)
@@ -85,15 +75,14 @@ def audit_history(instance_id: int) -> Any:
         type_choices=[(t, labels.label(labels.EVENT_TYPES, t)) for t in all_types],
         actor_choices=[(a, display_name(a)) for a in all_actors],
         application_no=inst.business_key or inst.data.get("application_no") or "",
-        may_file=bool(page_user().groups & AUDITORS))
+        may_file=policy.may(page_user().groups, "audit.read"))
 
 
 @bp.get("/cases/<int:instance_id>/as-of/<int:seq>.json")
-@page
+@page("cases.replay")
 def audit_as_of(instance_id: int, seq: int) -> Any:
     """The case as of event `seq` for the history page: diagram marks as data, the panels as HTML.
     `have` lists processes whose XML the page already holds (sent once, not on every step)."""
-    _need(TIME_TRAVELLERS)
     db = page_db()
     found = timetravel.as_of(db, instance_id, seq)
     definition = definitions.load(db, found.definition_id)
@@ -138,10 +127,9 @@ def _rows_upto(instance_id: int, seq: int) -> list[Any]:
 
 
 @bp.post("/cases/<int:instance_id>/replay")
-@page
+@page("cases.replay")
 def audit_replay(instance_id: int) -> Any:
     """Replay the case now (changes nothing) and say whether it equals the record."""
-    _need(TIME_TRAVELLERS)
     report = replay.replay(page_db(), instance_id)
     out = jsonable(report.to_dict())
     if report.ok:
@@ -162,9 +150,8 @@ def audit_replay(instance_id: int) -> Any:
 # -- chain verification ---------------------------------------------------------------------------
 
 @bp.get("/audit")
-@page
+@page("audit.read")
 def audit_chains() -> Any:
-    _need(AUDITORS)
     from api.rest.common import settings
 
     db = page_db()
@@ -179,9 +166,8 @@ def audit_chains() -> Any:
 # -- case file -------------------------------------------------------------------------------------
 
 @bp.get("/cases/<int:instance_id>/file")
-@page
+@page("audit.read")
 def audit_case_file(instance_id: int) -> Any:
-    _need(AUDITORS)
     db = page_db()
     doc = audit.case_file(db, instance_id)
     inst = queries.get_instance(db, instance_id)
@@ -196,9 +182,8 @@ def audit_case_file(instance_id: int) -> Any:
 
 
 @bp.get("/cases/<int:instance_id>/file.json")
-@page
+@page("audit.read")
 def audit_case_file_json(instance_id: int) -> Any:
-    _need(AUDITORS)
     doc = jsonable(audit.case_file(page_db(), instance_id))
     name = f"case-{doc['instance']['business_key'] or instance_id}.json"
     return Response(json.dumps(doc, ensure_ascii=False, indent=1), mimetype="application/json",
@@ -247,9 +232,8 @@ def bar_chart(items: list[tuple[str, float | None]], *, fmt: str = "{:.1f}", uni
 
 
 @bp.get("/kpis")
-@page
+@page("kpi.read")
 def audit_kpis() -> Any:
-    _need(KPI_READERS)
     db = page_db()
     today = clock.now().astimezone(CHINA).date()
     first = today.replace(day=1)

@@ -1,7 +1,7 @@
 """The dispatch centre's pages: board, dispatch lists, the field worker's phone page, capacity, works.
 
 Routes are added to the staff-page blueprint (`api.web.views.bp`): same sign-in, errors and layout.
-Who sees what follows the API (api.rest.dispatch): the centre (dispatchers, supervisors) runs it,
+Who sees what is the API's policy (`api.policy`, the `dispatch.*`, `field.*` and `works.*` actions): the centre (dispatchers, supervisors) runs it,
 team leads report capacity and assign their own team's jobs, field workers see their own jobs on
 the phone page, customer managers follow up the works list, auditors read. Each view calls the
 engine and renders; the forms post back and redirect with a flash message.
@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from api import policy
 from api.web import CHINA
 from api.web.views import bp, friendly, page, page_actor, page_db, page_user
 from engine.core import clock, queries, worklist
@@ -22,20 +23,11 @@ from engine.core.errors import Forbidden, InvalidData, YekuoError
 from engine.dispatch import appointments, capacity, field, teams, works
 from engine.dispatch import lists as dispatch
 
-CENTRE = frozenset({"dispatcher", "supervisor"})
-READERS = frozenset({"dispatcher", "supervisor", "lead", "manager", "auditor"})
-LEADS = frozenset({"lead", "dispatcher", "supervisor"})
-WORKERS = frozenset({"surveyor", "metering"})
-WORKS_READERS = frozenset({"manager", "dispatcher", "supervisor", "auditor"})
-FOLLOWERS = frozenset({"manager", "supervisor"})
 FIELD_TASKS = ("do_survey", "do_install", "do_verify")
 
 
-def _need(roles: frozenset[str]) -> set[str]:
-    groups = set(page_user().groups)
-    if not groups & roles:
-        raise Forbidden("this page belongs to the dispatch centre's roles: " + ", ".join(sorted(roles)))
-    return groups
+def _may(action: str) -> bool:
+    return policy.may(page_user().groups, action)
 
 
 def _today() -> dt.date:
@@ -61,7 +53,7 @@ def _led_teams() -> set[str]:
     """Teams the signed-in user may act for: all for the centre, his own for a lead."""
     user = page_user()
     all_teams = teams.list_teams(page_db())
-    if user.groups & CENTRE:
+    if policy.may(user.groups, "dispatch.centre"):
         return {t.code for t in all_teams}
     return {t.code for t in all_teams if any(m.username == user.username and m.role == "lead" and m.active
                                              for m in t.members)}
@@ -82,9 +74,10 @@ def _dispatch_context() -> dict[str, Any]:
 
     user = auth.current_user() if request.endpoint != "web.static" else None
     groups = set(user.groups) if user else set()
-    return {"dispatch_nav": {"board": bool(groups & READERS), "lists": bool(groups & READERS),
-                             "capacity": bool(groups & READERS), "works": bool(groups & WORKS_READERS),
-                             "field": bool(groups & WORKERS)},
+    reads = policy.may(groups, "dispatch.read")
+    return {"dispatch_nav": {"board": reads, "lists": reads, "capacity": reads,
+                             "works": policy.may(groups, "works.read"),
+                             "field": policy.may(groups, "field.report") and not reads},  # the centre has its board
             "dispatch_slots": _slots_for_task}
 
 
@@ -143,18 +136,16 @@ def board_data(day: dt.date, area: str | None) -> dict[str, Any]:
 
 
 @bp.get("/dispatch")
-@page
+@page("dispatch.read")
 def dispatch_board() -> Any:
-    groups = _need(READERS)
     day = _day_arg("day", _today())
-    return render_template("dispatch_board.html", b=board_data(day, _area_arg()), may_urge=bool(groups & CENTRE),
+    return render_template("dispatch_board.html", b=board_data(day, _area_arg()), may_urge=_may("dispatch.centre"),
                            job_types=capacity.JOB_TYPES, areas=teams.AREAS, now=clock.now())
 
 
 @bp.post("/dispatch/urge/<job_no>")
-@page
+@page("dispatch.centre")
 def dispatch_urge(job_no: str) -> Any:
-    _need(CENTRE)
     try:
         field.urge_arrival(page_db(), job_no, actor=page_user().username)
         flash(_("Chased: the team lead has a 催办 notice for job %(job)s.", job=job_no), "success")
@@ -172,24 +163,22 @@ def _list_args() -> tuple[dt.date, str | None, str | None]:
 
 
 @bp.get("/dispatch/lists")
-@page
+@page("dispatch.read")
 def dispatch_lists() -> Any:
-    groups = _need(READERS)
     day, slot, team = _list_args()
     db = page_db()
     found = dispatch.lists(db, day, slot=slot, team=team, area=_area_arg())
-    led = _led_teams() if groups & LEADS else set()
+    led = _led_teams() if _may("dispatch.lead") else set()
     members = {t.code: [m for m in t.members if m.active] for t in teams.list_teams(db)}
     return render_template("dispatch_lists.html", lists=found, day=day, slot=slot, team=team, led=led,
-                           members=members, all_teams=teams.list_teams(db), may_generate=bool(groups & CENTRE),
+                           members=members, all_teams=teams.list_teams(db), may_generate=_may("dispatch.centre"),
                            slots=dispatch.SLOTS, status_text=dispatch.STATUS_TEXT, job_types=capacity.JOB_TYPES,
                            modes=appointments.MODES)
 
 
 @bp.get("/dispatch/lists/print")
-@page
+@page("dispatch.read")
 def dispatch_lists_print() -> Any:
-    _need(READERS)
     day, slot, team = _list_args()
     found = dispatch.lists(page_db(), day, slot=slot, team=team, area=_area_arg())
     return render_template("dispatch_print.html", lists=found, day=day, slot=slot, slots=dispatch.SLOTS,
@@ -197,9 +186,8 @@ def dispatch_lists_print() -> Any:
 
 
 @bp.get("/dispatch/lists.csv")
-@page
+@page("dispatch.read")
 def dispatch_lists_csv() -> Any:
-    _need(READERS)
     day, slot, team = _list_args()
     text = dispatch.export_csv(page_db(), day, slot=slot, team=team, bom=True)
     name = f"dispatch-{day.isoformat()}{'-' + slot if slot else ''}.csv"
@@ -208,9 +196,8 @@ def dispatch_lists_csv() -> Any:
 
 
 @bp.post("/dispatch/lists/generate")
-@page
+@page("dispatch.centre")
 def dispatch_generate() -> Any:
-    _need(CENTRE)
     day = _day_arg("day", _today())
     slot = request.form.get("slot") or "am"
     try:
@@ -222,9 +209,8 @@ def dispatch_generate() -> Any:
 
 
 @bp.post("/dispatch/lists/assign")
-@page
+@page("dispatch.lead")
 def dispatch_assign() -> Any:
-    _need(LEADS)
     job_no = request.form.get("job_no", "")
     back = {"day": request.form.get("day"), "slot": request.form.get("slot"), "team": request.form.get("team")}
     try:
@@ -265,7 +251,7 @@ def _next_step(view: appointments.AppointmentView) -> tuple[str, str | None]:
 
 
 @bp.get("/field")
-@page
+@page("field.report")
 def field_page() -> Any:
     user = page_user()
     day = _today()
@@ -275,7 +261,7 @@ def field_page() -> Any:
 
 
 @bp.post("/field/<job_no>/arrival")
-@page
+@page("field.report")
 def field_arrival(job_no: str) -> Any:
     try:
         field.report_arrival(page_db(), job_no, actor=page_actor())
@@ -287,7 +273,7 @@ def field_arrival(job_no: str) -> Any:
 
 
 @bp.post("/field/<job_no>/completion")
-@page
+@page("field.report")
 def field_completion(job_no: str) -> Any:
     summary = (request.form.get("work_summary") or "").strip()
     if not summary:
@@ -306,16 +292,15 @@ def field_completion(job_no: str) -> Any:
 
 
 @bp.get("/dispatch/capacity")
-@page
+@page("dispatch.read")
 def dispatch_capacity() -> Any:
-    groups = _need(READERS)
     db = page_db()
     all_teams = teams.list_teams(db)
     if not all_teams:
         return render_template("dispatch_capacity.html", team=None, all_teams=[], grid=[], history=[],
                                week_days=[], monday=None, may_edit=False, job_types=capacity.JOB_TYPES,
                                overbooked=[])
-    led = _led_teams() if groups & LEADS else set()
+    led = _led_teams() if _may("dispatch.lead") else set()
     code = request.args.get("team") or (sorted(led)[0] if led else all_teams[0].code)
     team = teams.get_team(db, code)
     monday = capacity.week_of(_day_arg("week", _today()))
@@ -338,9 +323,8 @@ def _capacity_changed(code: str, start: dt.date) -> None:
 
 
 @bp.post("/dispatch/capacity/week")
-@page
+@page("dispatch.lead")
 def dispatch_capacity_week() -> Any:
-    _need(LEADS)
     code = request.form.get("team", "")
     monday = capacity.week_of(_day_arg("week", _today()))
     try:
@@ -364,9 +348,8 @@ def dispatch_capacity_week() -> Any:
 
 
 @bp.post("/dispatch/capacity/day")
-@page
+@page("dispatch.lead")
 def dispatch_capacity_day() -> Any:
-    _need(LEADS)
     code = request.form.get("team", "")
     week = request.form.get("week")
     try:
@@ -392,19 +375,17 @@ def dispatch_capacity_day() -> Any:
 
 
 @bp.get("/dispatch/works")
-@page
+@page("works.read")
 def dispatch_works() -> Any:
-    groups = _need(WORKS_READERS)
     status = request.args.get("status") or "open"
     found = works.entries(page_db(), status=None if status == "all" else status)
     return render_template("dispatch_works.html", entries=found, status=status, kinds=works.KINDS,
-                           statuses=works.STATUSES, may_follow=bool(groups & FOLLOWERS), today=_today())
+                           statuses=works.STATUSES, may_follow=_may("works.follow_up"), today=_today())
 
 
 @bp.post("/dispatch/works/<int:entry_id>/follow-up")
-@page
+@page("works.follow_up")
 def dispatch_works_follow_up(entry_id: int) -> Any:
-    _need(FOLLOWERS)
     try:
         nxt = request.form.get("next_follow_up") or None
         works.record_follow_up(page_db(), entry_id, status=request.form.get("status", ""),

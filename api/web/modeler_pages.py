@@ -16,17 +16,15 @@ from typing import Any
 from flask import jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
-from api import auth
+from api import auth, policy
 from api.web import problem_texts
 from api.web.views import bp, page, page_db, page_user
 from engine.core import definitions
-from engine.core.errors import Forbidden, InvalidData, NotFound
+from engine.core.errors import InvalidData, NotFound
 from engine.deadlines import sla
 from engine.modeling import authoring as modeling
 from engine.modeling import migration
 
-EDITORS = frozenset({"analyst"})
-READERS = frozenset({"analyst", "supervisor", "auditor", "admin"})
 
 NEW_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" \
@@ -61,12 +59,6 @@ id="Definitions_new_process" targetNamespace="http://yekuo.example/bpmn">
 """
 
 
-def _need(roles: frozenset[str]) -> None:
-    if not page_user().groups & roles:
-        raise Forbidden("this page is for process analysts" if roles == EDITORS else
-                        "only analysts, supervisors, auditors and administrators see process versions")
-
-
 def _settings() -> Any:
     from flask import current_app
 
@@ -79,16 +71,15 @@ def _form_names() -> list[str]:
 
 
 @bp.get("/modeler")
-@page
+@page("models.read")
 def modeler_index() -> Any:
-    _need(READERS)
     db = page_db()
     processes = []
     for d in definitions.list_definitions(db, latest_only=True):
         found = migration.versions(db, d.key)
         processes.append({"latest": found[0], "versions": found, "running": sum(v.running for v in found)})
     return render_template("modeler_index.html", processes=processes,
-                           may_edit=bool(page_user().groups & EDITORS))
+                           may_edit=policy.may(page_user().groups, "models.edit"))
 
 
 def _version_arg() -> int | None:
@@ -138,9 +129,8 @@ def _texts() -> dict[str, str]:
 
 
 @bp.get("/modeler/<key>")
-@page
+@page("models.edit")
 def modeler_edit(key: str) -> Any:
-    _need(EDITORS)
     db = page_db()
     if key == "new":
         source = {"id": None, "key": "", "version": 0, "name": _("New process"), "main": "new_process.bpmn",
@@ -165,10 +155,9 @@ def modeler_edit(key: str) -> Any:
 
 
 @bp.post("/modeler/import")
-@page
+@page("models.edit")
 def modeler_import() -> Any:
     """An uploaded .bpmn (Camunda Modeler, spiff-arena, bpmn.io) or an exported .zip, normalised for the editor."""
-    _need(EDITORS)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidData("choose a file", details={"file": [_("Choose a .bpmn or .zip file.")]})
@@ -191,9 +180,8 @@ def modeler_import() -> Any:
 
 
 @bp.get("/modeler/<key>/versions")
-@page
+@page("models.read")
 def modeler_versions(key: str) -> Any:
-    _need(READERS)
     db = page_db()
     found = migration.versions(db, key)
     newest = found[0].version
@@ -212,7 +200,7 @@ def modeler_versions(key: str) -> Any:
                  "fields": _("changed: %(f)s", f="%(f)s")},
     }
     return render_template("modeler_versions.html", key=key, versions=found, from_v=from_v, to_v=to_v,
-                           config=config, may_edit=bool(page_user().groups & EDITORS))
+                           config=config, may_edit=policy.may(page_user().groups, "models.edit"))
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -221,9 +209,8 @@ def _int_arg(name: str, default: int) -> int:
 
 
 @bp.get("/modeler/<key>/migrate")
-@page
+@page("models.edit")
 def modeler_migrate(key: str) -> Any:
-    _need(EDITORS)
     db = page_db()
     found = migration.versions(db, key)
     newest = found[0].version

@@ -2,10 +2,10 @@
 
 Each view parses the request, calls one engine function (or a few reads), and renders. Who may
 see what: every page needs a signed-in staff user (every role except `channel`, which is an API
-client). Task lists show the user's own and their groups' work; a task page is visible to its
-group, its holder and the read-everything roles (auditor, supervisor, admin), and only the group
-and the holder act on it. Case search and case pages are open to all staff. Starting a counter
-application needs the clerk role.
+client) and names its action in `api.policy` (`@page("action")`). Task lists show the user's own
+and their groups' work; a task page is visible to its group, its holder and the roles that read
+all tasks, and only the group and the holder act on it. Case search and case pages are open to all
+staff.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from api import auth
+from api import auth, policy
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
 from engine.audit import diagrams
 from engine.core import actors, clock, definitions, history, queries, runtime, users, worklist
@@ -33,9 +33,6 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
                static_url_path="/assets/web")
 
 PAGE_SIZE = 20
-READ_ALL = frozenset({"auditor", "supervisor", "admin"})
-STAFF = frozenset(code for code, _name in users.ROLES) - {"channel"}
-STARTERS = frozenset({"clerk"})
 SOON = dt.timedelta(hours=24)
 
 
@@ -79,11 +76,11 @@ def _remember_language() -> None:
 def _page_context() -> dict[str, Any]:
     user = auth.current_user() if request.endpoint != "web.static" else None
     counts = None
-    if user is not None and user.groups & STAFF:
+    if user is not None and user.groups & policy.STAFF:
         counts = worklist.counts(page_db(), user=user.username, groups=user.groups, now=clock.now())
     return {"user": user, "demo": is_demo(), "csrf_token": auth.csrf_token, "counts": counts,
-            "labels": labels, "label": labels.label, "read_all": bool(user and user.groups & READ_ALL),
-            "may_start": bool(user and user.groups & STARTERS), "vendor_ready": vendor_ready()}
+            "labels": labels, "label": labels.label, "read_all": bool(user and policy.may(user.groups, "tasks.read_all")),
+            "may_start": bool(user and policy.may(user.groups, "cases.start")), "vendor_ready": vendor_ready()}
 
 
 @bp.errorhandler(YekuoError)
@@ -116,19 +113,26 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def page(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A page for signed-in staff; anyone else is sent to sign in (or told they may not)."""
+def page(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A page for signed-in staff who may do `action` (api.policy); anyone else is sent to sign in
+    (or told they may not). The action is kept on the view, so tests read it off the routes."""
+    policy.roles(action)  # an unknown action fails at import, not at the first request
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        user = auth.current_user()
-        if user is None:
-            raise auth.Unauthorized("sign in to use the staff pages")
-        if not user.groups & STAFF:
-            raise Forbidden("channel accounts use the API, not the staff pages")
-        return view(*args, **kwargs)
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = auth.current_user()
+            if user is None:
+                raise auth.Unauthorized("sign in to use the staff pages")
+            if not user.groups & policy.STAFF:
+                raise Forbidden("channel accounts use the API, not the staff pages")
+            policy.need(user.groups, action)
+            return view(*args, **kwargs)
 
-    return wrapper
+        wrapper.policy_action = action  # type: ignore[attr-defined]
+        return wrapper
+
+    return wrap
 
 
 def page_user() -> users.UserInfo:
@@ -222,8 +226,6 @@ def _task_list(scope: str) -> Any:
         where = replace(where, assignee=user.username)
     elif scope == "group":
         where = replace(where, visible_groups=user.groups, unassigned=True)
-    elif not user.groups & READ_ALL:
-        raise Forbidden("only supervisors, auditors and administrators see all open work")
     rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
                            pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=business_type or "",
@@ -231,19 +233,19 @@ def _task_list(scope: str) -> Any:
 
 
 @bp.get("/tasks")
-@page
+@page("staff.read")
 def my_tasks() -> Any:
     return _task_list("mine")
 
 
 @bp.get("/tasks/group")
-@page
+@page("staff.read")
 def group_tasks() -> Any:
     return _task_list("group")
 
 
 @bp.get("/tasks/all")
-@page
+@page("tasks.read_all")
 def all_tasks() -> Any:
     return _task_list("all")
 
@@ -251,7 +253,7 @@ def all_tasks() -> Any:
 # -- one task ---------------------------------------------------------------------------------------
 
 def _may_view(user: users.UserInfo, item: worklist.WorkItemView) -> bool:
-    return worklist.may_see(page_actor(), item, read_all=bool(user.groups & READ_ALL))
+    return worklist.may_see(page_actor(), item, read_all=policy.may(user.groups, "tasks.read_all"))
 
 
 def _may_act(user: users.UserInfo, item: worklist.WorkItemView) -> bool:
@@ -298,7 +300,7 @@ def _is_date(text: str) -> bool:
 
 
 @bp.get("/tasks/<item_id>")
-@page
+@page("staff.read")
 def task(item_id: str) -> Any:
     db, user = page_db(), page_user()
     item = queries.get_work_item(db, item_id)
@@ -339,7 +341,7 @@ def task(item_id: str) -> Any:
 
 
 @bp.post("/tasks/<item_id>/claim")
-@page
+@page("tasks.work")
 def claim(item_id: str) -> Any:
     try:
         item = runtime.claim(page_db(), item_id, actor=page_actor())
@@ -351,7 +353,7 @@ def claim(item_id: str) -> Any:
 
 
 @bp.post("/tasks/<item_id>/unclaim")
-@page
+@page("tasks.work")
 def unclaim(item_id: str) -> Any:
     try:
         runtime.unclaim(page_db(), item_id, actor=page_actor())
@@ -362,7 +364,7 @@ def unclaim(item_id: str) -> Any:
 
 
 @bp.post("/tasks/<item_id>/complete")
-@page
+@page("tasks.work")
 def complete(item_id: str) -> Any:
     """JSON in (`{data, instance_version}`), JSON out: where to go next, or the errors per field."""
     body = request.get_json(silent=True)
@@ -395,7 +397,7 @@ def complete(item_id: str) -> Any:
 # -- cases ------------------------------------------------------------------------------------------
 
 @bp.get("/cases")
-@page
+@page("staff.read")
 def cases() -> Any:
     query = request.args.get("q", "").strip()[:100]
     status = request.args.get("status") or None
@@ -506,7 +508,7 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
 
 
 @bp.get("/cases/<int:instance_id>")
-@page
+@page("staff.read")
 def case(instance_id: int) -> Any:
     db = page_db()
     inst = queries.get_instance(db, instance_id)
@@ -536,7 +538,7 @@ def case(instance_id: int) -> Any:
 
 
 @bp.get("/cases/<int:instance_id>/diagram.json")
-@page
+@page("staff.read")
 def case_diagram(instance_id: int) -> Any:
     db = page_db()
     found = diagrams.instance_diagrams(db, instance_id)
@@ -561,11 +563,8 @@ def _startable() -> list[tuple[str, str]]:
 
 
 @bp.route("/start", methods=["GET", "POST"])
-@page
+@page("cases.start")
 def start() -> Any:
-    user = page_user()
-    if not user.groups & STARTERS:
-        raise Forbidden("only counter clerks accept applications")
     processes = _startable()
     if request.method == "GET":
         return render_template("start.html", processes=processes)
