@@ -124,7 +124,7 @@ def xsd_problems(doc: Doc, problems: ProblemList) -> bool:
             return True
         errors = [(e.line, e.message) for e in schema.error_log]
     for line, message in errors:
-        problems.add(doc.name, f"BPMN schema violation: {short_tag(message)}", _id_at_line(doc, line), line or None)
+        problems.add(doc.name, f"BPMN schema violation: {short_tag(message)}", id_at_line(doc, line), line or None)
     return False
 
 
@@ -132,7 +132,7 @@ def short_tag(message: str) -> str:
     return message.replace(f"{{{BPMN_NS}}}", "bpmn:").replace(f"{{{SPIFF_NS}}}", "spiffworkflow:")
 
 
-def _id_at_line(doc: Doc, line: int | None) -> str | None:
+def id_at_line(doc: Doc, line: int | None) -> str | None:
     """The id of the element starting on `line` (or its nearest ancestor with one)."""
     for el in doc.root.iter():
         if isinstance(el.tag, str) and el.sourceline == line:
