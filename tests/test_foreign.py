@@ -114,3 +114,31 @@ def test_a_form_that_is_not_json_hides_no_bpmn_problem(db: Database) -> None:
     result = authoring.check(db, {"xxe.bpmn": xxe}, forms_dir=FORMS, forms={"x.schema.json": '{"type": '})
     files = {p.file for p in result.problems}
     assert {"xxe.bpmn", "x.schema.json"} <= files, result.problems
+
+
+@pytest.mark.parametrize("name, element, words", [
+    ("data_store.bpmn", "customer_ref", ["data store 'Customer records' cannot run"]),
+    ("bad_association.bpmn", "save", ["dataOutputAssociation save_out points to 'nowhere'"]),
+    ("duplicate_data_object.bpmn", "is_approval", ["id 'is_approval' is used by more than one element (first on line 4)"]),
+    ("multiple_outgoing.bpmn", "work", ["scriptTask has 2 outgoing flows (f2, f3)", "gateway"]),
+    ("timer_r_p1h.bpmn", "wait", ['timer cycle R/P1H is not quoted', 'write "R/P1H"']),
+    ("camunda_decision.bpmn", "classify", ["camunda:decisionRef", "spiffworkflow:calledDecisionId"]),
+    ("camunda_decision.bpmn", "f3", ["is a JUEL expression"]),
+])
+def test_each_problem_names_file_line_and_element_in_words_to_act_on(db: Database, name: str, element: str,
+                                                                     words: list[str]) -> None:
+    files = {name: (FOREIGN / name).read_bytes(), "tariff.dmn": (BAD / "tariff.dmn").read_bytes()}
+    result = authoring.check(db, files, forms_dir=FORMS)
+    mine = [p for p in result.problems if p.element == element]
+    assert mine and all(p.file == name and p.line for p in mine), result.problems
+    text = " | ".join(p.message for p in mine)
+    assert all(w in text for w in words), text
+    assert "0x7f" not in text and "\n" not in text and "syntax error" not in text
+    assert "calledDecisionId ''" not in " ".join(p.message for p in result.problems)
+
+
+def test_import_keeps_a_namespace_still_used_inside_values(db: Database) -> None:
+    path = FOREIGN / "feel_structure_ref.bpmn"
+    result = authoring.check(db, {path.name: path.read_bytes()}, forms_dir=FORMS)
+    assert result.ok, result.problems
+    assert b'xmlns:feel=' in result.files[path.name] and b"camunda" not in result.files[path.name]

@@ -36,6 +36,7 @@ from engine.core.db import Database
 from engine.core.errors import DeployError, InvalidData, Problem
 from engine.core.models import definition_t
 from engine.core.validation.bundle import ParsedProcess, parse_bundle
+from engine.core.validation.code_checks import JUEL, juel_message
 
 __all__ = ["CheckResult", "ImportResult", "check", "check_form", "deploy", "export_bpmn", "export_zip",
            "normalize", "read_zip", "validate", "version_sources"]
@@ -47,7 +48,7 @@ ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 MODELER_NS = "http://camunda.org/schema/modeler/1.0"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 _FORM_NAME = re.compile(r"^[^/\\\x00]{1,200}\.json$")
-_JUEL = re.compile(r"[$#]\{")
+_QNAME_PREFIX = re.compile(r"^([A-Za-z_][\w.-]*):[A-Za-z_]")
 
 #: Camunda 7 attributes with no effect on what a Yekuo case does: dropped, with a note.
 CAMUNDA_IGNORED_ATTRS = {
@@ -189,10 +190,8 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
                 out.problems.append(Problem(name, NON_PYTHON.format(fmt=fmt), _owner(node), node.sourceline))
         if q.namespace == BPMN_NS and q.localname in ("conditionExpression", "timeDate", "timeDuration", "timeCycle",
                                                        "loopCardinality", "completionCondition"):
-            if _JUEL.search(node.text or ""):
-                out.problems.append(Problem(name, f"{q.localname} {node.text.strip()!r} is a JUEL expression "
-                                                  "(Camunda); Yekuo evaluates Python: write e.g. amount > 100 or "
-                                                  "\"PT48H\"", _owner(node), node.sourceline))
+            if JUEL.search(node.text or ""):
+                out.problems.append(Problem(name, juel_message(q.localname, node.text), _owner(node), node.sourceline))
     for node in list(root.iter(f"{{{CAMUNDA_NS}}}*", f"{{{ZEEBE_NS}}}*")):
         if node.getparent() is None:
             continue
@@ -231,8 +230,27 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
             _remove(ext)
             changed = True
     if changed:
-        etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS})
+        etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS},
+                                 keep_ns_prefixes=sorted(_prefixes_in_values(root)))
     return changed
+
+
+def _prefixes_in_values(root: etree._Element) -> set[str]:
+    """Namespace prefixes used inside attribute values and texts (QNames like structureRef="feel:string").
+
+    lxml only sees prefixes of element and attribute names, so without this a declaration still in
+    use would be removed and the schema would refuse the value.
+    """
+    declared = {p for node in root.iter() if isinstance(node.tag, str) for p in node.nsmap if p}
+    found = set()
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for value in [*node.attrib.values(), node.text or ""]:
+            match = _QNAME_PREFIX.match(value.strip())
+            if match and match.group(1) in declared:
+                found.add(match.group(1))
+    return found
 
 
 def _remove(node: etree._Element) -> None:

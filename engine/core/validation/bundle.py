@@ -33,6 +33,7 @@ from engine.core.validation.documents import (
     xsd_problems,
 )
 from engine.core.validation.lints import Linter
+from engine.core.validation.spiff_texts import reword
 
 __all__ = ["ParsedProcess", "parse_bundle"]
 
@@ -70,7 +71,8 @@ def _spiff_problem(b: BundleContext, exc: Exception, default: Doc) -> None:
         line = doc.line_of(element)
     elif line is not None and element is None:
         element = id_at_line(doc, line)
-    b.problems.add(file, f"SpiffWorkflow: {message}", element, line, unless_located=True)
+    message, element, line = reword(doc, message, element, line)
+    b.problems.add(file, message, element, line, unless_located=True)
 
 
 def _doc_named(b: BundleContext, name: str) -> Doc | None:

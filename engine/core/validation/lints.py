@@ -136,8 +136,11 @@ class Linter(ProcessCheck):
         for task in iter_bpmn(self.p.element, "businessRuleTask"):
             ref = task.xpath("./bpmn:extensionElements/spiffworkflow:calledDecisionId", namespaces=NS)
             decision = (ref[0].text or "").strip() if ref else ""
-            if decision not in self.b.decisions:
-                known = ", ".join(sorted(self.b.decisions)) or "none"
+            known = ", ".join(sorted(self.b.decisions)) or "none"
+            if not decision:
+                self.add(f"business rule task names no decision: set spiffworkflow:calledDecisionId to one of: "
+                         f"{known}", task, task.get("id"))
+            elif decision not in self.b.decisions:
                 self.add(f"calledDecisionId {decision!r} matches no DMN decision; available: {known}",
                          ref[0] if ref else task, task.get("id"))
             else:
