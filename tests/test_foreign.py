@@ -142,3 +142,10 @@ def test_import_keeps_a_namespace_still_used_inside_values(db: Database) -> None
     result = authoring.check(db, {path.name: path.read_bytes()}, forms_dir=FORMS)
     assert result.ok, result.problems
     assert b'xmlns:feel=' in result.files[path.name] and b"camunda" not in result.files[path.name]
+
+
+def test_a_process_that_calls_itself_is_refused_not_run_forever(db: Database) -> None:
+    path = FOREIGN / "call_activity_level_3.bpmn"  # SpiffWorkflow's own: Level3 calls Level3
+    [problem] = authoring.check(db, {path.name: path.read_bytes()}, forms_dir=FORMS).problems
+    assert (problem.element, problem.line) == ("Activity_12zat0d", 8)
+    assert "may not call itself" in problem.message

@@ -28,6 +28,9 @@ PATTERNS: list[tuple[str, Any]] = [
      _l("The call activity does not name the process it calls.")),
     (r"^calls process '(.+)', which no file of this deployment defines$",
      _l("It calls process “{1}”, which is not in this deployment.")),
+    (r"^calls process '(.+)', which calls '(.+)' again",
+     _l("It calls process “{1}”, which calls “{2}” again: a process may not call itself, directly or through "
+        "others.")),
     (r"^calls process '(.+)', which is not executable$",
      _l("It calls process “{1}”, which is not marked executable.")),
     (r"^service task has no spiffworkflow:serviceTaskOperator$",

@@ -49,6 +49,7 @@ class Linter(ProcessCheck):
         self.gateways()
         self.unsupported()
         self.code.timers()
+        self.recursive_calls()
 
     # ---- lanes and human tasks
     def lanes(self) -> None:
@@ -118,6 +119,14 @@ class Linter(ProcessCheck):
                 self.add(f"calls process {called!r}, which is not executable", call, call.get("id"))
             else:
                 self.p.calls.append(called)
+
+    def recursive_calls(self) -> None:
+        """A process that calls itself, directly or through others, would start call after call forever."""
+        for call in iter_bpmn(self.p.element, "callActivity"):
+            called = (call.get("calledElement") or "").strip()
+            if called in self.p.calls and self.p.key in {p.key for p in self.b.callees_closure(called)}:
+                self.add(f"calls process {called!r}, which calls {self.p.key!r} again: a process may not call "
+                         "itself, directly or through others (the case would never end)", call, call.get("id"))
 
     def services(self) -> None:
         for task in iter_bpmn(self.p.element, "serviceTask"):
