@@ -69,3 +69,26 @@ def test_every_refusal_of_a_camunda_file_reads_in_chinese(name: str, chinese: li
     for problem in found:
         text = localise(problem.message, chinese)
         assert text is not None and re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"\{\d+\}", text), (problem.message, text)
+
+
+FOREIGN = sorted((DATA / "foreign").glob("*.bpmn")) + sorted((DATA / "foreign").glob("*.dmn"))
+
+
+@pytest.mark.parametrize("path", FOREIGN, ids=lambda p: p.name)
+def test_every_problem_of_a_foreign_model_reads_in_chinese(path: Path, chinese: list[dict[str, str]]) -> None:
+    """Foreign models (tests/data/foreign) go through the normaliser first, as every way in does."""
+    from engine.modeling import authoring as modeling
+
+    files = {path.name: path.read_bytes()}
+    if path.suffix == ".dmn":
+        files = {"rule_good.bpmn": (DATA / "bad_bpmn" / "rule_good.bpmn").read_bytes(), "tariff.dmn": path.read_bytes()}
+    imported = modeling.normalize(files)
+    found = list(imported.problems)
+    try:
+        parse_bundle(imported.files, forms_dir=DATA / "forms", groups=GROUPS, operators={"gis/supply_scheme"})
+    except DeployError as exc:
+        found += exc.problems
+    for problem in found:
+        text = localise(problem.message, chinese)
+        assert text is not None, problem.message
+        assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"\{\d+\}", text), (problem.message, text)

@@ -278,8 +278,8 @@ def test_unknown_service_operator():
 
 
 @pytest.mark.parametrize("name, words", [
-    ("timer_unquoted.bpmn", ["'PT48H'", "no form of this process provides"]),
-    ("timer_cycle_unquoted.bpmn", ["'PT24H'", "'R3'"]),
+    ("timer_unquoted.bpmn", ["PT48H is not quoted", 'write "PT48H"']),
+    ("timer_cycle_unquoted.bpmn", ["timer cycle R3/PT24H is not quoted", 'write "R3/PT24H"']),
     ("timer_garbage.bpmn", ["'soon'", "not an ISO 8601 duration"]),
 ])
 def test_bad_timer_expressions(name, words):

@@ -18,12 +18,14 @@ def add_parsers(sub: Subparsers) -> None:
 
 
 def cmd_deploy(args: argparse.Namespace, ctx: Context) -> int:
+    """The same validation as the API and the modeler (`engine.modeling.authoring.deploy`)."""
     from engine.core import definitions
+    from engine.modeling import authoring
 
     settings = ctx.settings
-    results = definitions.deploy_paths(ctx.db, [Path(p) for p in args.paths],
-                                       forms_dir=Path(args.forms or settings.forms_dir),
-                                       actor=args.by, note=args.note, max_bytes=settings.max_bpmn_bytes)
+    files = definitions.collect_files([Path(p) for p in args.paths])
+    results = authoring.deploy(ctx.db, files, forms_dir=Path(args.forms or settings.forms_dir), actor=args.by,
+                               note=args.note, max_bytes=settings.max_bpmn_bytes, require_note=False)
     for r in results:
         print(f"{r.key} {r.version}{'' if r.created else ' (unchanged)'}")
     return 0

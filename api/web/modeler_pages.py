@@ -169,7 +169,9 @@ def modeler_import() -> Any:
         files, forms = {name: data}, {}
     else:
         raise InvalidData("only .bpmn, .xml, .dmn and .zip files", details={"file": [name]})
-    result = modeling.normalize(files)
+    settings = _settings()
+    result = modeling.check(page_db(), files, forms_dir=settings.forms_dir, forms=forms,
+                            max_bytes=settings.max_bpmn_bytes)
     texts = {k: v.decode("utf-8", "replace") for k, v in result.files.items()}
     main = next((k for k, v in texts.items() if k.lower().endswith((".bpmn", ".xml")) and "BPMNDiagram" in v),
                 next((k for k in texts if k.lower().endswith((".bpmn", ".xml"))), None))

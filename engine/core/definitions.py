@@ -100,6 +100,12 @@ def deploy_files(db: Database, files: dict[str, bytes], *, forms_dir: Path, acto
 
     parsed = parse_bundle(files, forms_dir=forms_dir, groups=group_names(db),
                           operators=services.operators(), max_bytes=max_bytes)
+    return store_versions(db, parsed, actor=actor, note=note, require_note=require_note)
+
+
+def store_versions(db: Database, parsed: list[Any], *, actor: str, note: str,
+                   require_note: bool = False) -> list[DeployResult]:
+    """Store each parsed (validated) process as a new version if its content changed."""
     if require_note and not note.strip():
         latest = latest_checksums(db)
         if any(latest.get(proc.key, (0, ""))[1] != proc.checksum for proc in parsed):

@@ -69,30 +69,42 @@ def _command(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_command
 def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *, actor: Actor = SYSTEM,
                    business_key: str | None = None, version: int | None = None) -> Outcome:
-    """Start the latest (or a given) version of process `key` with `data` as its start data."""
+    """Start the latest (or a given) version of process `key` with `data` as its start data.
+
+    Atomic: the instance row is reserved first (events, work items and service handlers need its
+    id), and removed again if anything fails before the start is written — no orphan is left. A
+    model that fails while running is not a failure to start: the case is written in `error`.
+    """
     definition = definitions.load(db, definitions.latest_id(db, key, version))
     data = CODEC.to_jsonable(dict(data or {}))
     wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
-    with db.write() as conn:  # reserve the id first: events and work items are keyed by it
+    with db.write() as conn:
         iid = conn.execute(insert(instance_t).values(
             definition_id=definition.id, business_key=business_key, status="running", state=b"",
             version=0, event_seq=0, last_hash=history.GENESIS, started_at=clock.now(),
             started_by=actor.name).returning(instance_t.c.id)).scalar_one()
-    step = Step(db, definition, wf, instance_id=iid, business_key=business_key)
-    step.start(data)
-    primary = NewEvent("instance_started", step.now, actor=actor.name, payload={
-        "key": definition.key, "version": definition.version, "definition_id": definition.id,
-        "business_key": business_key, "data": data})
-    status = step.status()
-    events = store.finish_events(step, primary, status, None)
     try:
+        step = Step(db, definition, wf, instance_id=iid, business_key=business_key)
+        step.start(data)
+        primary = NewEvent("instance_started", step.now, actor=actor.name, payload={
+            "key": definition.key, "version": definition.version, "definition_id": definition.id,
+            "business_key": business_key, "data": data})
+        status = step.status()
+        events = store.finish_events(step, primary, status, None)
         with db.write() as conn:
             return store.write(conn, step, instance_version=0, event_seq=0, last_hash=history.GENESIS,
                                status=status, events=events, started_at=step.now, business_key=business_key)
-    except Exception:
-        with db.write() as conn:
-            conn.execute(delete(instance_t).where(instance_t.c.id == iid, instance_t.c.version == 0))
+    except BaseException:
+        _unreserve(db, iid)
         raise
+
+
+def _unreserve(db: Database, iid: int) -> None:
+    """Remove a reserved instance row that was never written, and whatever handlers held for it."""
+    with db.write() as conn:
+        for hook in store.CASE_END_HOOKS:
+            hook(conn, iid, clock.now())
+        conn.execute(delete(instance_t).where(instance_t.c.id == iid, instance_t.c.version == 0))
 
 
 def complete_task(db: Database, item_id: str, data: dict[str, Any] | None = None, *,

@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
-from engine.core import clock, counters, definitions, services
+from engine.core import clock, counters, definitions, failures, services
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidState, ServiceError, YekuoError
@@ -131,11 +131,21 @@ class Step:
 
     def advance(self) -> None:
         """Run everything the engine can run; a failure becomes the instance's error, not a 500."""
+        self._guarded(self._engine_steps)
+
+    def _engine_steps(self) -> None:
+        self.wf.refresh_timers()
+        self.wf.do_engine_steps()
+
+    def _guarded(self, work: Callable[[], Any]) -> bool:
+        """Run `work`; any exception becomes the step's error (True when it ran cleanly)."""
         try:
-            self.wf.refresh_timers()
-            self.wf.do_engine_steps()
+            work()
         except (SpiffWorkflowException, YekuoError) as exc:
             self.error = describe_error(exc)
+        except Exception as exc:  # noqa: BLE001 - a bare TypeError from the library: the case's error, not a 500
+            self.error = failures.describe_unexpected(exc)
+        return self.error is None
 
     # -- the inputs a command feeds the workflow (replay calls the same methods)
     def start(self, data: dict[str, Any]) -> None:
@@ -150,12 +160,9 @@ class Step:
             retried.append(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
             if task.task_spec.manual:
                 task._set_state(TaskState.READY)
-                try:
-                    task.run()
-                except (SpiffWorkflowException, YekuoError) as exc:
-                    self.error = describe_error(exc)
+                self._guarded(task.run)
             else:
-                task.reset_branch(None)
+                self._guarded(lambda task=task: task.reset_branch(None))
         if self.error is None:
             self.advance()
         return retried
@@ -170,16 +177,16 @@ class Step:
 
     def run_human_task(self, task: Any, data: dict[str, Any]) -> None:
         spec = task.task_spec
-        try:
+
+        def run() -> None:
             if hasattr(spec, "add_data_from_form"):
                 spec.add_data_from_form(task, data)
             else:
                 task.set_data(**data)
             task.run()
-        except (SpiffWorkflowException, YekuoError) as exc:
-            self.error = describe_error(exc)
-            return
-        self.advance()
+
+        if self._guarded(run):
+            self.advance()
 
     # -- what changed
     def trail(self) -> list[list[Any]]:

@@ -31,13 +31,15 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import select
 
-from engine.core import definitions
+from engine.core import definitions, services
 from engine.core.db import Database
 from engine.core.errors import DeployError, InvalidData, Problem
 from engine.core.models import definition_t
+from engine.core.validation.bundle import ParsedProcess, parse_bundle
+from engine.core.validation.code_checks import JUEL, juel_message
 
 __all__ = ["CheckResult", "ImportResult", "check", "check_form", "deploy", "export_bpmn", "export_zip",
-           "normalize", "read_zip", "version_sources"]
+           "normalize", "read_zip", "validate", "version_sources"]
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -46,7 +48,7 @@ ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 MODELER_NS = "http://camunda.org/schema/modeler/1.0"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 _FORM_NAME = re.compile(r"^[^/\\\x00]{1,200}\.json$")
-_JUEL = re.compile(r"[$#]\{")
+_QNAME_PREFIX = re.compile(r"^([A-Za-z_][\w.-]*):[A-Za-z_]")
 
 #: Camunda 7 attributes with no effect on what a Yekuo case does: dropped, with a note.
 CAMUNDA_IGNORED_ATTRS = {
@@ -188,10 +190,8 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
                 out.problems.append(Problem(name, NON_PYTHON.format(fmt=fmt), _owner(node), node.sourceline))
         if q.namespace == BPMN_NS and q.localname in ("conditionExpression", "timeDate", "timeDuration", "timeCycle",
                                                        "loopCardinality", "completionCondition"):
-            if _JUEL.search(node.text or ""):
-                out.problems.append(Problem(name, f"{q.localname} {node.text.strip()!r} is a JUEL expression "
-                                                  "(Camunda); Yekuo evaluates Python: write e.g. amount > 100 or "
-                                                  "\"PT48H\"", _owner(node), node.sourceline))
+            if JUEL.search(node.text or ""):
+                out.problems.append(Problem(name, juel_message(q.localname, node.text), _owner(node), node.sourceline))
     for node in list(root.iter(f"{{{CAMUNDA_NS}}}*", f"{{{ZEEBE_NS}}}*")):
         if node.getparent() is None:
             continue
@@ -230,8 +230,27 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
             _remove(ext)
             changed = True
     if changed:
-        etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS})
+        etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS},
+                                 keep_ns_prefixes=sorted(_prefixes_in_values(root)))
     return changed
+
+
+def _prefixes_in_values(root: etree._Element) -> set[str]:
+    """Namespace prefixes used inside attribute values and texts (QNames like structureRef="feel:string").
+
+    lxml only sees prefixes of element and attribute names, so without this a declaration still in
+    use would be removed and the schema would refuse the value.
+    """
+    declared = {p for node in root.iter() if isinstance(node.tag, str) for p in node.nsmap if p}
+    found = set()
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for value in [*node.attrib.values(), node.text or ""]:
+            match = _QNAME_PREFIX.match(value.strip())
+            if match and match.group(1) in declared:
+                found.add(match.group(1))
+    return found
 
 
 def _remove(node: etree._Element) -> None:
@@ -311,45 +330,44 @@ def forms_overlay(forms_dir: Path, forms: dict[str, Any] | None) -> Iterator[Pat
         yield target
 
 
-def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
-          max_bytes: int = 5 * 1024 * 1024) -> CheckResult:
-    """Everything `yekuo deploy` would say about this bundle, without storing anything."""
-    from engine.core import services
-    from engine.core.validation.bundle import parse_bundle
+def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
+             max_bytes: int = 5 * 1024 * 1024) -> tuple[CheckResult, list[ParsedProcess]]:
+    """The one validator of every way in — `yekuo deploy`, the API's check and deploy, the modeler's import.
 
+    Foreign files are normalised (`normalize`), every form sent as text is checked on its own, and
+    the bundle goes through `parse_bundle` with the forms laid over `forms_dir` — a form that is
+    not valid JSON is reported without hiding the BPMN's problems. Never raises for bad content:
+    the problems come back located, together with what would be stored if there were none.
+    """
     imported = normalize(files)
     problems = list(imported.problems)
-    # text that is not JSON yet (being edited) is checked here; so is every form sent on its own
-    form_problems = [p for name, content in (forms or {}).items() if isinstance(content, str) or not files
-                     for p in check_form(name, content if isinstance(content, str)
-                                         else json.dumps(content, ensure_ascii=False))]
-    if form_problems or (not files and forms):
-        problems += form_problems
-        return CheckResult(not problems, problems, imported.notes, files=imported.files)
-    parsed = []
-    with forms_overlay(forms_dir, _parsed_forms(forms)) as fdir:
-        try:
-            parsed = parse_bundle(imported.files, forms_dir=fdir, groups=definitions.group_names(db),
-                                  operators=services.operators(), max_bytes=max_bytes)
-        except DeployError as exc:
-            problems += exc.problems
+    for name, content in (forms or {}).items():
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        problems += [p for p in check_form(name, text) if p not in problems]
+    parsed: list[ParsedProcess] = []
+    if files:
+        with forms_overlay(forms_dir, forms) as fdir:
+            try:
+                parsed = parse_bundle(imported.files, forms_dir=fdir, groups=definitions.group_names(db),
+                                      operators=services.operators(), max_bytes=max_bytes)
+            except DeployError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+    result = CheckResult(not problems, problems, imported.notes, files=imported.files)
+    if problems:
+        return result, []
     latest = definitions.latest_checksums(db)
-    processes = []
     for proc in parsed:
         version, checksum = latest.get(proc.key, (0, ""))
         changed = checksum != proc.checksum
-        processes.append({"key": proc.key, "name": proc.name, "changed": changed,
-                          "version": version + 1 if changed else version})
-    return CheckResult(not problems, problems, imported.notes, processes, imported.files)
+        result.processes.append({"key": proc.key, "name": proc.name, "changed": changed,
+                                 "version": version + 1 if changed else version})
+    return result, parsed
 
 
-def _parsed_forms(forms: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not forms:
-        return forms
-    out = {}
-    for name, content in forms.items():
-        out[name] = json.loads(content) if isinstance(content, str) else content
-    return out
+def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
+          max_bytes: int = 5 * 1024 * 1024) -> CheckResult:
+    """Everything a deployment would say about this bundle, without storing anything."""
+    return validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes)[0]
 
 
 def check_form(name: str, text: str) -> list[Problem]:
@@ -368,14 +386,16 @@ def check_form(name: str, text: str) -> list[Problem]:
 
 
 def deploy(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
-           actor: str, note: str, max_bytes: int = 5 * 1024 * 1024) -> list[definitions.DeployResult]:
-    """Deploy from the modeler: normalised like an import, forms from the bundle, a change note required."""
-    imported = normalize(files)
-    if imported.problems:
-        raise DeployError(imported.problems)
-    with forms_overlay(forms_dir, _parsed_forms(forms)) as fdir:
-        return definitions.deploy_files(db, imported.files, forms_dir=fdir, actor=actor, note=note,
-                                        max_bytes=max_bytes, require_note=True)
+           actor: str, note: str, max_bytes: int = 5 * 1024 * 1024,
+           require_note: bool = True) -> list[definitions.DeployResult]:
+    """Validate (`validate`, as every way in does) and store each changed process as a new version.
+
+    The modeler and the API require a change note for a new version; `yekuo deploy` does not.
+    """
+    result, parsed = validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes)
+    if result.problems:
+        raise DeployError(result.problems)
+    return definitions.store_versions(db, parsed, actor=actor, note=note, require_note=require_note)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -422,8 +442,6 @@ def export_zip(db: Database, definition_id: int) -> tuple[str, bytes]:
 
 def service_operators() -> list[str]:
     """Registered handler names, for the modeler's operator choice."""
-    from engine.core import services
-
     return sorted(services.operators())
 
 

@@ -27,11 +27,13 @@ from engine.core.validation.documents import (
     SUBPROCESS_TAGS,
     XSD_LOCK,
     Doc,
+    id_at_line,
     load_doc,
     short_tag,
     xsd_problems,
 )
 from engine.core.validation.lints import Linter
+from engine.core.validation.spiff_texts import reword
 
 __all__ = ["ParsedProcess", "parse_bundle"]
 
@@ -62,11 +64,15 @@ def _spiff_problem(b: BundleContext, exc: Exception, default: Doc) -> None:
         line = exc.line_number if isinstance(exc.line_number, int) and exc.line_number else None
         message = exc.args[0] if exc.args else str(exc)
     else:
-        file, element, line, message = default.name, None, None, f"{type(exc).__name__}: {exc}"
+        file, element, line = default.name, None, None
+        message = f"could not read this file ({type(exc).__name__}: {exc})"
     doc = _doc_named(b, file) or default
     if line is None and element:
         line = doc.line_of(element)
-    b.problems.add(file, f"SpiffWorkflow: {message}", element, line, unless_located=True)
+    elif line is not None and element is None:
+        element = id_at_line(doc, line)
+    message, element, line = reword(doc, message, element, line)
+    b.problems.add(file, message, element, line, unless_located=True)
 
 
 def _doc_named(b: BundleContext, name: str) -> Doc | None:
@@ -76,12 +82,35 @@ def _doc_named(b: BundleContext, name: str) -> Doc | None:
     return next((d for d in b.dmn_docs.values() if d.name == name), None)
 
 
+def _not_dmn(b: BundleContext, doc: Doc) -> str | None:
+    """Why `doc` cannot be a decision table file, checked before SpiffWorkflow indexes into it."""
+    q = etree.QName(doc.root)
+    if q.localname != "definitions" or q.namespace not in b.parser.dmn_schemas:
+        known = ", ".join(sorted(b.parser.dmn_schemas))
+        return (f"this is not a DMN file: its root element is <{q.localname}> in namespace "
+                f"{q.namespace or '(none)'!r}; a DMN file starts with <definitions> in one of {known}")
+    decisions = doc.root.xpath("./*[local-name()='decision']")
+    if not any(d.get("id") for d in decisions):
+        return "the DMN file defines no decision (a <decision id=…> element)"
+    for decision in decisions:
+        if not decision.xpath("./*[local-name()='decisionTable']"):
+            return (f"decision {decision.get('id')!r} has no decision table: only decision tables can run "
+                    "(literal expressions and requirement graphs cannot)")
+    return None
+
+
 def _add_dmn(b: BundleContext, docs: list[Doc]) -> None:
     for doc in docs:
+        refusal = _not_dmn(b, doc)
+        if refusal:
+            node = next((d for d in doc.root if "decision table" in refusal and d.get("id") and d.get("id") in refusal),
+                        doc.root)
+            b.problems.add(doc.name, refusal, node.get("id"), node.sourceline)
+            continue
         with XSD_LOCK:
             try:
                 b.parser.add_dmn_xml(doc.root, filename=doc.name)
-            except ValidationException as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is this file's problem, located
                 _spiff_problem(b, exc, doc)
                 continue
         decision = doc.root.xpath("string(./*[local-name()='decision'][1]/@id)")

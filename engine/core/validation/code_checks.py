@@ -21,6 +21,17 @@ from engine.core.validation.documents import NS, iter_bpmn, owner_id
 
 TIMER_KINDS = {"timeDate": "date", "timeDuration": "duration", "timeCycle": "cycle"}
 _REFUSAL_LINE = re.compile(r"line (\d+): ")
+#: `${…}` / `#{…}`: an expression written for Camunda (JUEL), which would never evaluate here.
+JUEL = re.compile(r"[$#]\{")
+#: An ISO 8601 duration, cycle or date written without quotes (`R/P1H`, `PT48H`, `2026-03-01T09:00`).
+_BARE_ISO = re.compile(r"^(?:R\d*/)?P(?:\d|T\d)[\dYMWDTHS.,]*(?:/.*)?$|^R\d*/.+$|^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-][\d:]+)?$",
+                       re.I)
+
+
+def juel_message(tag: str, text: str) -> str:
+    """The one wording for a JUEL expression (the import normaliser and the condition check share it)."""
+    return (f"{tag} {text.strip()!r} is a JUEL expression (Camunda); Yekuo evaluates Python: write e.g. "
+            "amount > 100 or \"PT48H\"")
 
 
 def code_items(el: etree._Element, exec_only: bool = False) -> Iterator[tuple[str, str, etree._Element, str]]:
@@ -59,6 +70,9 @@ class CodeChecks(ProcessCheck):
         from engine.core.scripting.policy import check_source
 
         code, first_line = _prepare(src, mode)
+        if mode == "eval" and JUEL.search(code):
+            self.add(juel_message(etree.QName(node).localname, code), node)
+            return None
         try:
             compile(code, f"<{what}>", mode)
         except SyntaxError as exc:
@@ -83,6 +97,10 @@ class CodeChecks(ProcessCheck):
         src = node.text or ""
         if not src.strip():
             self.add(f"timer has an empty {what} expression", node)
+            return
+        if _BARE_ISO.match(src.strip()):
+            self.add(f"timer {what} {src.strip()} is not quoted: timer expressions are Python, so an ISO 8601 "
+                     f"value is a string — write \"{src.strip()}\"", node)
             return
         code = self.check_code(src, "eval", node, "timer expression")
         if code is None:

@@ -41,6 +41,7 @@ HUMAN_TASK_TAGS = frozenset(f"{{{BPMN_NS}}}{t}" for t in ("userTask", "manualTas
 #: SpiffWorkflow's shared XMLSchema keeps one error log, so schema checks and parses take turns.
 XSD_LOCK = threading.Lock()
 _PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_DUPLICATE_ID = re.compile(r"attribute 'id': '([^']+)' is not a valid value of the atomic type 'xs:ID'")
 _LINE_COLUMN = re.compile(r", line \d+, column (\d+)$")
 NO_DTD = "DOCTYPE/DTD and entity declarations are not allowed in BPMN or DMN files (XXE and entity-bomb risk)"
 
@@ -124,7 +125,15 @@ def xsd_problems(doc: Doc, problems: ProblemList) -> bool:
             return True
         errors = [(e.line, e.message) for e in schema.error_log]
     for line, message in errors:
-        problems.add(doc.name, f"BPMN schema violation: {short_tag(message)}", _id_at_line(doc, line), line or None)
+        duplicate = _DUPLICATE_ID.search(message)
+        if duplicate:
+            first = next((el.sourceline for el in doc.root.iter() if isinstance(el.tag, str)
+                          and el.get("id") == duplicate.group(1)), None)
+            problems.add(doc.name, f"id '{duplicate.group(1)}' is used by more than one element (first on line "
+                         f"{first}); ids must be unique in a file — rename one (a data object in a subprocess "
+                         "may have its own id)", duplicate.group(1), line or None)
+            continue
+        problems.add(doc.name, f"BPMN schema violation: {short_tag(message)}", id_at_line(doc, line), line or None)
     return False
 
 
@@ -132,7 +141,7 @@ def short_tag(message: str) -> str:
     return message.replace(f"{{{BPMN_NS}}}", "bpmn:").replace(f"{{{SPIFF_NS}}}", "spiffworkflow:")
 
 
-def _id_at_line(doc: Doc, line: int | None) -> str | None:
+def id_at_line(doc: Doc, line: int | None) -> str | None:
     """The id of the element starting on `line` (or its nearest ancestor with one)."""
     for el in doc.root.iter():
         if isinstance(el.tag, str) and el.sourceline == line:

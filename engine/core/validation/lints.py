@@ -50,6 +50,7 @@ class Linter(ProcessCheck):
         self.gateways()
         self.unsupported()
         self.code.timers()
+        self.recursive_calls()
 
     # ---- lanes and human tasks
     def lanes(self) -> None:
@@ -146,6 +147,14 @@ class Linter(ProcessCheck):
             else:
                 self.p.calls.append(called)
 
+    def recursive_calls(self) -> None:
+        """A process that calls itself, directly or through others, would start call after call forever."""
+        for call in iter_bpmn(self.p.element, "callActivity"):
+            called = (call.get("calledElement") or "").strip()
+            if called in self.p.calls and self.p.key in {p.key for p in self.b.callees_closure(called)}:
+                self.add(f"calls process {called!r}, which calls {self.p.key!r} again: a process may not call "
+                         "itself, directly or through others (the case would never end)", call, call.get("id"))
+
     def services(self) -> None:
         for task in iter_bpmn(self.p.element, "serviceTask"):
             ops = task.xpath("./bpmn:extensionElements/spiffworkflow:serviceTaskOperator", namespaces=NS)
@@ -163,8 +172,11 @@ class Linter(ProcessCheck):
         for task in iter_bpmn(self.p.element, "businessRuleTask"):
             ref = task.xpath("./bpmn:extensionElements/spiffworkflow:calledDecisionId", namespaces=NS)
             decision = (ref[0].text or "").strip() if ref else ""
-            if decision not in self.b.decisions:
-                known = ", ".join(sorted(self.b.decisions)) or "none"
+            known = ", ".join(sorted(self.b.decisions)) or "none"
+            if not decision:
+                self.add(f"business rule task names no decision: set spiffworkflow:calledDecisionId to one of: "
+                         f"{known}", task, task.get("id"))
+            elif decision not in self.b.decisions:
                 self.add(f"calledDecisionId {decision!r} matches no DMN decision; available: {known}",
                          ref[0] if ref else task, task.get("id"))
             else:
