@@ -19,6 +19,7 @@ from engine.core.config import PROJECT_ROOT
 from engine.core.db import Database
 from engine.core.errors import DeployError, InvalidData
 from engine.modeling import arena, authoring
+from tests.api_support import Api, api  # noqa: F401  (fixture)
 from tests.cli_support import yekuo
 
 MODEL = Path(__file__).parent / "data" / "arena" / "connection-request"
@@ -162,3 +163,21 @@ def test_camunda_candidate_groups_go_through_the_same_map(db: Database, clock: o
     two = {"review.bpmn": CAMUNDA.replace("{groups}", "clerk,reviewer").encode()}
     result = authoring.check(db, two, forms_dir=FORMS, forms=APPROVE, lane_map={})
     assert any("must map to exactly one group" in p.message and p.line for p in result.problems)
+
+
+def test_api_accepts_only_the_offered_choices(api: Api) -> None:
+    _deploy(api.db, arena.read_folder(MODEL), LANES)
+    (enter,) = runtime.start_instance(api.db, "arena_connection_request", actor=CLERK).new_items
+    api.ok("POST", f"/api/v1/tasks/{enter.id}/complete", as_="clerk",
+           json={"data": {"applicant": "ACME Bakery", "load_kw": 45}})
+    (review,) = [t for t in api.ok("GET", "/api/v1/tasks", as_="reviewer")["items"]
+                 if t["task_spec"] == "review_request"]
+    shown = api.ok("GET", f"/api/v1/tasks/{review['id']}", as_="reviewer")
+    assert [o["const"] for o in shown["form"]["definitions"]["Tariff"]["anyOf"]] == ["LV", "MV"]
+    r = api.post(f"/api/v1/tasks/{review['id']}/complete", as_="reviewer", json={"data": {"tariff": "HV",
+                                                                                          "approved": True}})
+    assert r.status_code == 422 and "tariff" in r.get_json()["error"]["details"]
+    out = api.ok("POST", f"/api/v1/tasks/{review['id']}/complete", as_="reviewer",
+                 json={"data": {"tariff": "LV", "approved": True}})
+    assert out["status"] == "completed"
+
