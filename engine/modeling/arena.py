@@ -71,15 +71,20 @@ def read_folder(path: Path) -> ArenaModel:
 
 def read_zip(data: bytes) -> ArenaModel:
     """A zip of one process-model folder (at the top or inside one directory)."""
+    return read_model(zip_entries(data))
+
+
+def zip_entries(data: bytes, *, max_files: int = _MAX_FILES, max_bytes: int = _MAX_BYTES) -> dict[str, bytes]:
+    """A zip's files by base name (directories flattened), refused when not a zip or too large."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise InvalidData("the upload is not a zip file", details={"files": ["not a zip file"]}) from None
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
-        if len(infos) > _MAX_FILES or sum(i.file_size for i in infos) > _MAX_BYTES:
+        if len(infos) > max_files or sum(i.file_size for i in infos) > max_bytes:
             raise InvalidData("the zip file is too large", details={"files": ["too many or too large files"]})
-        return read_model({i.filename.rsplit("/", 1)[-1]: archive.read(i) for i in infos})
+        return {i.filename.rsplit("/", 1)[-1]: archive.read(i) for i in infos}
 
 
 def is_arena_zip(data: bytes) -> bool:

@@ -287,24 +287,15 @@ def read_zip(data: bytes, *, max_files: int = 200, max_bytes: int = 20 * 1024 * 
     """An exported (or hand-made) zip → (BPMN/DMN files, forms); directories inside are ignored."""
     files: dict[str, bytes] = {}
     forms: dict[str, Any] = {}
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise InvalidData("the upload is not a zip file", details={"files": ["not a zip file"]}) from None
-    with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        if len(infos) > max_files or sum(i.file_size for i in infos) > max_bytes:
-            raise InvalidData("the zip file is too large", details={"files": ["too many or too large files"]})
-        for info in infos:
-            base = info.filename.rsplit("/", 1)[-1]
-            if base.lower().endswith((".bpmn", ".dmn")):
-                files[base] = archive.read(info)
-            elif _FORM_NAME.match(base) and base != "manifest.json":
-                try:
-                    forms[base] = json.loads(archive.read(info).decode("utf-8-sig"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise InvalidData(f"form {base} in the zip is not valid JSON",
-                                      details={"files": [f"{base}: {exc}"]}) from None
+    for base, content in arena.zip_entries(data, max_files=max_files, max_bytes=max_bytes).items():
+        if base.lower().endswith((".bpmn", ".dmn")):
+            files[base] = content
+        elif _FORM_NAME.match(base) and base != "manifest.json":
+            try:
+                forms[base] = json.loads(content.decode("utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InvalidData(f"form {base} in the zip is not valid JSON",
+                                  details={"files": [f"{base}: {exc}"]}) from None
     return files, forms
 
 
