@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,29 @@ def test_import_endpoint_normalises_uploads(app: Any) -> None:
     r = client.post("/modeler/import", data={"file": (io.BytesIO(raw), "meter.bpmn")},
                     headers={"Accept": "application/json"}, content_type="multipart/form-data")
     assert r.status_code == 400  # no CSRF token
+
+
+def test_import_endpoint_takes_a_zipped_spiff_arena_model_and_a_lane_map(app: Any) -> None:
+    client = sign_in(app, "analyst")
+    token = config_of(client.get("/modeler/new").text, "modeler-config")["csrf"]
+    folder = Path(__file__).parent / "data" / "arena" / "connection-request"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in folder.iterdir():
+            zf.write(path, f"connection-request/{path.name}")
+    headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+    r = client.post("/modeler/import", data={"file": (io.BytesIO(buf.getvalue()), "connection-request.zip"),
+                                             "lane_map": "Front Desk=clerk, Design Review=reviewer"},
+                    headers=headers, content_type="multipart/form-data")
+    assert r.status_code == 200, r.text
+    body = r.get_json()
+    assert body["problems"] == [] and body["main"] == "connection_request.bpmn"
+    assert 'name="reviewer"' in body["files"]["connection_request.bpmn"]
+    assert {"review-schema.json", "review-uischema.json"} <= set(body["forms"])
+    r = client.post("/modeler/import", data={"file": (io.BytesIO(buf.getvalue()), "connection-request.zip"),
+                                             "lane_map": "Front Desk=clerk, Design Review=astronauts"},
+                    headers=headers, content_type="multipart/form-data")
+    assert any(p["file"] == "(lane map)" for p in r.get_json()["problems"])
+    r = client.post("/modeler/import", data={"file": (io.BytesIO(buf.getvalue()), "x.zip"), "lane_map": "nonsense"},
+                    headers=headers, content_type="multipart/form-data")
+    assert r.status_code == 422

@@ -22,6 +22,7 @@ from api.web.views import bp, page, page_db, page_user
 from engine.core import definitions
 from engine.core.errors import InvalidData, NotFound
 from engine.deadlines import sla
+from engine.modeling import arena
 from engine.modeling import authoring as modeling
 from engine.modeling import migration
 
@@ -157,13 +158,23 @@ def modeler_edit(key: str) -> Any:
 @bp.post("/modeler/import")
 @page("models.edit")
 def modeler_import() -> Any:
-    """An uploaded .bpmn (Camunda Modeler, spiff-arena, bpmn.io) or an exported .zip, normalised for the editor."""
+    """An uploaded .bpmn (Camunda Modeler, spiff-arena, bpmn.io), an exported .zip or a zipped spiff-arena
+    process model, normalised for the editor; the optional lane map (`Lane A=clerk`) places lanes and
+    Camunda candidate groups in Yekuo groups."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidData("choose a file", details={"file": [_("Choose a .bpmn or .zip file.")]})
     name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     data = upload.stream.read(_settings().max_bpmn_bytes * 4 + 1)
-    if name.lower().endswith(".zip"):
+    lane_text = str(request.form.get("lane_map") or "")[:4000]
+    lane_map = arena.parse_lane_map(lane_text) if lane_text.strip() else None
+    pre_problems: list[Any] = []
+    pre_notes: list[Any] = []
+    if name.lower().endswith(".zip") and arena.is_arena_zip(data):
+        model = arena.read_zip(data)
+        files, forms, pre_problems, pre_notes = model.files, model.forms, model.problems, model.notes
+        lane_map = lane_map if lane_map is not None else {}
+    elif name.lower().endswith(".zip"):
         files, forms = modeling.read_zip(data)
     elif name.lower().endswith((".bpmn", ".xml", ".dmn")):
         files, forms = {name: data}, {}
@@ -171,14 +182,15 @@ def modeler_import() -> Any:
         raise InvalidData("only .bpmn, .xml, .dmn and .zip files", details={"file": [name]})
     settings = _settings()
     result = modeling.check(page_db(), files, forms_dir=settings.forms_dir, forms=forms,
-                            max_bytes=settings.max_bpmn_bytes)
+                            max_bytes=settings.max_bpmn_bytes, lane_map=lane_map)
+    problems, notes = pre_problems + result.problems, pre_notes + result.notes
     texts = {k: v.decode("utf-8", "replace") for k, v in result.files.items()}
     main = next((k for k, v in texts.items() if k.lower().endswith((".bpmn", ".xml")) and "BPMNDiagram" in v),
                 next((k for k in texts if k.lower().endswith((".bpmn", ".xml"))), None))
     if main is None:
         raise InvalidData("the upload holds no BPMN file", details={"file": [name]})
-    return jsonify(files=texts, forms=forms, main=main, notes=[p.__dict__ for p in result.notes],
-                   problems=[p.__dict__ for p in result.problems])
+    return jsonify(files=texts, forms=forms, main=main, notes=[p.__dict__ for p in notes],
+                   problems=[p.__dict__ for p in problems])
 
 
 @bp.get("/modeler/<key>/versions")

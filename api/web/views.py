@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from api import auth, policy
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
 from engine.audit import diagrams
-from engine.core import actors, clock, definitions, history, queries, runtime, users, worklist
+from engine.core import actors, clock, definitions, form_options, history, queries, runtime, users, worklist
 from engine.core.db import Database
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
 from engine.deadlines import sla
@@ -313,6 +313,7 @@ def task(item_id: str) -> Any:
     data = queries.task_data(db, item.id) if item.status == "open" else inst.data
     startval = {}
     if isinstance(schema, dict):
+        schema = form_options.resolve(schema, data)
         startval = {k: data[k] for k in (schema.get("properties") or {}) if k in data}
     now = clock.now()
     today = now.astimezone(CHINA).date()

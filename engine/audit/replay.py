@@ -124,7 +124,8 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
                 group = _group_after(events, i)
                 with clock.using(clock.FixedClock(ev.at)):
                     step = Step(db, definition, wf, instance_id=instance_id, business_key=row.business_key,
-                                recorded_services=[_service_record(e) for e in group if e.type in SERVICE_EVENTS])
+                                recorded_services=[_service_record(e) for e in group if e.type in SERVICE_EVENTS],
+                                actor=ev.actor)
                     if ev.type in ("instance_migrated", "instance_migration_reverted"):
                         definition = _migrate(db, step, history.payload_of(ev))
                     else:

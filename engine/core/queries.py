@@ -16,7 +16,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import bindparam, func, or_, select
 
-from engine.core import definitions, worklist
+from engine.core import definitions, form_options, worklist
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import NotFound
@@ -84,6 +84,8 @@ def task_detail(db: Database, item_id: str, *,
         data = _task_data(definition, r.state, item_id)
     except Exception:  # noqa: BLE001 — a finished case may no longer hold the task
         data = {}
+    if isinstance(form, dict):
+        form = form_options.resolve(form, data)
     return TaskDetail(task, r.instance_version, form, ui, data)
 
 

@@ -18,7 +18,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import and_, delete, insert
 
-from engine.core import clock, definitions, forms, history, store, users
+from engine.core import clock, definitions, form_options, forms, history, store, users
 from engine.core.actors import SYSTEM, Actor
 from engine.core.codec import CODEC
 from engine.core.db import Database
@@ -84,7 +84,7 @@ def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *
             version=0, event_seq=0, last_hash=history.GENESIS, started_at=clock.now(),
             started_by=actor.name).returning(instance_t.c.id)).scalar_one()
     try:
-        step = Step(db, definition, wf, instance_id=iid, business_key=business_key)
+        step = Step(db, definition, wf, instance_id=iid, business_key=business_key, actor=actor.name)
         step.start(data)
         primary = NewEvent("instance_started", step.now, actor=actor.name, payload={
             "key": definition.key, "version": definition.version, "definition_id": definition.id,
@@ -129,12 +129,12 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
     if instance_version is not None and instance_version != row.instance_version:
         raise Conflict("the case changed since you opened it; reload and try again")
     definition = definitions.load(db, row.definition_id)
-    clean = _validated(definition, row.form_schema, data or {})
     wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs)
-    step = Step(db, definition, wf, instance_id=row.instance_id, business_key=row.business_key)
+    step = Step(db, definition, wf, instance_id=row.instance_id, business_key=row.business_key, actor=actor.name)
     task = step.task_by_id(item_id)
     if not task.has_state(TaskState.READY):
         raise Conflict(f"task '{row.name}' is no longer open")
+    clean = _validated(definition, row.form_schema, data or {}, task.data)
     step.run_human_task(task, clean)
     status = step.status()
     primary = NewEvent("task_completed", step.now, actor=actor.name, task_id=item_id,
@@ -147,13 +147,18 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
                            started_at=row.started_at, business_key=row.business_key)
 
 
-def _validated(definition: definitions.Definition, form_file: str | None, data: dict[str, Any]) -> dict[str, Any]:
-    """The submission checked against the task's form (compiled once per version and form)."""
+def _validated(definition: definitions.Definition, form_file: str | None, data: dict[str, Any],
+               task_data: dict[str, Any]) -> dict[str, Any]:
+    """The submission checked against the task's form (compiled once per version and form); a form
+    whose choices come from task data is resolved against this task's data first, so only the
+    values the person was offered pass."""
     if form_file is None:
         return CODEC.to_jsonable(dict(data)) if isinstance(data, dict) else {}
     schema = definition.forms.get(form_file)
     if schema is None:
         raise InvalidState(f"form '{form_file}' is missing from this process version")
+    if form_options.has_options(schema):
+        return forms.check(form_options.resolve(schema, task_data), data)
     compiled = definition.validators.get(form_file)
     if compiled is None:
         compiled = definition.validators[form_file] = forms.validator(schema)

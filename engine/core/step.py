@@ -26,6 +26,7 @@ from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidState, ServiceError, YekuoError
 from engine.core.history import NewEvent
+from engine.core.scripting.helpers import step_helpers
 from engine.core.scripting.script_engine import make_script_engine
 
 #: The `purpose` of a timer row that stands for a BPMN timer event the workflow waits on.
@@ -42,8 +43,9 @@ class Step:
 
     def __init__(self, db: Database, definition: definitions.Definition, wf: BpmnWorkflow, *,
                  instance_id: int | None, business_key: str | None,
-                 recorded_services: list[dict[str, Any]] | None = None) -> None:
+                 recorded_services: list[dict[str, Any]] | None = None, actor: str | None = None) -> None:
         self.db = db
+        self.actor = actor  # whose command this is: `get_current_user()` in scripts
         self.definition = definition
         self.wf = wf
         self.instance_id = instance_id
@@ -53,8 +55,9 @@ class Step:
         self.effects = services.Effects()
         self.error: dict[str, Any] | None = None
         self.recorded = list(recorded_services) if recorded_services is not None else None
-        wf.script_engine = make_script_engine(service_caller=self._call_service,
-                                              helpers={name: factory(db) for name, factory in SCRIPT_HELPERS.items()})
+        helpers = {**step_helpers(self.now, lambda: self.actor),
+                   **{name: factory(db) for name, factory in SCRIPT_HELPERS.items()}}
+        wf.script_engine = make_script_engine(service_caller=self._call_service, helpers=helpers)
         self._before: dict[Any, int] = {}
         self._ready_before: set[str] = set()
         self.sla_before: dict[str, str] = {}

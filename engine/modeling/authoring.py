@@ -37,6 +37,7 @@ from engine.core.errors import DeployError, InvalidData, Problem
 from engine.core.models import definition_t
 from engine.core.validation.bundle import ParsedProcess, parse_bundle
 from engine.core.validation.code_checks import JUEL, juel_message
+from engine.modeling import arena
 
 __all__ = ["CheckResult", "ImportResult", "check", "check_form", "deploy", "export_bpmn", "export_zip",
            "normalize", "read_zip", "validate", "version_sources"]
@@ -48,6 +49,8 @@ ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 MODELER_NS = "http://camunda.org/schema/modeler/1.0"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 _FORM_NAME = re.compile(r"^[^/\\\x00]{1,200}\.json$")
+#: UI-schema file names: Yekuo's `x.uischema.json`, spiff-arena's `x-uischema.json`.
+_UI_NAME = re.compile(r"[.\-_]uischema\.json$")
 _QNAME_PREFIX = re.compile(r"^([A-Za-z_][\w.-]*):[A-Za-z_]")
 
 #: Camunda 7 attributes with no effect on what a Yekuo case does: dropped, with a note.
@@ -284,24 +287,15 @@ def read_zip(data: bytes, *, max_files: int = 200, max_bytes: int = 20 * 1024 * 
     """An exported (or hand-made) zip → (BPMN/DMN files, forms); directories inside are ignored."""
     files: dict[str, bytes] = {}
     forms: dict[str, Any] = {}
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise InvalidData("the upload is not a zip file", details={"files": ["not a zip file"]}) from None
-    with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        if len(infos) > max_files or sum(i.file_size for i in infos) > max_bytes:
-            raise InvalidData("the zip file is too large", details={"files": ["too many or too large files"]})
-        for info in infos:
-            base = info.filename.rsplit("/", 1)[-1]
-            if base.lower().endswith((".bpmn", ".dmn")):
-                files[base] = archive.read(info)
-            elif _FORM_NAME.match(base) and base != "manifest.json":
-                try:
-                    forms[base] = json.loads(archive.read(info).decode("utf-8-sig"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise InvalidData(f"form {base} in the zip is not valid JSON",
-                                      details={"files": [f"{base}: {exc}"]}) from None
+    for base, content in arena.zip_entries(data, max_files=max_files, max_bytes=max_bytes).items():
+        if base.lower().endswith((".bpmn", ".dmn")):
+            files[base] = content
+        elif _FORM_NAME.match(base) and base != "manifest.json":
+            try:
+                forms[base] = json.loads(content.decode("utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InvalidData(f"form {base} in the zip is not valid JSON",
+                                  details={"files": [f"{base}: {exc}"]}) from None
     return files, forms
 
 
@@ -331,16 +325,25 @@ def forms_overlay(forms_dir: Path, forms: dict[str, Any] | None) -> Iterator[Pat
 
 
 def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
-             max_bytes: int = 5 * 1024 * 1024) -> tuple[CheckResult, list[ParsedProcess]]:
+             max_bytes: int = 5 * 1024 * 1024,
+             lane_map: dict[str, str] | None = None) -> tuple[CheckResult, list[ParsedProcess]]:
     """The one validator of every way in — `yekuo deploy`, the API's check and deploy, the modeler's import.
 
     Foreign files are normalised (`normalize`), every form sent as text is checked on its own, and
     the bundle goes through `parse_bundle` with the forms laid over `forms_dir` — a form that is
     not valid JSON is reported without hiding the BPMN's problems. Never raises for bad content:
     the problems come back located, together with what would be stored if there were none.
+    An import passes its `lane_map` (spiff-arena lanes, Camunda candidate groups → groups; `arena`).
     """
+    mapped: list[Problem] = []
+    if lane_map is not None:
+        raw = {n: d.encode("utf-8") if isinstance(d, str) else d for n, d in files.items()}
+        files, lane_notes, mapped = arena.map_lanes(raw, lane_map, definitions.group_names(db))
     imported = normalize(files)
-    problems = list(imported.problems)
+    if lane_map is not None:  # the lane map already said why a candidate group could not be placed
+        imported.notes[:0] = lane_notes
+        imported.problems = [p for p in imported.problems if not p.message.startswith("camunda:candidateGroups")]
+    problems = mapped + imported.problems
     for name, content in (forms or {}).items():
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         problems += [p for p in check_form(name, text) if p not in problems]
@@ -365,9 +368,9 @@ def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, fo
 
 
 def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
-          max_bytes: int = 5 * 1024 * 1024) -> CheckResult:
+          max_bytes: int = 5 * 1024 * 1024, lane_map: dict[str, str] | None = None) -> CheckResult:
     """Everything a deployment would say about this bundle, without storing anything."""
-    return validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes)[0]
+    return validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes, lane_map=lane_map)[0]
 
 
 def check_form(name: str, text: str) -> list[Problem]:
@@ -381,18 +384,18 @@ def check_form(name: str, text: str) -> list[Problem]:
     with tempfile.TemporaryDirectory(prefix="yekuo-form-") as tmp:
         path = Path(tmp) / name
         path.write_text(text, encoding="utf-8")
-        FormFiles(Path(tmp), 1024 * 1024, problems).load_file(name, path, not name.endswith(".uischema.json"))
+        FormFiles(Path(tmp), 1024 * 1024, problems).load_file(name, path, not _UI_NAME.search(name))
     return list(problems.items)
 
 
 def deploy(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
-           actor: str, note: str, max_bytes: int = 5 * 1024 * 1024,
-           require_note: bool = True) -> list[definitions.DeployResult]:
+           actor: str, note: str, max_bytes: int = 5 * 1024 * 1024, require_note: bool = True,
+           lane_map: dict[str, str] | None = None) -> list[definitions.DeployResult]:
     """Validate (`validate`, as every way in does) and store each changed process as a new version.
 
     The modeler and the API require a change note for a new version; `yekuo deploy` does not.
     """
-    result, parsed = validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes)
+    result, parsed = validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes, lane_map=lane_map)
     if result.problems:
         raise DeployError(result.problems)
     return definitions.store_versions(db, parsed, actor=actor, note=note, require_note=require_note)

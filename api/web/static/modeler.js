@@ -667,6 +667,8 @@
     if (!file) return;
     var data = new FormData();
     data.append('file', file);
+    var laneMap = document.getElementById('lane-map');
+    if (laneMap && laneMap.value.trim()) data.append('lane_map', laneMap.value);
     fetch(cfg.importUrl, { method: 'POST', credentials: 'same-origin', body: data,
       headers: { 'Accept': 'application/json', 'X-CSRF-Token': cfg.csrf } })
       .then(function (res) { return res.json().then(function (d) { return { status: res.status, data: d }; }); })

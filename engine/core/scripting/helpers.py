@@ -1,11 +1,16 @@
-"""The deterministic helpers every script sees: dates, decimals, rounding, a regex test; no clock."""
+"""The deterministic helpers every script sees: dates, decimals, rounding, a regex test; no clock.
+
+`step_helpers` adds what one command knows (its engine time, its actor) for spiff-arena scripts.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -68,3 +73,22 @@ DEFAULT_HELPERS: dict[str, Any] = {
     "re_match": re_match,
 }
 
+
+
+class HelperNamespace(SimpleNamespace):
+    """A module-like helper (`time.time()`): each attribute is a function of the calling process,
+    which the sandbox worker reaches by its dotted name."""
+
+
+def step_helpers(now: datetime, user: Callable[[], str | None]) -> dict[str, Any]:
+    """spiff-arena's common helpers, deterministic: `time.time()` is the command's engine time (what
+    replay pins again), `get_current_user()` the person whose command runs the script."""
+
+    def time_time() -> float:
+        return now.timestamp()
+
+    def get_current_user() -> dict[str, Any]:
+        name = user()
+        return {"username": name, "id": name} if name else {}
+
+    return {"time": HelperNamespace(time=time_time), "get_current_user": get_current_user}

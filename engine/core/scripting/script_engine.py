@@ -35,7 +35,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from engine.core.errors import ScriptError, ServiceError
 from engine.core.scripting import runner, worker
 from engine.core.scripting.guards import INLINE_GUARDS, SAFE_BUILTINS, Escalate
-from engine.core.scripting.helpers import DEFAULT_HELPERS
+from engine.core.scripting.helpers import DEFAULT_HELPERS, HelperNamespace
 from engine.core.scripting.policy import Compiled, compile_script
 
 __all__ = ["RestrictedEnvironment", "ScriptEngine", "make_script_engine"]
@@ -142,7 +142,12 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 "variables or form fields: " + ", ".join(sorted(clash)))
 
     def _in_worker(self, source: str, mode: str, context: dict, external_context: dict) -> Any:
-        remote = [name for name, value in self.globals.items() if DEFAULT_HELPERS.get(name) is not value]
+        remote = []
+        for name, value in self.globals.items():
+            if isinstance(value, HelperNamespace):
+                remote += [f"{name}.{attr}" for attr in vars(value)]
+            elif DEFAULT_HELPERS.get(name) is not value:
+                remote.append(name)
         request = ("run", source, mode, context, external_context, remote, self.time_limit)
         reply = worker.run(request, self.time_limit, self.globals)
         if reply[0] == "ok":

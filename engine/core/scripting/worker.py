@@ -46,7 +46,7 @@ from typing import Any
 from engine.core import errors
 from engine.core.errors import ScriptError
 from engine.core.scripting import runner
-from engine.core.scripting.helpers import DEFAULT_HELPERS
+from engine.core.scripting.helpers import DEFAULT_HELPERS, HelperNamespace
 from engine.core.scripting.policy import compile_script
 
 #: Seconds the caller waits beyond the script's own time limit before it kills the worker.
@@ -122,7 +122,13 @@ class _Failed(Exception):
 
 def _run_request(conn: Connection, request: tuple[Any, ...]) -> tuple[Any, ...]:
     _, source, mode, context, external, remote, time_limit = request
-    helpers = {**DEFAULT_HELPERS, **{name: _remote_helper(conn, name) for name in remote}}
+    helpers: dict[str, Any] = dict(DEFAULT_HELPERS)
+    for name in remote:
+        space, dot, attr = name.partition(".")
+        if dot:  # a module-like helper (`time.time`)
+            setattr(helpers.setdefault(space, HelperNamespace()), attr, _remote_helper(conn, name))
+        else:
+            helpers[name] = _remote_helper(conn, name)
     compiled = compile_script(source, mode)
     scope = runner.scope_for(helpers, context, external)
     if mode == "eval":
@@ -247,7 +253,9 @@ class _Worker:
 
 def _call_helper(helpers: dict[str, Callable[..., Any]], name: str, args: tuple, kwargs: dict) -> tuple[str, Any]:
     try:
-        return ("ok", helpers[name](*args, **kwargs))
+        space, dot, attr = name.partition(".")
+        fn = getattr(helpers[space], attr) if dot else helpers[name]
+        return ("ok", fn(*args, **kwargs))
     except Exception as exc:  # noqa: BLE001 - the script sees the helper's error
         exc.__traceback__ = None
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.core import forms
+from engine.core import form_options, forms
 from engine.core.validation.documents import Doc, ProblemList
 
 _BAD_FORM_NAME = re.compile(r"[/\\\x00]|\.\.")
@@ -81,6 +81,9 @@ class FormFiles:
         """The schema must pass its meta-schema, and each `examples` entry must pass the schema."""
         from jsonschema import exceptions, validators
 
+        for where, var in form_options.bad_variables(schema):
+            self.problems.add(name, f"options_from_task_data_var:{var!r} must name one task-data variable", where)
+        schema = form_options.stubbed(schema)  # choices from task data are checked when the task is shown
         cls = validators.validator_for(schema)
         try:
             cls.check_schema(schema)
