@@ -378,6 +378,12 @@ def complete(item_id: str) -> Any:
                                         instance_version=version if isinstance(version, int) else None)
     except InvalidData as err:
         return jsonify(error={"code": err.code, "message": friendly(err), "details": err.details}), err.status
+    again = [i for i in outcome.new_items if i.task_spec == item.task_spec and i.instance_id == item.instance_id]
+    if again:
+        # the process sent the task straight back (a booking the service refused after all):
+        # nothing moved on, so the page says so and reopens the task with its note
+        flash(_("Not done: %(task)s came back; see the note on the form.", task=item.name), "error")
+        return jsonify(ok=False, redirect=url_for("web.task", item_id=again[0].id), instance=outcome.instance_id)
     steps = [f"{i.name}（{labels.label(labels.ROLES, i.candidate_group)}）" for i in outcome.new_items]
     if steps:
         text = _("Submitted: %(task)s. Next: %(steps)s.", task=item.name, steps="、".join(steps))
