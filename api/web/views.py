@@ -475,10 +475,8 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
     if kind in ("task_completed", "task_claimed", "task_unclaimed", "task_reminded"):
         return task
     if kind in ("service_called", "service_failed"):
-        result = payload.get("result")
-        shown = payload.get("error") or (", ".join(f"{k}={v}" for k, v in result.items()) if isinstance(result, dict)
-                                         else result)
-        return f"{payload.get('operator', '')}：{shown}"[:160]
+        shown = payload.get("error") or casedata.service_text(payload.get("result"))
+        return f"{task}：{shown}"[:160] if shown else task
     if kind == "timer_fired":
         return "、".join(str(d)[:16].replace("T", " ") for d in payload.get("due", []))
     if kind == "message_received":

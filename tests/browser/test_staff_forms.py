@@ -88,3 +88,19 @@ def test_a_refused_booking_is_an_error_on_the_form_and_within_hours_books_today(
     expect(dispatcher.get_by_test_id("flash")).to_contain_text("已提交：预约上门")
     [appt] = appointments.list_appointments(web_db, instance_id=iid)
     assert (appt.day, appt.mode) == (dt.date(2026, 3, 2), "within")
+
+
+def test_a_finished_case_says_closed_and_its_history_reads_as_text(new_context: Any, artifacts: Path,
+                                                                   web_db: Database) -> None:
+    iid = _case(web_db, "book_appointment", customer_name="赵敏")
+    drive(web_db, iid)
+    clerk = sign_in(new_context(), "clerk")
+    clerk.goto(f"/cases?q={'赵敏'}")
+    expect(clerk.locator(f'[data-testid=case-row][data-instance="{iid}"]')).to_contain_text("已办结")
+    clerk.goto(f"/cases/{iid}")
+    expect(clerk.get_by_test_id("milestone")).to_have_text("已办结")
+    history = clerk.get_by_test_id("history")
+    expect(history).to_contain_text("已预约：")
+    text = history.inner_text()
+    assert "{'" not in text and "={" not in text and "yekuo/" not in text, text
+    clerk.screenshot(path=artifacts / "32-case-closed.png", full_page=True)
