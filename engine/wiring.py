@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core import clock, services, step, store, timers
+from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
-from engine.dispatch import field, rescheduling, works
+from engine.dispatch import booking, field, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import numbers
 from engine.messages import sms
@@ -30,6 +30,8 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
 }
+#: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
+FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}
 #: Records a case holds outside its state, released in the transaction that ends it.
 CASE_END_HOOKS = (rescheduling.release_for_case, works.close_for_case)
 
@@ -55,6 +57,7 @@ def install() -> Installed:
             for name, handler in SERVICES.items():
                 services.register(name, handler)
             timers.HANDLERS.update(TIMER_HANDLERS)
+            runtime.FORM_CHECKS.update(FORM_CHECKS)
             _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
             _add_once(store.WRITE_HOOKS, steps.on_write)
             step.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before

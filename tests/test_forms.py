@@ -139,3 +139,21 @@ def test_engine_clock_is_used_for_not_in_the_past(clock):
     clock.set(START.replace(year=2029))  # the example's new validity date now lies behind us
     with pytest.raises(InvalidData):
         forms.check(schema, data)
+
+
+#: (form, "complete?" field, its "yes" and "no" values, the list that only the "no" answer requires)
+CONDITIONAL_LISTS = [("archive-check", "file_complete", True, False, "missing_items"),
+                     ("design-review", "design_result", "approved", "rejected", "review_opinions"),
+                     ("inspection", "inspection_result", "passed", "failed", "defects"),
+                     ("intermediate-check", "intermediate_result", "pass", "pass_with_rectification",
+                      "rectification_items")]
+
+
+@pytest.mark.parametrize(("form", "answer", "yes", "no", "items"), CONDITIONAL_LISTS)
+def test_lists_start_empty_and_are_required_only_by_the_answer(at_start, form, answer, yes, no, items):
+    """The page shows no empty row a person must fill in or cannot delete: minItems lives in `then`."""
+    schema = _load(FORMS_DIR / f"{form}.schema.json")
+    assert "minItems" not in schema["properties"][items]
+    bad = next(e for e in schema["examples"] if e.get(answer) == no)
+    forms.check(schema, {**bad, answer: yes, items: []})
+    assert _errors(form, {**bad, items: []})[items] and _errors(form, {k: v for k, v in bad.items() if k != items})[items]

@@ -99,6 +99,21 @@ def display(value: Any, schema: dict[str, Any] | None = None) -> str:
     return str(value)
 
 
+def service_text(result: Any) -> str:
+    """A service's result as people read it: the notes it wrote for them (已预约：…), plain values
+    as text; never a Python dict (the full result stays in the history's payload)."""
+    values = result.values() if isinstance(result, dict) else [result]
+    parts = []
+    for value in values:
+        if isinstance(value, dict):
+            value = value.get("note") or value.get("message")
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
+            parts.append(str(value))
+        elif isinstance(value, bool):
+            parts.append(display(value))
+    return "；".join(parts)
+
+
 @dataclass
 class Section:
     title: str

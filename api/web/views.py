@@ -379,6 +379,12 @@ def complete(item_id: str) -> Any:
                                         instance_version=version if isinstance(version, int) else None)
     except InvalidData as err:
         return jsonify(error={"code": err.code, "message": friendly(err), "details": err.details}), err.status
+    again = [i for i in outcome.new_items if i.task_spec == item.task_spec and i.instance_id == item.instance_id]
+    if again:
+        # the process sent the task straight back (a booking the service refused after all):
+        # nothing moved on, so the page says so and reopens the task with its note
+        flash(_("Not done: %(task)s came back; see the note on the form.", task=item.name), "error")
+        return jsonify(ok=False, redirect=url_for("web.task", item_id=again[0].id), instance=outcome.instance_id)
     steps = [f"{i.name}（{labels.label(labels.ROLES, i.candidate_group)}）" for i in outcome.new_items]
     if steps:
         text = _("Submitted: %(task)s. Next: %(steps)s.", task=item.name, steps="、".join(steps))
@@ -470,10 +476,8 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
     if kind in ("task_completed", "task_claimed", "task_unclaimed", "task_reminded"):
         return task
     if kind in ("service_called", "service_failed"):
-        result = payload.get("result")
-        shown = payload.get("error") or (", ".join(f"{k}={v}" for k, v in result.items()) if isinstance(result, dict)
-                                         else result)
-        return f"{payload.get('operator', '')}：{shown}"[:160]
+        shown = payload.get("error") or casedata.service_text(payload.get("result"))
+        return f"{task}：{shown}"[:160] if shown else task
     if kind == "timer_fired":
         return "、".join(str(d)[:16].replace("T", " ") for d in payload.get("due", []))
     if kind == "message_received":

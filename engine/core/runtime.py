@@ -29,6 +29,13 @@ from engine.core.step import Step
 from engine.core.store import Outcome
 from engine.core.worklist import TaskRow, WorkItemView, task_row
 
+#: A form's checks beyond its schema that need the case or the database (a booking that has room),
+#: by form file; filled by `engine.wiring`. Each gets (db, instance id, the task's data with the
+#: submission laid over it, now) and returns {field: [Chinese messages]}, empty when all is well:
+#: a refused submission leaves the task open, as a schema error does.
+FormCheck = Callable[[Database, int, dict[str, Any], dt.datetime], dict[str, list[str]]]
+FORM_CHECKS: dict[str, FormCheck] = {}
+
 #: Whether the caller may see a work item; a task they may not see does not exist for them (NotFound).
 Visible = Callable[[WorkItemView], bool]
 
@@ -135,6 +142,7 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
     if not task.has_state(TaskState.READY):
         raise Conflict(f"task '{row.name}' is no longer open")
     clean = _validated(definition, row.form_schema, data or {}, task.data)
+    _check_with_case(db, row, {**task.data, **clean}, step.now)
     step.run_human_task(task, clean)
     status = step.status()
     primary = NewEvent("task_completed", step.now, actor=actor.name, task_id=item_id,
@@ -163,6 +171,14 @@ def _validated(definition: definitions.Definition, form_file: str | None, data: 
     if compiled is None:
         compiled = definition.validators[form_file] = forms.validator(schema)
     return forms.check(schema, data, compiled)
+
+
+def _check_with_case(db: Database, row: Any, merged: dict[str, Any], now: dt.datetime) -> None:
+    check = FORM_CHECKS.get(row.form_schema or "")
+    problems = check(db, row.instance_id, merged, now) if check else {}
+    if problems:
+        raise InvalidData("the form has errors: " + "; ".join(m for ms in problems.values() for m in ms),
+                          details=problems)
 
 
 @_command

@@ -61,31 +61,36 @@ class Request:
         hours = data.get("within_hours")
         area = data.get("area") or "urban"
         team = data.get("team") or None
-        problems: dict[str, list[str]] = {}
+        problems: dict[str, tuple[str, str]] = {}  # field -> (English for the API and CLI, Chinese for the form)
         if job_type not in capacity.JOB_TYPES:
-            problems["job_type"] = ["作业类型须为 survey、install 或 verify"]
+            problems["job_type"] = (f"unknown job_type {job_type!r}: use survey, install or verify",
+                                    "作业类型须为 survey、install 或 verify")
         if mode not in MODES:
-            problems["mode"] = [f"unknown appointment_mode {mode!r}: use fixed (约时), within (限时) or by_date (限期)"]
+            problems["mode"] = (f"unknown appointment_mode {mode!r}: use fixed (约时), within (限时) or by_date (限期)",
+                                "请选择预约方式：约时、限时或限期")
         if area not in ("urban", "rural"):
-            problems["area"] = ["区域须为 urban 或 rural"]
+            problems["area"] = (f"unknown area {area!r}: use urban or rural", "区域须为 urban 或 rural")
         if mode in ("fixed", "by_date"):
             try:
                 date = dt.date.fromisoformat(str(date)).isoformat()
             except ValueError:
-                problems["date"] = [f"appointment_date {date!r} is not a date (YYYY-MM-DD)"]
+                problems["date"] = (f"appointment_date {date!r} is not a date (YYYY-MM-DD)", "请选择预约日期")
         else:
             date = None
         if mode == "fixed" and period not in PERIODS:
-            problems["period"] = [f"a 约时 appointment needs appointment_period am or pm, not {period!r}"]
+            problems["period"] = (f"a 约时 appointment needs appointment_period am or pm, not {period!r}",
+                                  "约时预约请选择上午或下午")
         if mode != "fixed":
             period = None
         if mode == "within":
             if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= 72:
-                problems["within_hours"] = ["a 限时 appointment needs within_hours between 1 and 72"]
+                problems["within_hours"] = ("a 限时 appointment needs within_hours between 1 and 72",
+                                            "限时预约请填写 1 到 72 小时")
         else:
             hours = None
         if problems:
-            raise InvalidData("; ".join(m for ms in problems.values() for m in ms), details=problems)
+            raise InvalidData("; ".join(en for en, _zh in problems.values()),
+                              details={k: [zh] for k, (_en, zh) in problems.items()})
         return cls(job_type, mode, date, period, hours, area, team)
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,9 +125,17 @@ def window(request: Request, now: dt.datetime) -> Window:
             end = dt.datetime.combine(dt.date.fromisoformat(request.date or ""), BY_DATE_CLOSE, CHINA)
         first = local.date() + dt.timedelta(days=1 if local.time() >= DAY_OVER else 0)
         days = tuple(first + dt.timedelta(days=i) for i in range(max((end.date() - first).days + 1, 0)))
+        if not days and request.mode == "within":
+            # within N hours, late in the day, ending before tomorrow: today is the only day it can
+            # be kept on, so today's capacity takes it (an empty window used to read as "full")
+            days = (local.date(),)
     if end <= now:
+        field = "within_hours" if request.mode == "within" else "date"
         raise InvalidData(f"the appointment window closes {end.isoformat()}, which has already passed",
-                          details={"date": ["预约时间已过，请选择以后的时间"]})
+                          details={field: [f"所选时间段已于 {end.astimezone(CHINA):%m月%d日 %H:%M} 结束，请选择以后的时间"]})
+    if not days:
+        raise InvalidData(f"the working day is over (after {DAY_OVER:%H:%M}); the window closes {end.isoformat()}",
+                          details={"date": [f"今天 {DAY_OVER:%H:%M} 以后不再派当天的作业，请选择明天或以后的日期"]})
     return Window(start, end, days)
 
 

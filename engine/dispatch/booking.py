@@ -327,6 +327,46 @@ def book(db: Database, instance_id: int, request: dict[str, Any] | Request, *, a
     return booked.view
 
 
+#: Request field -> the 预约上门 form's field, where a refusal is shown.
+FORM_FIELDS = {"job_type": "job_kind", "mode": "appointment_mode", "date": "appointment_date",
+               "period": "appointment_period", "within_hours": "within_hours", "area": "area", "team": "team"}
+
+
+def offers_text(offers: list[dict[str, Any]]) -> str:
+    """The next free days as a dispatcher reads them: 2027-03-02 城区勘查一班（余3）；…"""
+    return "；".join(f"{o['date']} {o['team_name']}（余{o['remaining']}）" for o in offers) or "两周内均无空余"
+
+
+def _on_form(exc: InvalidData | InvalidState | NotFound | Conflict) -> dict[str, list[str]]:
+    """An engine refusal as errors on the form's fields, in Chinese."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    out = {FORM_FIELDS.get(k, "_form"): list(v) for k, v in details.items()
+           if k in FORM_FIELDS and isinstance(v, list)}
+    if not out and isinstance(exc, NotFound):
+        out = {"team": ["没有这个班所编码，或该班所已停用"]}
+    return out or {"_form": ["无法预约，请调整预约方式或日期后重试"]}
+
+
+def check_form(db: Database, instance_id: int, data: dict[str, Any], now: dt.datetime) -> dict[str, list[str]]:
+    """The 预约上门 form's check before the task completes: a closed window, an unknown team or a
+    window with no room left is an error on the form (with the next free days), so the task stays
+    open instead of completing and coming straight back. Reads only; the booking itself still
+    re-checks in its own transaction (two dispatchers may race for the last unit)."""
+    try:
+        req = Request.parse(data)
+        plan = plan_booking(db, req, now)
+    except (InvalidData, InvalidState, NotFound) as exc:
+        return _on_form(exc)
+    with db.read() as conn:
+        if _active(conn, f"{instance_id}:{req.job_type}") is not None:
+            return {}  # a reschedule: its own unit counts as free, book_in decides
+        if any(_remaining(conn, plan, team, day)[1] > 0 for day in plan.window.days for team in plan.teams):
+            return {}
+        offers = _offers(conn, plan)
+    field = "within_hours" if req.mode == "within" else "appointment_date"
+    return {field: [f"所选时间{capacity.JOB_TYPES[req.job_type]}已约满，可预约：{offers_text(offers)}"]}
+
+
 def book_in_command(db: Database, instance_id: int, data: dict[str, Any], *, now: dt.datetime,
                     actor: str = "dispatcher") -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The `yekuo/field_appointment` service: book from the case data in a short transaction of its
@@ -341,9 +381,9 @@ def book_in_command(db: Database, instance_id: int, data: dict[str, Any], *, now
             booked = book_in(conn, plan, instance_id=instance_id, case=case, actor=actor, now=now)
     except CapacityFull as full:
         offers = full.details["offers"]
-        listed = "；".join(f"{o['date']} {o['team_name']}（余{o['remaining']}）" for o in offers) or "两周内均无空余"
         return {"booked": False, "reason": full.message, "offers": offers,
-                "note": f"所选时间{capacity.JOB_TYPES[req.job_type]}已约满，可预约：{listed}"}, []
+                "note": f"所选时间{capacity.JOB_TYPES[req.job_type]}已约满，可预约：{offers_text(offers)}"}, []
     except (InvalidData, InvalidState, NotFound, Conflict) as exc:  # a closed window, an unknown team, a race
-        return {"booked": False, "reason": exc.message, "offers": [], "note": f"无法预约：{exc.message}"}, []
+        said = "；".join(m for ms in _on_form(exc).values() for m in ms)
+        return {"booked": False, "reason": exc.message, "offers": [], "note": f"无法预约：{said}"}, []
     return process_result(booked.view), booked.logs

@@ -417,7 +417,7 @@
       return res.json().catch(function () { return {}; }).then(function (body) { return { res: res, body: body }; });
     }).then(function (r) {
       if (r.res.ok && r.body.redirect) {
-        statusEl.textContent = T.submitted || '';
+        statusEl.textContent = r.body.ok ? (T.submitted || '') : '';
         window.location.assign(r.body.redirect);
         return;
       }
