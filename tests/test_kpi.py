@@ -49,18 +49,19 @@ def test_kpis_match_hand_computed_values(db, clock, month):
     k = kpi.compute(db)
     assert k.cases == 3
     assert k.avg_connection_workdays == {"hv_single": 14.0}   # (21 + 7) / 2
-    assert (k.assessed, k.on_time_rate) == (8, 0.875)         # a: 3 of 4 met, b: 4 of 4
+    assert (k.assessed, k.on_time_rate) == (2, 0.5)           # cases, not clocks: a missed review, b all met
+    assert k.on_time_by_type == {"hv_single": 0.5}            # c is still open: no verdict yet
     assert k.overdue_now == 1                                 # c's scheme step, due 9 Mar, still open on 1 Apr
-    assert k.avg_milestones == 1.0                            # 装表接电 for a and b
+    assert k.avg_milestones == {"hv_single": 1.0}             # 装表接电 for a and b
     assert k.waiting_hours["scheme"] == 144.0                 # (48 + 240) / 2
     assert k.waiting_hours["accept"] == 0.0
 
 
 def test_kpis_by_period(db, clock, month):
     march = kpi.compute(db, start=at(2026, 3, 1, 0), end=at(2026, 4, 1, 0))
-    assert (march.assessed, march.on_time_rate) == (7, round(6 / 7, 4))  # a's callback ended in April
+    assert (march.assessed, march.on_time_rate) == (1, 1.0)   # b; a's last assessed step (callback) ended in April
     april = kpi.compute(db, start=at(2026, 4, 1, 0), end=at(2026, 5, 1, 0))
-    assert (april.assessed, april.on_time_rate, april.cases) == (1, 1.0, 0)
+    assert (april.assessed, april.on_time_rate, april.cases) == (1, 0.0, 0)  # a, late on its review
 
 
 def test_kpis_by_business_type(db, clock, month):

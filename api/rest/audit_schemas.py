@@ -115,14 +115,17 @@ class KpisSchema(ma.Schema):
     period = fields.List(fields.String(allow_none=True), required=True)
     cases = fields.Integer(required=True)
     avg_connection_workdays = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
-    on_time_rate = fields.Float(allow_none=True)
-    assessed = fields.Integer(required=True)
+    on_time_rate = fields.Float(allow_none=True, metadata={
+        "description": "share of ended cases whose every assessed step was met (withdrawn cases excluded)"})
+    on_time_by_type = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    assessed = fields.Integer(required=True, metadata={"description": "cases with an on-time verdict in the period"})
     overdue_now = fields.Integer(required=True)
     appointment_punctuality = fields.Float(allow_none=True)
     appointments = fields.Integer(required=True)
     satisfaction_rate = fields.Float(allow_none=True)
     callbacks = fields.Integer(required=True)
-    avg_milestones = fields.Float(allow_none=True)
+    avg_milestones = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, metadata={
+        "description": "customer-visible steps per ended case, per business type"})
     waiting_hours = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
 
 

@@ -1,12 +1,18 @@
-"""Service KPIs for supervisors and auditors, computed from the history events replay verifies.
+"""Service KPIs for supervisors and auditors, computed from the history events replay verifies,
+exactly as the business rules define them (DOMAIN §6):
 
 - 平均接电时长: average working days from application to energizing (the whole-process clock),
   customer pauses excluded, per business type;
-- 时限达标率: share of assessed clocks stopped in the period that met their deadline;
+- 时限达标率: share of *cases* on time, overall and per business type. A case is on time only if
+  every assessed step (the clock's `assessed` flag; the whole process included) was met; it is
+  counted when it has ended, in the period of its last assessed stop. Withdrawn cases are out;
 - 超期工单: cases with a running clock past its deadline now;
-- 预约准时率: field arrivals reported no later than the appointment's due time;
-- 回访满意率: reached call-backs rated satisfied or better (4–5 of 5);
-- 办电环节数: customer-visible milestones a case passed, on average;
+- 预约准时率: field arrivals no later than the due time of the appointment *in force at the
+  visit* (a reschedule replaces the first booking's window);
+- 回访满意率: reached call-backs rated 4–5 on the one 1–5 scale of job and case call-backs (the
+  case call-back's old words are mapped onto it);
+- 办电环节数: the customer-visible steps a case passed, per business type (never mixed), counting
+  only the steps the rules list for that type (lv_res 受理签约 → 施工接电 = 2); withdrawn cases out;
 - waiting heatmap: how long human tasks waited between opening and completion, per BPMN element.
 """
 
@@ -25,8 +31,24 @@ from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import event_t, instance_t, sla_clock_t
 from engine.deadlines import calendar
+from engine.dispatch.field import score_of
 
-SATISFACTION = {"very_satisfied": 5, "satisfied": 4, "neutral": 3, "dissatisfied": 2, "very_dissatisfied": 1}
+SATISFIED_FROM = 4
+
+_HV_STEPS = ("申请受理", "供电方案答复", "设计审核", "中间检查", "竣工检验", "装表接电")
+#: Customer-visible steps (办电环节) per business type (DOMAIN §1, "customer-visible milestones"):
+#: a model milestone outside its type's list (e.g. 申请受理 of a low-voltage case, whose acceptance
+#: and contract are one step for the customer) is not counted. Types not listed count every milestone.
+VISIBLE_STEPS: dict[str, tuple[str, ...]] = {
+    "lv_res": ("受理签约", "施工接电"),
+    "lv_nonres": ("受理签约", "供电方案答复", "施工接电"),
+    "hv_single": _HV_STEPS,
+    "hv_dual": _HV_STEPS,
+    "change": ("受理", "办结"),
+}
+WITHDRAW_MESSAGE = "withdraw"
+_INPUTS = ("instance_started", "task_completed", "timer_fired", "message_received", "instance_retried")
+_APPOINTMENT_EVENTS = ("field_booked", "field_moved", "field_rescheduled")
 
 
 @dataclass
@@ -35,13 +57,14 @@ class Kpis:
     cases: int = 0
     avg_connection_workdays: dict[str, float] = field(default_factory=dict)
     on_time_rate: float | None = None
-    assessed: int = 0
+    on_time_by_type: dict[str, float] = field(default_factory=dict)
+    assessed: int = 0  # cases whose on-time verdict falls in the period
     overdue_now: int = 0
     appointment_punctuality: float | None = None
     appointments: int = 0
     satisfaction_rate: float | None = None
     callbacks: int = 0
-    avg_milestones: float | None = None
+    avg_milestones: dict[str, float] = field(default_factory=dict)
     waiting_hours: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,15 +75,20 @@ def _in(at: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> 
     return (start is None or at >= start) and (end is None or at < end)
 
 
+def _rate(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
 @dataclass
 class _Record:
-    """The cases, their events (payloads parsed once) and running clocks: read once per report,
-    however many periods it is cut into."""
+    """The cases, their events (payloads parsed once), running clocks and which clocks are assessed:
+    read once per report, however many periods it is cut into."""
 
     cases: dict[int, Any]
     events: dict[int, list[tuple[Any, dict[str, Any]]]]
     running: list[Any]
     definitions: dict[int, _Lazy]
+    assessed: dict[int, bool]
 
 
 def _load(db: Database, business_type: str | None) -> _Record:
@@ -69,16 +97,19 @@ def _load(db: Database, business_type: str | None) -> _Record:
         if business_type:
             q = q.where(instance_t.c.business_type == business_type)
         cases = {r.id: r for r in conn.execute(q)}
-        rows = conn.execute(select(event_t).where(event_t.c.instance_id.in_(list(cases) or [-1]))
+        ids = list(cases) or [-1]
+        rows = conn.execute(select(event_t).where(event_t.c.instance_id.in_(ids))
                             .order_by(event_t.c.instance_id, event_t.c.seq)).all()
-        running = conn.execute(select(sla_clock_t.c.instance_id, sla_clock_t.c.deadline_at).where(
-            sla_clock_t.c.status == "running", sla_clock_t.c.instance_id.in_(list(cases) or [-1]))).all()
+        clocks = conn.execute(select(sla_clock_t.c.id, sla_clock_t.c.instance_id, sla_clock_t.c.status,
+                                     sla_clock_t.c.deadline_at, sla_clock_t.c.assessed)
+                              .where(sla_clock_t.c.instance_id.in_(ids))).all()
     events: dict[int, list[tuple[Any, dict[str, Any]]]] = defaultdict(list)
     for ev in rows:
         events[ev.instance_id].append((ev, history.payload_of(ev)))
     # loaded only for cases with tasks or trails
     lazy = {d: _Lazy(db, d) for d in {c.definition_id for c in cases.values()}}
-    return _Record(cases, events, running, lazy)
+    running = [c for c in clocks if c.status == "running"]
+    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks})
 
 
 def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -87,78 +118,147 @@ def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime 
     return _compute(db, _load(db, business_type), start, end, group)
 
 
+@dataclass
+class _Tally:
+    """What the cases of one period add up to, before the averages and rates."""
+
+    cases: int = 0
+    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    verdicts: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    arrivals: list[bool] = field(default_factory=list)
+    scores: list[int] = field(default_factory=list)
+    milestones: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    waits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
 def _compute(db: Database, record: _Record, start: dt.datetime | None, end: dt.datetime | None,
              group: str | None) -> Kpis:
     out = Kpis((start.isoformat() if start else None, end.isoformat() if end else None))
     now = clock.now()
     out.overdue_now = len({r.instance_id for r in record.running if r.deadline_at < now})
-    cases, by_case = record.cases, record.events
-    durations: dict[str, list[float]] = defaultdict(list)
-    met = missed = 0
-    punctual = late = 0
-    satisfied = rated = 0
-    milestones: list[int] = []
-    waits: dict[str, list[float]] = defaultdict(list)
-    for iid, evs in by_case.items():
-        case = cases[iid]
-        if evs and _in(evs[0][0].at, start, end):
-            out.cases += 1
-        definition = record.definitions[case.definition_id]
-        m = _milestones(definition, evs, start, end)
-        if m is not None:
-            milestones.append(m)
-        clocks: dict[int, dict[str, Any]] = {}
-        opened: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
-        due_at: dt.datetime | None = None
-        for ev, p in evs:
+    t = _Tally()
+    for iid, evs in record.events.items():
+        _CaseWalk(db, record, record.cases[iid], evs, start, end, group).into(t)
+    out.cases = t.cases
+    out.avg_connection_workdays = {k: round(mean(v), 2) for k, v in sorted(t.durations.items())}
+    every = [v for vs in t.verdicts.values() for v in vs]
+    out.assessed, out.on_time_rate = len(every), _rate(sum(every), len(every))
+    out.on_time_by_type = {k: _rate(sum(v), len(v)) or 0.0 for k, v in sorted(t.verdicts.items())}
+    out.appointments, out.appointment_punctuality = len(t.arrivals), _rate(sum(t.arrivals), len(t.arrivals))
+    out.callbacks = len(t.scores)
+    out.satisfaction_rate = _rate(sum(s >= SATISFIED_FROM for s in t.scores), len(t.scores))
+    out.avg_milestones = {k: round(mean(v), 2) for k, v in sorted(t.milestones.items())}
+    out.waiting_hours = {k: round(mean(v), 2) for k, v in sorted(t.waits.items())}
+    return out
+
+
+class _CaseWalk:
+    """One case's events, read once, in order, for every KPI."""
+
+    def __init__(self, db: Database, record: _Record, case: Any, evs: list[tuple[Any, dict[str, Any]]],
+                 start: dt.datetime | None, end: dt.datetime | None, group: str | None) -> None:
+        self.db, self.record, self.case, self.evs = db, record, case, evs
+        self.start, self.end, self.group = start, end, group
+        self.definition = record.definitions[case.definition_id]
+        self.type = case.business_type or "?"
+        self.withdrawn = any(e.type == "message_received" and p.get("name") == WITHDRAW_MESSAGE for e, p in evs)
+        self.ended = next((e.at for e, _p in reversed(evs) if e.type == "instance_completed"), None)
+
+    def _period(self, at: dt.datetime) -> bool:
+        return _in(at, self.start, self.end)
+
+    def into(self, t: _Tally) -> None:
+        if self.evs and self._period(self.evs[0][0].at):
+            t.cases += 1
+        self._clocks(t)
+        self._visits(t)
+        self._waits(t)
+        if not self.withdrawn and self.ended is not None and self._period(self.ended):
+            t.milestones[self.type].append(self._milestones())
+
+    def _clocks(self, t: _Tally) -> None:
+        """Connection time from the whole-process clock; the case's on-time verdict from every
+        assessed clock (of the team, with `group`), dated by the last of them to stop."""
+        started: dict[int, tuple[str, dt.datetime]] = {}
+        paused: dict[int, int] = defaultdict(int)
+        verdict: list[tuple[dt.datetime, bool]] = []
+        for ev, p in self.evs:
             if ev.type == "sla_started":
-                clocks[p["clock_id"]] = {"scope": p["scope"], "start": ev.at, "paused": 0}
+                started[p["clock_id"]] = (p["scope"], ev.at)
             elif ev.type == "sla_resumed":
                 for moved in p.get("clocks", []):
-                    if moved["clock_id"] in clocks:
-                        clocks[moved["clock_id"]]["paused"] += moved["workdays"]
-            elif ev.type == "sla_stopped" and p["clock_id"] in clocks and _in(ev.at, start, end):
-                c = clocks[p["clock_id"]]
-                if p["status"] in ("met", "missed") and (group is None or _group_of(definition, ev) in (None, group)):
-                    met += p["status"] == "met"
-                    missed += p["status"] == "missed"
-                if c["scope"] == "process" and p["status"] in ("met", "missed"):
-                    days = calendar.workdays_between(db, c["start"].astimezone(CHINA).date(),
-                                                     ev.at.astimezone(CHINA).date(), fallback=True) - c["paused"]
-                    durations[case.business_type or "?"].append(max(days, 0))
-            elif ev.type == "service_called" and p.get("operator") == "yekuo/field_appointment":
-                due = (p.get("result") or {}).get("due_at")
-                due_at = dt.datetime.fromisoformat(due) if due else None
-            if ev.type in ("instance_started", "task_completed", "timer_fired", "message_received",
-                           "instance_retried"):
-                if ev.type == "task_completed" and ev.task_spec and opened.get(ev.task_spec):
-                    since, grp = opened[ev.task_spec].pop(0)
-                    if _in(ev.at, start, end) and (group is None or grp == group):
-                        waits[ev.task_spec].append((ev.at - since).total_seconds() / 3600)
-                for spec in p.get("opened", []):
-                    opened[spec].append((ev.at, _group_for_spec(definition, spec)))
-            if ev.type == "task_completed" and _in(ev.at, start, end):
-                data = p.get("data", {})
-                if ev.task_spec == "report_arrival" and due_at is not None and data.get("arrived_at"):
-                    arrived = dt.datetime.fromisoformat(data["arrived_at"])
-                    punctual += arrived <= due_at
-                    late += arrived > due_at
-                if "satisfaction" in data and data.get("reachable", True):
-                    score = data["satisfaction"]
-                    score = SATISFACTION.get(score, score) if isinstance(score, str) else score
-                    if isinstance(score, (int, float)):
-                        rated += 1
-                        satisfied += score >= 4
-    out.avg_connection_workdays = {k: round(mean(v), 2) for k, v in sorted(durations.items())}
-    out.assessed = met + missed
-    out.on_time_rate = round(met / (met + missed), 4) if met + missed else None
-    out.appointments = punctual + late
-    out.appointment_punctuality = round(punctual / (punctual + late), 4) if punctual + late else None
-    out.callbacks = rated
-    out.satisfaction_rate = round(satisfied / rated, 4) if rated else None
-    out.avg_milestones = round(mean(milestones), 2) if milestones else None
-    out.waiting_hours = {k: round(mean(v), 2) for k, v in sorted(waits.items())}
-    return out
+                    paused[moved["clock_id"]] += moved["workdays"]
+            elif ev.type == "sla_stopped" and p["clock_id"] in started and p["status"] in ("met", "missed"):
+                scope, since = started[p["clock_id"]]
+                if self.record.assessed.get(p["clock_id"], True) and self._of_group(ev):
+                    verdict.append((ev.at, p["status"] == "met"))
+                if scope == "process" and self._period(ev.at) and not self.withdrawn:
+                    days = calendar.workdays_between(self.db, since.astimezone(CHINA).date(),
+                                                     ev.at.astimezone(CHINA).date(), fallback=True)
+                    t.durations[self.type].append(max(days - paused[p["clock_id"]], 0))
+        if verdict and not self.withdrawn and self.ended is not None and self._period(max(verdict)[0]):
+            t.verdicts[self.type].append(all(met for _at, met in verdict))
+
+    def _of_group(self, ev: Any) -> bool:
+        return self.group is None or _group_of(self.definition, ev) in (None, self.group)
+
+    def _visits(self, t: _Tally) -> None:
+        """Arrivals against the appointment in force (its latest booking or move, per job), which
+        the arrival service's own answer confirms; call-back scores on one scale."""
+        due: dict[str | None, dt.datetime] = {}
+        current: str | None = None
+        pending: tuple[dt.datetime, dt.datetime, dt.datetime | None] | None = None  # event at, arrived, due
+        for ev, p in self.evs:
+            answer = (p.get("result") or {}) if ev.type == "service_called" else {}
+            if ev.type in _APPOINTMENT_EVENTS or p.get("operator") == "yekuo/field_appointment":
+                source = p if ev.type in _APPOINTMENT_EVENTS else answer
+                if source.get("due_at"):
+                    current = source.get("job_no")
+                    due[current] = dt.datetime.fromisoformat(source["due_at"])
+            elif p.get("operator") == "yekuo/field_arrival" and pending and answer.get("due_at"):
+                pending = (pending[0], pending[1], dt.datetime.fromisoformat(answer["due_at"]))
+            if ev.type != "task_completed":
+                continue
+            data = p.get("data", {})
+            if ev.task_spec == "report_arrival" and data.get("arrived_at"):
+                self._arrival(t, pending)
+                job = (data.get("booking") or {}).get("job_no", current)
+                pending = (ev.at, dt.datetime.fromisoformat(data["arrived_at"]), due.get(job, due.get(current)))
+            score = score_of(data.get("satisfaction")) if data.get("reachable", True) else None
+            if score is not None and self._period(ev.at):
+                t.scores.append(score)
+        self._arrival(t, pending)
+
+    def _arrival(self, t: _Tally, pending: tuple[dt.datetime, dt.datetime, dt.datetime | None] | None) -> None:
+        if pending and pending[2] is not None and self._period(pending[0]):
+            t.arrivals.append(pending[1] <= pending[2])
+
+    def _waits(self, t: _Tally) -> None:
+        opened: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
+        for ev, p in self.evs:
+            if ev.type not in _INPUTS:
+                continue
+            if ev.type == "task_completed" and ev.task_spec and opened.get(ev.task_spec):
+                since, grp = opened[ev.task_spec].pop(0)
+                if self._period(ev.at) and (self.group is None or grp == self.group):
+                    t.waits[ev.task_spec].append((ev.at - since).total_seconds() / 3600)
+            for spec in p.get("opened", []):
+                opened[spec].append((ev.at, _group_for_spec(self.definition, spec)))
+
+    def _milestones(self) -> int:
+        """Distinct customer-visible steps the case passed, of those its type lists."""
+        visible = VISIBLE_STEPS.get(self.type)
+        seen: set[str] = set()
+        for _ev, payload in self.evs:
+            for entry in payload.get("trail", []):
+                if entry[1] != "c":
+                    continue
+                process = entry[3] if len(entry) > 3 and entry[3] else self.definition.spec.name
+                info = self.definition.tasks.get((process, entry[0]))
+                name = info.properties.get("milestone") if info else None
+                if name and (visible is None or name in visible):
+                    seen.add(name)
+        return len(seen)
 
 
 class _Lazy:
@@ -184,24 +284,6 @@ def _group_for_spec(definition: Any, spec: str) -> str | None:
 
 def _group_of(definition: Any, ev: Any) -> str | None:
     return _group_for_spec(definition, ev.task_spec) if ev.task_spec else None
-
-
-def _milestones(definition: Any, evs: list[tuple[Any, dict[str, Any]]], start: dt.datetime | None,
-                end: dt.datetime | None) -> int | None:
-    """Distinct customer-visible milestones of a case that ended in the period."""
-    ended = [e for e, _p in evs if e.type == "instance_completed"]
-    if not ended or not _in(ended[-1].at, start, end):
-        return None
-    seen: set[str] = set()
-    for _ev, payload in evs:
-        for entry in payload.get("trail", []):
-            if entry[1] != "c":
-                continue
-            process = entry[3] if len(entry) > 3 and entry[3] else definition.spec.name
-            info = definition.tasks.get((process, entry[0]))
-            if info and info.properties.get("milestone"):
-                seen.add(info.properties["milestone"])
-    return len(seen)
 
 
 def months(start: dt.date, end: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -254,8 +336,7 @@ def heatmap(db: Database, definition_id: int, *, start: dt.datetime | None = Non
     waits: dict[str, list[float]] = defaultdict(list)
     opened: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
     for ev in events:
-        if ev.type not in ("instance_started", "task_completed", "timer_fired", "message_received",
-                           "instance_retried"):
+        if ev.type not in _INPUTS:
             continue
         p = history.payload_of(ev)
         if ev.type == "task_completed" and ev.task_spec and opened.get((ev.instance_id, ev.task_spec)):

@@ -183,8 +183,18 @@ def overdue_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
             [_log(view, now, actor, "reassigned", details)])
 
 
-#: The main process's 回访 satisfaction choices (forms/callback.schema.json) as scores 1–5.
-CASE_SATISFACTION = {"very_satisfied": 5, "satisfied": 4, "neutral": 3, "dissatisfied": 2, "very_dissatisfied": 1}
+#: The case call-back's former answers (forms/callback.schema.json before its 1–5 scale), as scores:
+#: cases recorded with them keep counting on the one scale of job and case call-backs.
+FORMER_SATISFACTION = {"very_satisfied": 5, "satisfied": 4, "neutral": 3, "dissatisfied": 2, "very_dissatisfied": 1}
+
+
+def score_of(value: Any) -> int | None:
+    """A call-back's satisfaction on the 1–5 scale: scores as they are, the former words mapped."""
+    if isinstance(value, str):
+        return FORMER_SATISFACTION.get(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+        return value
+    return None
 
 
 def case_callback_in_command(db: Database, instance_id: int, data: dict[str, Any], *, now: dt.datetime,
@@ -196,11 +206,8 @@ def case_callback_in_command(db: Database, instance_id: int, data: dict[str, Any
         job_no = conn.execute(select(appointment_t.c.job_no).where(
             appointment_t.c.instance_id == instance_id, appointment_t.c.job_type == "install",
             appointment_t.c.status == "completed").order_by(appointment_t.c.id.desc()).limit(1)).scalar()
-    score = data.get("satisfaction")
-    if isinstance(score, str):
-        score = CASE_SATISFACTION.get(score)
     record = dict(data, job_no=job_no or f"HF-{instance_id}", job_kind="install" if job_no else "case",
-                  satisfaction=score if isinstance(score, int) else None)
+                  satisfaction=score_of(data.get("satisfaction")))
     return callback_in_command(db, instance_id, record, now=now, actor=actor)
 
 
