@@ -13,6 +13,7 @@ Nothing here writes; the XML is the exact text deployed with the definition vers
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,15 +93,27 @@ def definition_xml(db: Database, definition_id: int, process: str | None = None)
     """
     src = _sources(db, definition_id)
     process = process or src.main
-    if process not in src.processes and _calls(src, process):
+    if process not in src.processes and _calls(db, src, process):
         src = _sources(db, definitions.latest_id(db, process))
     if process not in src.processes:
         raise NotFound(f"process '{process}' is not part of definition {definition_id}")
     return src.files[src.processes[process][0]]
 
 
-def _calls(src: _Sources, key: str) -> bool:
-    return any(f'calledElement="{key}"' in text for text in src.files.values())
+def _calls(db: Database, src: _Sources, key: str) -> bool:
+    """Whether the process calls `key`, directly or through the newest versions of what it calls."""
+    seen, todo = {src.main}, [src]
+    while todo:
+        called = {m for text in todo.pop().files.values() for m in re.findall(r'calledElement="([^"]+)"', text)}
+        if key in called:
+            return True
+        for other in called - seen:
+            seen.add(other)
+            try:
+                todo.append(_sources(db, definitions.latest_id(db, other)))
+            except NotFound:
+                continue
+    return False
 
 
 def process_sources(db: Database, definition_id: int) -> list[tuple[str, str, str]]:
