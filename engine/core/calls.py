@@ -50,6 +50,7 @@ class CalledSpecs(dict):
         self.bindings = dict(bindings)  # called key -> definition id, for the state
         self.fresh: dict[str, dict[str, Any]] = {}  # bound in this command, for its event
         self.recorded = recorded  # replay: bind what the history says, never the newest
+        self._latest: dict[str, int] | None = None  # read once per command, when a call first binds
 
     def __contains__(self, name: object) -> bool:
         if dict.__contains__(self, name):
@@ -79,8 +80,14 @@ class CalledSpecs(dict):
             if name not in self.recorded:
                 raise NotFound(f"replay: the history records no version of called process '{name}'")
             definition_id = self.recorded[name]
+        elif (version := self.pin(name)) is not None:
+            definition_id = definitions.latest_id(self.db, name, version)
         else:
-            definition_id = definitions.latest_id(self.db, name, self.pin(name))
+            if self._latest is None:
+                self._latest = definitions.latest_ids(self.db)
+            if name not in self._latest:
+                raise NotFound(f"no process '{name}' is deployed")
+            definition_id = self._latest[name]
         called = definitions.load(self.db, definition_id)
         for sub, spec in called.subprocess_specs.items():  # versions deployed before bindings carry copies
             self.setdefault(sub, spec)

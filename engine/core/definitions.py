@@ -226,6 +226,16 @@ def merged(base: Definition, called: list[Definition]) -> Definition:
                       called={d.key: d.id for d in called})
 
 
+def latest_ids(db: Database) -> dict[str, int]:
+    """key -> id of its newest version, in one statement (a command binding several calls reads it once)."""
+    newest = (select(definition_t.c.key, func.max(definition_t.c.version).label("v"))
+              .group_by(definition_t.c.key).subquery())
+    with db.read() as conn:
+        rows = conn.execute(select(definition_t.c.key, definition_t.c.id).join(
+            newest, (newest.c.key == definition_t.c.key) & (newest.c.v == definition_t.c.version))).all()
+    return {r.key: r.id for r in rows}
+
+
 def latest_id(db: Database, key: str, version: int | None = None) -> int:
     with db.read() as conn:
         q = select(definition_t.c.id).where(definition_t.c.key == key)

@@ -49,6 +49,7 @@ class Step:
         self._definition = definition
         if isinstance(wf.subprocess_specs, calls.CalledSpecs):
             wf.subprocess_specs.fresh = {}  # replay steps one workflow through many commands
+            wf.subprocess_specs._latest = None  # and "latest" is read anew by each command
         self.instance_id = instance_id
         self.business_key = business_key
         self.now = clock.now()
