@@ -198,10 +198,13 @@ def taken_flows(db: Database, iid: int) -> set[tuple[str, str]]:
     records a branch that arrived at a join another branch then fired.
     """
     inst = queries.get_instance(db, iid, with_data=False)
-    meta = definitions.load(db, inst.definition_id).meta
     by_edge: dict[tuple[str, str, str], str] = {}
-    for f in meta["flows"]:
-        by_edge[(f["process"], f["source"], f["target"])] = f["id"]
+    meta: dict[str, dict] = {"tasks": {}}
+    for summary in definitions.list_definitions(db):  # called processes are versions of their own
+        own = definitions.load(db, summary.id).meta
+        meta["tasks"].update(own["tasks"])
+        for f in own["flows"]:
+            by_edge[(f["process"], f["source"], f["target"])] = f["id"]
     taken = set()
     with db.read() as conn:
         payloads = conn.execute(select(event_t.c.payload).where(event_t.c.instance_id == iid)).scalars().all()

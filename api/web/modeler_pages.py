@@ -113,6 +113,7 @@ def _texts() -> dict[str, str]:
         "paramId": _("Name"), "paramType": _("Type"), "paramValue": _("Value (Python expression)"),
         "addParam": _("Add parameter"), "remove": _("Remove"), "script": _("Script (Python)"),
         "decision": _("Decision table (DMN id)"), "calledElement": _("Called process"),
+        "calledVersion": _("Called version (latest or a version number)"),
         "timerKind": _("Timer kind"), "timeDate": _("Date"), "timeDuration": _("Duration"), "timeCycle": _("Cycle"),
         "timerExpr": _("Timer expression (Python; quote literals: \"PT48H\")"),
         "condition": _("Condition (Python expression)"), "defaultFlow": _("Default flow of the gateway"),

@@ -13,6 +13,7 @@ Nothing here writes; the XML is the exact text deployed with the definition vers
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,7 @@ from lxml import etree
 from SpiffWorkflow import TaskState
 from sqlalchemy import select
 
-from engine.core import definitions
-from engine.core.codec import CODEC
+from engine.core import calls, definitions
 from engine.core.db import Database
 from engine.core.errors import NotFound
 from engine.core.models import definition_t, event_t, instance_t
@@ -59,17 +59,21 @@ class _Sources:
     processes: dict[str, tuple[str, str]]  # process id -> (file name, process name)
 
 
-def _sources(db: Database, definition_id: int) -> _Sources:
-    key = ("diagram-sources", definition_id)
+def _sources(db: Database, definition_id: int, called: tuple[int, ...] = ()) -> _Sources:
+    """The BPMN files of a version and of the called versions a case bound (`called`)."""
+    key = ("diagram-sources", definition_id, called)
     found = db.cache.get(key)
     if found is not None:
         return found
     with db.read() as conn:
         row = conn.execute(select(definition_t.c.key, definition_t.c.sources)
                            .where(definition_t.c.id == definition_id)).first()
+        more = conn.execute(select(definition_t.c.sources).where(definition_t.c.id.in_(called))).scalars().all()
     if row is None:
         raise NotFound(f"process definition {definition_id} does not exist")
     files = {name: text for name, text in (row.sources or {}).items() if name.endswith(".bpmn")}
+    for sources in more:
+        files.update({name: text for name, text in (sources or {}).items() if name.endswith(".bpmn")})
     processes: dict[str, tuple[str, str]] = {}
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     for name, text in files.items():
@@ -82,12 +86,34 @@ def _sources(db: Database, definition_id: int) -> _Sources:
 
 
 def definition_xml(db: Database, definition_id: int, process: str | None = None) -> str:
-    """The BPMN XML (as deployed) of the definition's main process, or of one process it calls."""
+    """The BPMN XML (as deployed) of the definition's main process, or of one process it calls.
+
+    A called process is a version of its own: unless the definition still carries a copy (versions
+    deployed before bindings), it is the newest deployed version of the called key that it calls.
+    """
     src = _sources(db, definition_id)
     process = process or src.main
+    if process not in src.processes and _calls(db, src, process):
+        src = _sources(db, definitions.latest_id(db, process))
     if process not in src.processes:
         raise NotFound(f"process '{process}' is not part of definition {definition_id}")
     return src.files[src.processes[process][0]]
+
+
+def _calls(db: Database, src: _Sources, key: str) -> bool:
+    """Whether the process calls `key`, directly or through the newest versions of what it calls."""
+    seen, todo = {src.main}, [src]
+    while todo:
+        called = {m for text in todo.pop().files.values() for m in re.findall(r'calledElement="([^"]+)"', text)}
+        if key in called:
+            return True
+        for other in called - seen:
+            seen.add(other)
+            try:
+                todo.append(_sources(db, definitions.latest_id(db, other)))
+            except NotFound:
+                continue
+    return False
 
 
 def process_sources(db: Database, definition_id: int) -> list[tuple[str, str, str]]:
@@ -107,7 +133,9 @@ def instance_diagrams(db: Database, instance_id: int) -> list[ProcessDiagram]:
         payloads = conn.execute(select(event_t.c.payload).where(event_t.c.instance_id == instance_id)
                                 .order_by(event_t.c.seq)).scalars().all()
     definition = definitions.load(db, row.definition_id)
-    wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs) if row.state else None
+    wf = None
+    if row.state:
+        definition, wf = calls.restore(db, definition, row.state)
     return path_diagrams(db, definition, payloads, wf)
 
 
@@ -118,7 +146,7 @@ def path_diagrams(db: Database, definition: definitions.Definition, payloads: li
     Shared by the case page (all events, the stored state) and time travel (events up to one
     seq, the workflow replay rebuilt at that event).
     """
-    src = _sources(db, definition.id)
+    src = _sources(db, definition.id, tuple(sorted(definition.called.values())))
     flow_ids: dict[tuple[str, str, str], str] = {}
     for f in definition.meta.get("flows", []):
         flow_ids.setdefault((f["process"], f["source"], f["target"]), f["id"])

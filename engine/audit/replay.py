@@ -19,7 +19,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import select
 
-from engine.core import clock, definitions, history
+from engine.core import calls, clock, definitions, history
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import NotFound
@@ -111,7 +111,7 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
     first = history.payload_of(events[0]) if events else {}
     definition = definitions.load(db, first.get("definition_id", row.definition_id))
     report = ReplayReport(instance_id, len(events), 0, True)
-    wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
+    wf = calls.new_workflow(db, definition, recorded=_called(events))
     deadlines = _DeadlineCheck(db, clocks)
     data_before: dict[str, Any] | None = None
     try:
@@ -135,7 +135,7 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
             elif ev.type.startswith("sla_"):
                 deadlines.feed(ev)
         if until_seq is None:
-            _compare_final(wf, row, definition, open_items, instance_data)
+            _compare_final(db, wf, row, definition, open_items, instance_data)
             deadlines.finish()
     except _Diverged as exc:
         report.ok, report.divergence = False, exc.divergence
@@ -144,7 +144,16 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
     report.final = {"status": "cancelled" if cancelled else _status(wf), "open_tasks": _ready_specs(wf)}
     if data_before is None:
         data_before = instance_data(wf) if seen else {}
-    return Rebuilt(report, wf, definition, events, data_before)
+    return Rebuilt(report, wf, calls.compose(db, definition, calls.bindings_of(wf)), events, data_before)
+
+
+def _called(events: list[Any]) -> dict[str, int]:
+    """The called versions the case bound, as its history records them (the first binding of a key)."""
+    recorded: dict[str, int] = {}
+    for ev in events:
+        for key, bound in (history.payload_of(ev).get("called") or {}).items():
+            recorded.setdefault(key, bound["definition_id"])
+    return recorded
 
 
 def _group_after(events: list[Any], i: int) -> list[Any]:
@@ -212,6 +221,9 @@ def _compare_step(step: Any, ev: Any, group: list[Any]) -> None:
     got_opened = [row["task_spec"] for row in step.work_changes()[0]]
     if opened is not None and sorted(opened) != sorted(got_opened):
         raise _Diverged(Divergence(ev.seq, "tasks opened by this input", opened, got_opened))
+    called = history.payload_of(ev).get("called") or {}
+    if called != step.called():
+        raise _Diverged(Divergence(ev.seq, "called versions bound by this input", called, step.called()))
     errors = [history.payload_of(e).get("message") for e in group if e.type == "instance_error"]
     if errors and (step.error or {}).get("message") != errors[0]:
         raise _Diverged(Divergence(ev.seq, "error", errors[0], (step.error or {}).get("message")))
@@ -234,13 +246,14 @@ def _status(wf: BpmnWorkflow) -> str:
     return "running" if wf.get_tasks(state=TaskState.READY, manual=True) else "waiting"
 
 
-def _compare_final(wf: BpmnWorkflow, row: Any, definition: Any, open_items: list[str], instance_data: Any) -> None:
+def _compare_final(db: Database, wf: BpmnWorkflow, row: Any, definition: Any, open_items: list[str],
+                   instance_data: Any) -> None:
     status = "cancelled" if row.status == "cancelled" else _status(wf)
     if status != row.status:
         raise _Diverged(Divergence(None, "status", row.status, status))
     if _ready_specs(wf) != open_items:
         raise _Diverged(Divergence(None, "open tasks", open_items, _ready_specs(wf)))
-    stored = CODEC.loads(row.state, definition.spec, definition.subprocess_specs)
+    stored = calls.restore(db, definition, row.state)[1]
     expected, got = instance_data(stored), instance_data(wf)
     if expected != got:
         keys = sorted(k for k in set(expected) | set(got) if expected.get(k) != got.get(k))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
 
 STATE_FORMAT = 1
+#: The state's key for the versions of called processes the case bound (`engine.core.calls`).
+CALLED_KEY = "yekuo_called"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _zstd = threading.local()  # zstd (de)compressor objects must not be shared between threads
 
@@ -130,17 +133,25 @@ class Codec:
         finally:
             parts.registry._encoder_mode = False
         dct[BpmnWorkflowSerializer.VERSION_KEY] = parts.serializer.VERSION
+        called = getattr(workflow.subprocess_specs, "bindings", None)
+        if called:
+            dct[CALLED_KEY] = called
         raw = orjson.dumps(dct, default=parts.default,
                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
         return compress(raw)
 
-    def loads(self, blob: bytes, spec: BpmnProcessSpec,
-              subprocess_specs: dict[str, BpmnProcessSpec]) -> BpmnWorkflow:
+    def loads(self, blob: bytes, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
+              bound: Callable[[dict[str, int]], dict[str, BpmnProcessSpec]] | None = None) -> BpmnWorkflow:
+        """The workflow; `bound` turns the stored bindings of called processes into its spec dict."""
         dct = orjson.loads(decompress(blob))
+        called = dct.pop(CALLED_KEY, {})
         self.serializer.migrate(dct)
+        specs = bound(called) if bound is not None else dict(subprocess_specs)
         dct["spec"] = spec
-        dct["subprocess_specs"] = dict(subprocess_specs)
-        return self.serializer.from_dict(dct)
+        dct["subprocess_specs"] = dict(specs)
+        workflow = self.serializer.from_dict(dct)
+        workflow.subprocess_specs = specs
+        return workflow
 
     def to_jsonable(self, value: Any) -> Any:
         """Task data as plain JSON types (datetimes and the like in Spiff's typed form)."""

@@ -63,6 +63,7 @@ class Definition:
     tasks: dict[tuple[str, str], TaskInfo]
     validators: dict[str, Any] = field(default_factory=dict)
     derived: dict[str, Any] = field(default_factory=dict)  # lookups other modules build once per version
+    called: dict[str, int] = field(default_factory=dict)  # merged: called key -> bound definition id
 
     def task_info(self, task: Any) -> TaskInfo:
         return self.tasks[(task.workflow.spec.name, task.task_spec.name)]
@@ -198,6 +199,41 @@ def load(db: Database, definition_id: int) -> Definition:
                             subprocess_specs=subs, tasks=tasks)
     db.cache[cache_key] = definition
     return definition
+
+
+def merged(base: Definition, called: list[Definition]) -> Definition:
+    """`base` seen through the called versions one case bound: their tasks, forms, lanes and flows too.
+
+    The called versions come first, so the caller's own forms win a name both use.
+    """
+    tasks: dict[tuple[str, str], TaskInfo] = {}
+    forms: dict[str, Any] = {}
+    lanes: dict[str, str] = {}
+    flows: list[dict] = []
+    subs = dict(base.subprocess_specs)
+    for d in [*called, base]:
+        tasks.update(d.tasks)
+        forms.update(d.forms)
+        lanes.update(d.meta.get("lanes", {}))
+        flows.extend(d.meta.get("flows", []))
+    for d in called:
+        subs.update(d.subprocess_specs)
+        subs[d.key] = d.spec
+    meta = {**base.meta, "lanes": lanes, "flows": flows,
+            "tasks": {k: v for d in [*called, base] for k, v in d.meta.get("tasks", {}).items()}}
+    return Definition(id=base.id, key=base.key, version=base.version, name=base.name, checksum=base.checksum,
+                      forms=forms, meta=meta, spec=base.spec, subprocess_specs=subs, tasks=tasks,
+                      called={d.key: d.id for d in called})
+
+
+def latest_ids(db: Database) -> dict[str, int]:
+    """key -> id of its newest version, in one statement (a command binding several calls reads it once)."""
+    newest = (select(definition_t.c.key, func.max(definition_t.c.version).label("v"))
+              .group_by(definition_t.c.key).subquery())
+    with db.read() as conn:
+        rows = conn.execute(select(definition_t.c.key, definition_t.c.id).join(
+            newest, (newest.c.key == definition_t.c.key) & (newest.c.v == definition_t.c.version))).all()
+    return {r.key: r.id for r in rows}
 
 
 def latest_id(db: Database, key: str, version: int | None = None) -> int:

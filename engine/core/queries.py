@@ -16,7 +16,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import bindparam, func, or_, select
 
-from engine.core import definitions, form_options, worklist
+from engine.core import calls, definitions, form_options, worklist
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import NotFound
@@ -78,12 +78,12 @@ def task_detail(db: Database, item_id: str, *,
         if task is None or not visible(task):
             raise NotFound(f"task {item_id} does not exist")
         definition = definitions.load(db, r.definition_id)  # cached; else read in this transaction
-    form = definition.forms.get(task.form_schema) if task.form_schema else None
-    ui = definition.forms.get(task.form_ui_schema) if task.form_ui_schema else None
     try:
-        data = _task_data(definition, r.state, item_id)
+        definition, data = _task_data(db, definition, r.state, item_id)
     except Exception:  # noqa: BLE001 — a finished case may no longer hold the task
         data = {}
+    form = definition.forms.get(task.form_schema) if task.form_schema else None
+    ui = definition.forms.get(task.form_ui_schema) if task.form_ui_schema else None
     if isinstance(form, dict):
         form = form_options.resolve(form, data)
     return TaskDetail(task, r.instance_version, form, ui, data)
@@ -97,13 +97,15 @@ def task_data(db: Database, item_id: str) -> dict[str, Any]:
                          .where(work_item_t.c.id == item_id)).first()
     if r is None:
         raise NotFound(f"task {item_id} does not exist")
-    return _task_data(definitions.load(db, r.definition_id), r.state, item_id)
+    return _task_data(db, definitions.load(db, r.definition_id), r.state, item_id)[1]
 
 
-def _task_data(definition: definitions.Definition, state: bytes, item_id: str) -> dict[str, Any]:
-    wf = CODEC.loads(state, definition.spec, definition.subprocess_specs)
+def _task_data(db: Database, definition: definitions.Definition, state: bytes,
+               item_id: str) -> tuple[definitions.Definition, dict[str, Any]]:
+    """The task's data, and the definition seen through the called versions the case bound (its form)."""
+    composed, wf = calls.restore(db, definition, state)
     task = wf.get_task_from_id(uuid.UUID(item_id))
-    return CODEC.to_jsonable(dict(task.data)) if task is not None else {}
+    return composed, CODEC.to_jsonable(dict(task.data)) if task is not None else {}
 
 
 def get_instance(db: Database, instance_id: int, *, with_data: bool = True) -> InstanceView:
@@ -115,7 +117,7 @@ def get_instance(db: Database, instance_id: int, *, with_data: bool = True) -> I
     definition = definitions.load(db, row.definition_id)
     data: dict[str, Any] = {}
     if with_data and row.state:
-        wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs)
+        _composed, wf = calls.restore(db, definition, row.state)
         data = instance_data(wf)
     return InstanceView(id=row.id, definition_id=row.definition_id, key=definition.key,
                         definition_version=definition.version, business_key=row.business_key,

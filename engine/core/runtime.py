@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow import TaskState
-from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import and_, delete, insert
 
-from engine.core import clock, definitions, form_options, forms, history, store, users
+from engine.core import calls, clock, definitions, form_options, forms, history, store, users
 from engine.core.actors import SYSTEM, Actor
 from engine.core.codec import CODEC
 from engine.core.db import Database
@@ -84,7 +83,7 @@ def start_instance(db: Database, key: str, data: dict[str, Any] | None = None, *
     """
     definition = definitions.load(db, definitions.latest_id(db, key, version))
     data = CODEC.to_jsonable(dict(data or {}))
-    wf = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
+    wf = calls.new_workflow(db, definition)
     with db.write() as conn:
         iid = conn.execute(insert(instance_t).values(
             definition_id=definition.id, business_key=business_key, status="running", state=b"",
@@ -135,8 +134,7 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
         raise Forbidden(f"task '{row.name}' belongs to group '{row.candidate_group}'")
     if instance_version is not None and instance_version != row.instance_version:
         raise Conflict("the case changed since you opened it; reload and try again")
-    definition = definitions.load(db, row.definition_id)
-    wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs)
+    definition, wf = calls.restore(db, definitions.load(db, row.definition_id), row.state)
     step = Step(db, definition, wf, instance_id=row.instance_id, business_key=row.business_key, actor=actor.name)
     task = step.task_by_id(item_id)
     if not task.has_state(TaskState.READY):

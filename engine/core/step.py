@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
-from engine.core import clock, counters, definitions, failures, services
+from engine.core import calls, clock, counters, definitions, failures, services
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidState, ServiceError, YekuoError
@@ -46,8 +46,12 @@ class Step:
                  recorded_services: list[dict[str, Any]] | None = None, actor: str | None = None) -> None:
         self.db = db
         self.actor = actor  # whose command this is: `get_current_user()` in scripts
-        self.definition = definition
         self.wf = wf
+        self._bound: dict[str, int] | None = None
+        self._definition = definition
+        if isinstance(wf.subprocess_specs, calls.CalledSpecs):
+            wf.subprocess_specs.fresh = {}  # replay steps one workflow through many commands
+            wf.subprocess_specs._latest = None  # and "latest" is read anew by each command
         self.instance_id = instance_id
         self.business_key = business_key
         self.now = clock.now()
@@ -66,7 +70,7 @@ class Step:
             self._before[t.id] = t.state
             if t.state == TaskState.READY and t.task_spec.manual:
                 self._ready_before.add(str(t.id))
-                props = definition.task_info(t).properties
+                props = self.definition.task_info(t).properties
                 if props.get("slaKey"):
                     self.sla_before[str(t.id)] = props["slaKey"]
                 if props.get("slaPause"):
@@ -78,6 +82,23 @@ class Step:
         self._work: tuple[list[dict[str, Any]], set[str]] | None = None
         self.new_items: list[dict[str, Any]] = []
         self.messages: list[str] = []  # messages delivered in this command (anchors may name them)
+
+    @property
+    def definition(self) -> definitions.Definition:
+        """The case's definition seen through the called versions bound so far (a call binds mid-step)."""
+        bound = calls.bindings_of(self.wf)
+        if bound != self._bound:
+            self._bound = bound
+            self._definition = calls.compose(self.db, self._definition, bound)
+        return self._definition
+
+    @definition.setter
+    def definition(self, value: definitions.Definition) -> None:
+        self._definition, self._bound = value, None
+
+    def called(self) -> dict[str, dict[str, Any]]:
+        """The called versions this command bound (key -> version, definition id), for its event."""
+        return dict(getattr(self.wf.subprocess_specs, "fresh", {}))
 
     def scan(self) -> "_Scan":
         """One pass over the task tree after the command; call when the workflow is settled."""

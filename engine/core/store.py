@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.core import clock, definitions, history, worklist
+from engine.core import calls, clock, definitions, history, worklist
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import Conflict, NotFound
@@ -91,6 +91,8 @@ def save(db: Database, step: Step, row: Any, primary: NewEvent, *, status: str |
 def finish_events(step: Step, primary: NewEvent, status: str, previous_status: str | None) -> list[NewEvent]:
     primary.payload["trail"] = step.trail()
     primary.payload["opened"] = [row["task_spec"] for row in step.work_changes()[0]]
+    if step.called():
+        primary.payload["called"] = step.called()
     events = [primary, *step.events]
     if step.error is not None and previous_status != "error":
         events.append(NewEvent("instance_error", step.now, payload=step.error,
@@ -196,8 +198,7 @@ def load(db: Database, instance_id: int) -> tuple[Any, definitions.Definition, B
         row = conn.execute(_INSTANCE_BY_ID, {"b_id": instance_id}).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
-    definition = definitions.load(db, row.definition_id)
-    wf = CODEC.loads(row.state, definition.spec, definition.subprocess_specs)
+    definition, wf = calls.restore(db, definitions.load(db, row.definition_id), row.state)
     return row, definition, wf
 
 

@@ -37,7 +37,7 @@ from engine.core.errors import DeployError, InvalidData, Problem
 from engine.core.models import definition_t
 from engine.core.validation.bundle import ParsedProcess, parse_bundle
 from engine.core.validation.code_checks import JUEL, juel_message
-from engine.modeling import arena
+from engine.modeling import arena, called
 
 __all__ = ["CheckResult", "ImportResult", "check", "check_form", "deploy", "export_bpmn", "export_zip",
            "normalize", "read_zip", "validate", "version_sources"]
@@ -349,10 +349,14 @@ def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, fo
         problems += [p for p in check_form(name, text) if p not in problems]
     parsed: list[ParsedProcess] = []
     if files:
-        with forms_overlay(forms_dir, forms) as fdir:
+        refs, ref_forms, ref_problems = called.references(db, imported.files)
+        problems += ref_problems
+        # a called version's stored forms only fill in names the server's forms and the bundle lack
+        overlay = {n: c for n, c in ref_forms.items() if not (Path(forms_dir) / n).exists()}
+        with forms_overlay(forms_dir, {**overlay, **(forms or {})} or None) as fdir:
             try:
                 parsed = parse_bundle(imported.files, forms_dir=fdir, groups=definitions.group_names(db),
-                                      operators=services.operators(), max_bytes=max_bytes)
+                                      operators=services.operators(), max_bytes=max_bytes, references=refs)
             except DeployError as exc:
                 problems += [p for p in exc.problems if p not in problems]
     result = CheckResult(not problems, problems, imported.notes, files=imported.files)
@@ -413,8 +417,11 @@ def version_sources(db: Database, definition_id: int) -> dict[str, Any]:
         from engine.core.errors import NotFound
 
         raise NotFound(f"process definition {definition_id} does not exist")
+    # only the process's own file and decision tables: what it calls are versions of their own
+    # (versions deployed before bindings also kept copies of them, which must not be redeployed)
+    own = {n: t for n, t in row.sources.items() if n == row.source_file or n.lower().endswith(".dmn")}
     return {"id": row.id, "key": row.key, "version": row.version, "name": row.name, "main": row.source_file,
-            "files": dict(row.sources), "forms": dict(row.forms), "deployed_at": row.deployed_at,
+            "files": own, "forms": dict(row.forms), "deployed_at": row.deployed_at,
             "deployed_by": row.deployed_by, "note": row.note}
 
 

@@ -26,7 +26,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from sqlalchemy import delete, func, select, update
 
-from engine.core import definitions, history, store
+from engine.core import calls, definitions, history, store
 from engine.core.codec import CODEC
 from engine.core.db import Database
 from engine.core.errors import InvalidState, NotFound
@@ -107,7 +107,7 @@ class MigrationCheck:
 
 
 def _blockers(wf: Any, new: definitions.Definition) -> list[str]:
-    top, subs = diff_workflow(CODEC.registry, wf, new.spec, new.subprocess_specs)
+    top, subs = diff_workflow(CODEC.registry, wf, new.spec, _target_specs(wf, new))
     reasons = []
     for task in top.removed:
         if task.has_state(_OPEN) and _bpmn(task.task_spec):
@@ -144,15 +144,28 @@ def check(db: Database, instance_ids: list[int], to_version: int | None = None) 
     return out
 
 
+def _target_specs(wf: Any, target: definitions.Definition) -> dict[str, Any]:
+    """The target's own subprocess specs, with the called versions the case bound kept as they are."""
+    specs = dict(target.subprocess_specs)
+    for key in calls.bindings_of(wf):
+        specs[key] = dict.__getitem__(wf.subprocess_specs, key)
+    return specs
+
+
 def _move(wf: Any, target: definitions.Definition) -> list[str]:
     """Re-point every task at the new version's specs; returns the ids of dropped tasks."""
-    top, subs = diff_workflow(CODEC.registry, wf, target.spec, target.subprocess_specs)
+    specs = _target_specs(wf, target)
+    top, subs = diff_workflow(CODEC.registry, wf, target.spec, specs)
     dropped = migrate_workflow(top, wf, target.spec)
     for sp_id, sp_diff in subs.items():
         if sp_diff is not None:
             sp = wf.subprocesses[sp_id]
-            dropped += migrate_workflow(sp_diff, sp, target.subprocess_specs[sp.spec.name])
-    wf.subprocess_specs = dict(target.subprocess_specs)
+            dropped += migrate_workflow(sp_diff, sp, specs[sp.spec.name])
+    if isinstance(wf.subprocess_specs, calls.CalledSpecs):
+        wf.subprocess_specs.top = target.spec
+        wf.subprocess_specs.update(specs)
+    else:
+        wf.subprocess_specs = specs
     return [str(t.id) for t in dropped]
 
 

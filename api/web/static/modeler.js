@@ -227,7 +227,7 @@
     return Object.keys(names).filter(function (n) { return n.slice(-suffix.length) === suffix; }).sort();
   }
 
-  var KNOWN_PROPS = ['formJsonSchemaFilename', 'formUiSchemaFilename', 'slaKey', 'slaFrom', 'slaPause', 'slaEnd', 'milestone', 'dueFrom'];
+  var KNOWN_PROPS = ['formJsonSchemaFilename', 'formUiSchemaFilename', 'slaKey', 'slaFrom', 'slaPause', 'slaEnd', 'milestone', 'dueFrom', 'calledVersion'];
 
   function renderProps() {
     var element = state.current;
@@ -304,6 +304,10 @@
     }
     if (isA(element, 'bpmn:CallActivity')) {
       rows.push(field(T.calledElement, input(b.calledElement, function (v) { modeling.updateProperties(element, { calledElement: v }); })));
+      // binding: empty = latest (the newest version when the call starts), or a pinned version number
+      rows.push(field(T.calledVersion, input(getProp(element, 'calledVersion'), function (v) {
+        setProp(element, 'calledVersion', v.trim() === 'latest' ? '' : v.trim());
+      }, { placeholder: 'latest' }), 'prop-called-version'));
     }
     var timer = (b.eventDefinitions || []).filter(function (d) { return d.$type === 'bpmn:TimerEventDefinition'; })[0];
     if (timer) rows = rows.concat(timerRows(element, timer));

@@ -187,22 +187,17 @@ def _canonical_checksum(sources: dict[str, str], forms: dict[str, Any]) -> str:
 
 
 def _result(b: BundleContext, proc: ProcessXml, spec: BpmnProcessSpec, subs: dict[str, BpmnProcessSpec]) -> ParsedProcess:
-    closure = b.callees_closure(proc.key)
-    sources: dict[str, str] = {}
-    forms: dict[str, Any] = {}
-    lanes: dict[str, str] = {}
-    flows: list[dict] = []
-    for p in closure:
-        sources[p.doc.name] = p.doc.text
-        for decision in p.decisions:
-            sources[b.dmn_docs[decision].name] = b.dmn_docs[decision].text
-        for name in [n for n, _ in p.forms] + p.ui_forms:
-            forms[name] = b.forms.loaded[name]
-        lanes.update(p.lanes)
-        flows.extend(p.flows())
+    """The process on its own: the processes it calls are versions of their own, bound per case
+    when the call starts (`engine.core.calls`), so neither their specs, files nor forms are kept here."""
+    called = {p.key for p in b.callees_closure(proc.key)} - {proc.key}
+    sources: dict[str, str] = {proc.doc.name: proc.doc.text}
+    for decision in proc.decisions:
+        sources[b.dmn_docs[decision].name] = b.dmn_docs[decision].text
+    forms = {name: b.forms.loaded[name] for name in [n for n, _ in proc.forms] + proc.ui_forms}
     return ParsedProcess(
-        key=proc.key, name=proc.name, source_file=proc.doc.name, spec=spec, subprocess_specs=subs,
-        sources=sources, forms=forms, lanes=lanes, flows=flows,
+        key=proc.key, name=proc.name, source_file=proc.doc.name, spec=spec,
+        subprocess_specs={n: s for n, s in subs.items() if n not in called},
+        sources=sources, forms=forms, lanes=dict(proc.lanes), flows=list(proc.flows()),
         checksum=_canonical_checksum(sources, forms),
     )
 
@@ -234,15 +229,18 @@ def _in_reading_order(problems: list[Problem], names: list[str]) -> list[Problem
 
 def parse_bundle(files: dict[str, bytes], *, forms_dir: Path, groups: dict[str, str],
                  operators: set[str], max_bytes: int = 5 * 1024 * 1024,
-                 dmn_files: dict[str, bytes] | None = None) -> list[ParsedProcess]:
+                 dmn_files: dict[str, bytes] | None = None,
+                 references: dict[str, bytes] | None = None) -> list[ParsedProcess]:
     """Raise DeployError listing EVERY problem found (not only the first); else one ParsedProcess per executable process.
 
     `files` maps file names to BPMN (``.bpmn``/``.xml``) or DMN (``.dmn``) bytes; `dmn_files` adds
-    more decision tables. Lanes must name a group of `groups` (code -> display name), service tasks
+    more decision tables; `references` are deployed files of called processes the bundle does not
+    carry — read so the calls resolve, checked, but never returned as processes to store. Lanes must name a group of `groups` (code -> display name), service tasks
     an operator in `operators`, user tasks a form in `forms_dir`.
     """
     b = BundleContext(Path(forms_dir), groups, operators, max_bytes)
-    bpmn_docs, dmn_docs = _split_files(files, dmn_files, b)
+    references = {n: d for n, d in (references or {}).items() if n not in files}
+    bpmn_docs, dmn_docs = _split_files({**files, **references}, dmn_files, b)
     _add_dmn(b, dmn_docs)
     b.procs, skip = index_processes(bpmn_docs, b.problems)
     linters = [Linter(p, b) for p in b.executable()]
@@ -258,4 +256,4 @@ def parse_bundle(files: dict[str, bytes], *, forms_dir: Path, groups: dict[str, 
         b.problems.add(BUNDLE, "the bundle contains no executable process")
     if b.problems:
         raise DeployError(_in_reading_order(b.problems.items, [*files, *(dmn_files or {})]))
-    return [_result(b, p, *parsed[p.key]) for p in b.executable()]
+    return [_result(b, p, *parsed[p.key]) for p in b.executable() if p.doc.name not in references]
