@@ -576,3 +576,5 @@ dispatch_entry_t = DispatchEntry.__table__
 callback_record_t = CallbackRecord.__table__
 works_entry_t = WorksEntry.__table__
 works_log_t = WorksLog.__table__
+
+from engine.core.models_exchange import case_reference_t, inbound_message_t  # noqa: E402,F401  (same metadata)
