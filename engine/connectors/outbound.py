@@ -11,6 +11,7 @@ letter (`failed`), listed and redelivered by hand with `yekuo outbox list/retry`
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,9 +33,10 @@ def document(kind: str, step: Step, **fields: Any) -> str:
 
 
 def push(step: Step, system: str, kind: str, key: str, **fields: Any) -> None:
-    """Queue a document for `system` with the step; `key` (unique per case and fact) makes a repeat a no-op."""
-    step.effects.send(CHANNEL, system, document(kind, step, **fields), key=f"{system}:{step.instance_id}:{key}",
-                      template=kind)
+    """Queue a document for `system` with the step; `key` (unique per case and fact) makes a repeat a
+    no-op. The key travels as the `X-Yekuo-Message-Id` header, so it is percent-encoded to ASCII."""
+    key = urllib.parse.quote(f"{system}:{step.instance_id}:{key}", safe=":-_.")
+    step.effects.send(CHANNEL, system, document(kind, step, **fields), key=key, template=kind)
 
 
 class ConnectorSink:
