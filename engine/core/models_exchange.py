@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.core.models import Base
+from engine.core.base import Base
 
 _BIG = BigInteger().with_variant(Integer, "sqlite")
 
