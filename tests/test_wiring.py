@@ -31,11 +31,13 @@ for package in (engine, api):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         if ".migrations" not in module.name and not module.name.endswith("__main__"):
             importlib.import_module(module.name)
-from engine.core import services, step, store, timers
+from engine.core import runtime, services, step, store, timers
 from engine.deadlines import calendar_import
+from engine.messages import sinks
 print(json.dumps({"services": sorted(services.operators()), "timers": sorted(timers.HANDLERS),
                   "case_end": len(store.CASE_END_HOOKS), "write": len(store.WRITE_HOOKS),
-                  "helpers": sorted(step.SCRIPT_HELPERS), "calendar": len(calendar_import.after_import)}))
+                  "helpers": sorted(step.SCRIPT_HELPERS), "calendar": len(calendar_import.after_import),
+                  "form_checks": sorted(runtime.FORM_CHECKS), "channel_sinks": sorted(sinks.CHANNEL_SINKS)}))
 """
 
 
@@ -44,7 +46,7 @@ def test_importing_every_module_registers_nothing() -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"services": [], "timers": [], "case_end": 0, "write": 0, "helpers": [],
-                                       "calendar": 0}
+                                       "calendar": 0, "form_checks": [], "channel_sinks": []}
 
 
 def test_install_knows_every_operator_the_bundled_models_call() -> None:

@@ -10,15 +10,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.cli import (audit, database, deadlines, deploy, dispatch, importing, instances, outbox, serve, timers,
-                     versions)
+from api.cli import (
+    audit,
+    database,
+    deadlines,
+    deploy,
+    dispatch,
+    importing,
+    instances,
+    outbox,
+    peers,
+    serve,
+    timers,
+    versions,
+)
 from api.cli.common import Context
 from engine import wiring
 from engine.core import config
 from engine.core.errors import DeployError, YekuoError
 
 #: The command groups, in the order `yekuo --help` lists them.
-GROUPS = (database, deploy, importing, serve, timers, audit, deadlines, versions, outbox, instances, dispatch)
+GROUPS = (database, deploy, importing, serve, timers, audit, deadlines, versions, outbox, instances, dispatch, peers)
 
 
 def build_parser() -> argparse.ArgumentParser:

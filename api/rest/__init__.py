@@ -42,6 +42,7 @@ def _blueprints() -> list[Any]:
         calendar,
         deployments,
         dispatch,
+        inbound,
         instances,
         modeling,
         notices,
@@ -50,7 +51,8 @@ def _blueprints() -> list[Any]:
     )
 
     return [auth.blp, *deployments.blueprints, instances.blp, tasks.blp, *applications.blueprints, notices.blp,
-            *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints]
+            *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
+            inbound.blp]
 
 
 def _limit_body() -> None:

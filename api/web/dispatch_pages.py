@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from api import policy
 from api.web import CHINA
 from api.web.views import bp, friendly, page, page_actor, page_db, page_user
+from engine.connectors import service_center
 from engine.core import clock, queries, worklist
 from engine.core.errors import Forbidden, InvalidData, YekuoError
 from engine.dispatch import appointments, capacity, field, teams, works
@@ -132,6 +133,7 @@ def board_data(day: dt.date, area: str | None) -> dict[str, Any]:
                    "satisfaction": round(sum(rated) / len(rated), 1) if rated else None},
         "overdue": overdue, "callbacks": callbacks, "follow_ups": field.callbacks(db, follow_up_status="open"),
         "overbooked": appointments.overbooked(db, start=day, days=14, area=area),
+        "contacts": service_center.open_contacts(db),  # 95598 urgings and complaints to acknowledge
     }
 
 

@@ -17,30 +17,16 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.core.column_types import Json, UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: Json, list[Any]: Json}
+from engine.core.base import NAMING, Base  # noqa: F401  (re-exported: code imports Base from models)
+from engine.core.column_types import Json, UTCDateTime  # noqa: F401  (migrations name models.UTCDateTime)
 
 
 class Group(Base):
@@ -576,3 +562,5 @@ dispatch_entry_t = DispatchEntry.__table__
 callback_record_t = CallbackRecord.__table__
 works_entry_t = WorksEntry.__table__
 works_log_t = WorksLog.__table__
+
+from engine.core.models_exchange import case_reference_t, inbound_message_t  # noqa: E402,F401  (same metadata)

@@ -248,6 +248,10 @@ class Step:
         task = next(iter(scan.ready.values()), None) or self.wf.last_task
         return task.data if task is not None else self.wf.data
 
+    def case_data(self) -> dict[str, Any]:
+        """The case data as the latest task holds it, for write hooks (read it, never change it)."""
+        return self._latest_data()
+
     @property
     def application_no(self) -> str | None:
         """The application number the process generated (data key `application_no`)."""

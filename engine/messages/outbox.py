@@ -38,7 +38,7 @@ from engine.core.db import Database
 from engine.core.errors import YekuoError
 from engine.core.models import outbox_t
 from engine.messages import sinks
-from engine.messages.sinks import DeliveryError, OutboundMessage, RetryableError, Sink
+from engine.messages.sinks import DeferredError, DeliveryError, OutboundMessage, RetryableError, Sink
 
 log = logging.getLogger("yekuo.outbox")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -95,12 +95,14 @@ class DeliveryReport:
     failed: list[int] = field(default_factory=list)  # ids marked failed in this pass
     lost: int = 0  # outcome not recorded: the lease had passed to another worker
     released: int = 0  # handed back unattempted because the lease was running out
+    deferred: int = 0  # not attempted: the receiver is switched off (no attempt used up)
 
     def __str__(self) -> str:
         text = f"delivered {self.sent} message(s), {self.retrying} to retry, {len(self.failed)} failed"
         extras = [f"{n} {what}" for n, what in ((self.duplicates, "already delivered"),
                                                (self.lost, "lost to another worker"),
-                                               (self.released, "handed back")) if n]
+                                               (self.released, "handed back"),
+                                               (self.deferred, "held: receiver switched off")) if n]
         return text + (f" ({', '.join(extras)})" if extras else "")
 
 
@@ -243,6 +245,9 @@ def _deliver_one(db: Database, sink: Sink, message: OutboundMessage, policy: Ret
                  report: DeliveryReport, worker: str) -> None:
     try:
         result = sink.deliver(message)
+    except DeferredError as exc:
+        _defer(db, message, policy.backoff_max.total_seconds() if exc.retry_after is None else exc.retry_after,
+               report)
     except DeliveryError as exc:
         _record_failure(db, message, exc, policy, report, worker)
     except Exception as exc:  # a sink bug or surprise: retry rather than lose the message
@@ -289,6 +294,14 @@ def _record_failure(db: Database, message: OutboundMessage, exc: DeliveryError, 
         report.retrying += 1
         log.info("%s: outbox message %s will be retried at %s: %s", worker, message.id,
                  values["next_attempt_at"].isoformat(), error)
+
+
+def _defer(db: Database, message: OutboundMessage, seconds: float, report: DeliveryReport) -> None:
+    """The receiver is switched off: undo the claim's attempt and wait, so no attempt is used up."""
+    with db.write() as conn:
+        conn.execute(_RELEASE, [{"b_id": message.id, "b_attempt": message.attempt,
+                                 "b_now": clock.now() + dt.timedelta(seconds=seconds)}])
+    report.deferred += 1
 
 
 def _release(db: Database, items: list[Claimed], report: DeliveryReport) -> None:

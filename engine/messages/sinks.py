@@ -11,6 +11,8 @@ to drop repeats (the file sink does so itself).
   development machine; it never writes the same idempotency key twice to its file.
 - `HttpSink`: POSTs the message as JSON to a webhook (the SMS gateway adapter, the in-app notice
   service), with the key in the `Idempotency-Key` header.
+- `RoutedSink`: channels with a sink of their own (`CHANNEL_SINKS`, filled by `engine.wiring`: the
+  connectors' per-system signed HTTP sink) go there, the rest to the configured sink.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import IO, Any, Protocol
 
 from engine.core import clock
@@ -83,6 +86,12 @@ class RetryableError(DeliveryError):
 
 class PermanentError(DeliveryError):
     retryable = False
+
+
+class DeferredError(DeliveryError):
+    """Not attempted (the receiver is switched off): wait and try again without using up an attempt."""
+
+    retryable = True
 
 
 class Sink(Protocol):
@@ -162,11 +171,14 @@ class HttpSink:
         self._opener = urllib.request.build_opener(_NoRedirect)
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
-        headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": message.idempotency_key,
-                   "User-Agent": "yekuo-outbox/1"}
+        headers = {"Idempotency-Key": message.idempotency_key}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(message.payload(), ensure_ascii=False).encode()
+        return self.post(json.dumps(message.payload(), ensure_ascii=False).encode(), headers)
+
+    def post(self, data: bytes, headers: Mapping[str, str]) -> DeliveryResult:
+        """POST `data` as JSON with `headers`; the outcome classified as `deliver` documents."""
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "yekuo-outbox/1", **headers}
         request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
@@ -202,8 +214,31 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+#: Sinks for channels of their own, by channel: `factory(settings) -> Sink`; filled by `engine.wiring`.
+CHANNEL_SINKS: dict[str, Callable[[Any], Sink]] = {}
+
+
+class RoutedSink:
+    """Hands each message to its channel's own sink, or to the default one."""
+
+    def __init__(self, default: Sink, routes: Mapping[str, Sink]) -> None:
+        self.default = default
+        self.routes = dict(routes)
+
+    def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        return self.routes.get(message.channel, self.default).deliver(message)
+
+
 def from_settings(settings: Any) -> Sink:
-    """The sink `YEKUO_OUTBOX_SINK` names, configured from the other `YEKUO_OUTBOX_*` settings."""
+    """The sink `YEKUO_OUTBOX_SINK` names (configured from the other `YEKUO_OUTBOX_*` settings),
+    routed around for the channels in `CHANNEL_SINKS`."""
+    default = _configured(settings)
+    if not CHANNEL_SINKS:
+        return default
+    return RoutedSink(default, {channel: factory(settings) for channel, factory in CHANNEL_SINKS.items()})
+
+
+def _configured(settings: Any) -> Sink:
     kind = settings.outbox_sink
     if kind == "file":
         return FileSink(settings.outbox_file)

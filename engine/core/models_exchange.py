@@ -1,0 +1,51 @@
+"""Tables of the data exchange with other systems (engine.connectors), kept beside `models.py`
+(which imports this module last, so `Base.metadata` and the migrations see them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.core.base import Base
+
+_BIG = BigInteger().with_variant(Integer, "sqlite")
+
+
+class InboundMessage(Base):
+    """Every signed call another system made, once per (system, message id): a repeat is answered
+    with the stored result and applies nothing."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (UniqueConstraint("system", "message_id", name="uq_inbound_message_system_id"),)
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
+    system: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12))  # processing, done
+    http_status: Mapped[int | None]
+    result: Mapped[dict[str, Any] | None]
+    instance_id: Mapped[int | None] = mapped_column(_BIG, index=True)
+    received_at: Mapped[dt.datetime]
+    done_at: Mapped[dt.datetime | None]
+
+
+class CaseReference(Base):
+    """What another system assigned to a case (the marketing system's account number 户号); the
+    newest by the peer's own time wins, so a late older delivery changes nothing."""
+
+    __tablename__ = "case_reference"
+    __table_args__ = (Index("uq_case_reference_identity", "instance_id", "system", "kind", unique=True),)
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(_BIG)
+    system: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(120))
+    issued_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+
+
+inbound_message_t = InboundMessage.__table__
+case_reference_t = CaseReference.__table__
