@@ -19,7 +19,6 @@ from api.rest.schemas import (
     page_schema,
 )
 from engine.core import clock, definitions, queries, runtime, worklist
-from engine.core.errors import NotFound
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
                 description="Human tasks (work items) of running cases.")
@@ -39,6 +38,8 @@ def _changed(task: runtime.TaskNow) -> dict[str, Any]:
     """A claimed, released or handed-on task from what the command read: its form from the cached
     definition version, no `data` (no workflow restored; GET the task for it)."""
     definition = definitions.load(db(), task.definition_id)
+    if task.form_schema and task.form_schema not in definition.forms:  # a called process's task
+        definition = queries.case_definition(db(), task.instance_id)
     form = definition.forms.get(task.form_schema) if task.form_schema else None
     ui = definition.forms.get(task.form_ui_schema) if task.form_ui_schema else None
     row = _row(task)

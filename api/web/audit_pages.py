@@ -59,7 +59,7 @@ def _event_rows(definition: definitions.Definition, rows: list[Any]) -> list[dic
 def audit_history(instance_id: int) -> Any:
     db = page_db()
     inst = queries.get_instance(db, instance_id, with_data=True)
-    definition = definitions.load(db, inst.definition_id)
+    definition = queries.case_definition(db, instance_id)
     types = [t for t in request.args.getlist("type") if t]
     actor = request.args.get("actor") or None
     rows, total = audit.events(db, instance_id, types=types or None, actor=actor)
@@ -85,7 +85,7 @@ def audit_as_of(instance_id: int, seq: int) -> Any:
     `have` lists processes whose XML the page already holds (sent once, not on every step)."""
     db = page_db()
     found = timetravel.as_of(db, instance_id, seq)
-    definition = definitions.load(db, found.definition_id)
+    definition = queries.case_definition(db, instance_id)
     have = set(filter(None, request.args.get("have", "").split(",")))
     upto = _rows_upto(instance_id, seq)
     order = form_order(definition, upto)
@@ -171,7 +171,7 @@ def audit_case_file(instance_id: int) -> Any:
     db = page_db()
     doc = audit.case_file(db, instance_id)
     inst = queries.get_instance(db, instance_id)
-    definition = definitions.load(db, inst.definition_id)
+    definition = queries.case_definition(db, instance_id)
     rows, _total = audit.events(db, instance_id)
     order = form_order(definition, rows)
     return render_template("audit_file.html", doc=doc, inst=inst, definition=definition,

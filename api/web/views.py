@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from api import auth, policy
 from api.web import CHINA, LANGUAGES, casedata, labels, local_time, vendor_ready
 from engine.audit import diagrams
-from engine.core import actors, clock, definitions, form_options, history, queries, runtime, users, worklist
+from engine.core import actors, clock, definitions, history, queries, runtime, users, worklist
 from engine.core.db import Database
 from engine.core.errors import Conflict, Forbidden, InvalidData, InvalidState, YekuoError
 from engine.deadlines import sla
@@ -307,13 +307,11 @@ def task(item_id: str) -> Any:
     if not _may_view(user, item):
         raise Forbidden(f"task '{item.name}' belongs to group '{item.candidate_group}'")
     inst = queries.get_instance(db, item.instance_id, with_data=item.status != "open")
-    definition = definitions.load(db, inst.definition_id)
-    schema = definition.forms.get(item.form_schema) if item.form_schema else None
-    ui_schema = definition.forms.get(item.form_ui_schema) if item.form_ui_schema else None
-    data = queries.task_data(db, item.id) if item.status == "open" else inst.data
+    detail = queries.task_detail(db, item.id)  # the form of a called process's task too
+    schema, ui_schema, definition = detail.form, detail.ui_schema, detail.definition
+    data = detail.data if item.status == "open" else inst.data
     startval = {}
     if isinstance(schema, dict):
-        schema = form_options.resolve(schema, data)
         startval = {k: data[k] for k in (schema.get("properties") or {}) if k in data}
     now = clock.now()
     today = now.astimezone(CHINA).date()
@@ -517,7 +515,7 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
 def case(instance_id: int) -> Any:
     db = page_db()
     inst = queries.get_instance(db, instance_id)
-    definition = definitions.load(db, inst.definition_id)
+    definition = queries.case_definition(db, instance_id)
     names = task_names(definition)
     clocks = sla.clocks_of(db, instance_id)
     clock_titles = {c.id: c.title or c.sla_key for c in clocks}

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.core import clock, definitions, history
+from engine.core import calls, clock, definitions, history
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import event_t, instance_t, sla_clock_t
@@ -159,7 +159,12 @@ class _CaseWalk:
                  start: dt.datetime | None, end: dt.datetime | None, group: str | None) -> None:
         self.db, self.record, self.case, self.evs = db, record, case, evs
         self.start, self.end, self.group = start, end, group
-        self.definition = record.definitions[case.definition_id]
+        bindings: dict[str, int] = {}  # the called versions this case bound, as its history records them
+        for _e, p in evs:
+            for key, bound in (p.get("called") or {}).items():
+                bindings.setdefault(key, bound["definition_id"])
+        base = record.definitions[case.definition_id]
+        self.definition = calls.compose(db, base, bindings) if bindings else base
         self.type = case.business_type or "?"
         self.withdrawn = any(e.type == "message_received" and p.get("name") == WITHDRAW_MESSAGE for e, p in evs)
         self.ended = next((e.at for e, _p in reversed(evs) if e.type == "instance_completed"), None)

@@ -51,6 +51,8 @@ class TaskDetail:
     form: dict[str, Any] | None
     ui_schema: dict[str, Any] | None
     data: dict[str, Any]
+    #: the case's definition seen through its called versions (the task's names, lanes and forms)
+    definition: definitions.Definition | None = None
 
 
 _TASK_WITH_CASE = (worklist.joined(instance_t.c.version.label("instance_version"), instance_t.c.definition_id,
@@ -86,7 +88,7 @@ def task_detail(db: Database, item_id: str, *,
     ui = definition.forms.get(task.form_ui_schema) if task.form_ui_schema else None
     if isinstance(form, dict):
         form = form_options.resolve(form, data)
-    return TaskDetail(task, r.instance_version, form, ui, data)
+    return TaskDetail(task, r.instance_version, form, ui, data, definition)
 
 
 def task_data(db: Database, item_id: str) -> dict[str, Any]:
@@ -106,6 +108,18 @@ def _task_data(db: Database, definition: definitions.Definition, state: bytes,
     composed, wf = calls.restore(db, definition, state)
     task = wf.get_task_from_id(uuid.UUID(item_id))
     return composed, CODEC.to_jsonable(dict(task.data)) if task is not None else {}
+
+
+def case_definition(db: Database, instance_id: int) -> definitions.Definition:
+    """The case's definition seen through the called versions it bound: every task's name, form and
+    lane, also of the called processes (a version alone holds only its own process)."""
+    with db.read() as conn:
+        row = conn.execute(select(instance_t.c.definition_id, instance_t.c.state)
+                           .where(instance_t.c.id == instance_id)).first()
+    if row is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    definition = definitions.load(db, row.definition_id)
+    return calls.restore(db, definition, row.state)[0] if row.state else definition
 
 
 def get_instance(db: Database, instance_id: int, *, with_data: bool = True) -> InstanceView:
