@@ -24,7 +24,7 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from engine.core import config
+from engine.core import clock, config, heartbeat
 from engine.core.db import Database
 from engine.core.errors import YekuoError
 
@@ -158,7 +158,18 @@ def install(app: Flask, settings: config.Settings) -> None:
 
     @app.get("/healthz")
     def healthz() -> Any:
-        problem = check_database(app.extensions["yekuo.db"])
+        db = app.extensions["yekuo.db"]
+        problem = check_database(db)
         if problem is None:
-            return jsonify(status="ok")
+            return jsonify(status="ok", scheduler=scheduler_health(db, settings))
         return jsonify(status="unavailable", error={"code": "database_unavailable", "message": problem}), 503
+
+
+def scheduler_health(db: Database, settings: config.Settings) -> dict[str, Any]:
+    """Whether a scheduler ran a pass lately (three intervals, at least a minute): without one the app
+    serves, but timers, deadlines and messages wait. Reported, not a failure: web processes may
+    rightly run without one while `yekuo scheduler` runs elsewhere."""
+    last = heartbeat.last_beat(db)
+    window = dt.timedelta(seconds=max(60.0, 3 * settings.scheduler_interval))
+    return {"last_run": last.isoformat() if last else None,
+            "recent": last is not None and clock.now() - last <= window}

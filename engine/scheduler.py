@@ -14,7 +14,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine.core import config, timers
+from engine.core import config, heartbeat, timers
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.deadlines import calendar_watch
@@ -24,6 +24,7 @@ log = logging.getLogger("yekuo.scheduler")
 
 
 def fire_due_job(db: Database) -> None:
+    heartbeat.beat(db, timers.worker_name())  # `/healthz` tells whether a scheduler is running
     report = timers.fire_due(db)
     if report.fired or report.failed:
         log.info("%s", report)

@@ -1,5 +1,6 @@
 """Service KPIs for supervisors and auditors, computed from the history events replay verifies,
-exactly as the business rules define them (DOMAIN §6):
+exactly as the business rules define them (tests/test_kpi_definitions.py checks each against a
+fixture computed by hand):
 
 - 平均接电时长: average working days from application to energizing (the whole-process clock),
   customer pauses excluded, per business type;
@@ -36,7 +37,7 @@ from engine.dispatch.field import score_of
 SATISFIED_FROM = 4
 
 _HV_STEPS = ("申请受理", "供电方案答复", "设计审核", "中间检查", "竣工检验", "装表接电")
-#: Customer-visible steps (办电环节) per business type (DOMAIN §1, "customer-visible milestones"):
+#: Customer-visible steps (办电环节) per business type (the utility's rule of customer-visible milestones):
 #: a model milestone outside its type's list (e.g. 申请受理 of a low-voltage case, whose acceptance
 #: and contract are one step for the customer) is not counted. Types not listed count every milestone.
 VISIBLE_STEPS: dict[str, tuple[str, ...]] = {

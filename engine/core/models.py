@@ -203,6 +203,14 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
+class SchedulerBeat(Base):
+    """When each scheduler process last ran a pass: `/healthz` tells whether one has run recently."""
+
+    __tablename__ = "scheduler_beat"
+    worker: Mapped[str] = mapped_column(String(120), primary_key=True)
+    beat_at: Mapped[dt.datetime]
+
+
 class RuleSet(Base):
     """A named set of time limits (the State Grid default, the regulator's ceiling, a province's)."""
 
@@ -542,6 +550,7 @@ work_item_t = WorkItem.__table__
 timer_t = Timer.__table__
 event_t = Event.__table__
 counter_t = Counter.__table__
+scheduler_beat_t = SchedulerBeat.__table__
 outbox_t = Outbox.__table__
 rule_set_t = RuleSet.__table__
 time_limit_t = TimeLimit.__table__

@@ -109,7 +109,7 @@ def test_the_app_answers_503_while_postgresql_is_down_and_recovers_when_it_is_ba
     assert down.get_json()["error"]["code"] == "database_unavailable"
 
     relay.start()  # the server is back, on the same address
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/healthz").get_json()["status"] == "ok"
     back = client.get("/api/v1/tasks?candidate_group=clerk", headers=token)
     assert back.status_code == 200, back.get_json()
     started = client.post("/api/v1/process-instances", headers=token, json={"key": "nothing_deployed", "data": {}})

@@ -6,6 +6,7 @@ after. The browser side (stored XSS, CSP in a real Chromium) is in test_xss_brow
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ from flask import Flask
 
 from api import security
 from api.app import create_app
+from engine import scheduler
 from engine.core import config
 from engine.core.db import Database
 from tests.api_support import TEST_SECRET, Api, api, make_app  # noqa: F401  (fixture)
@@ -173,8 +175,15 @@ def test_health_and_api_answer_503_when_the_database_is_unreachable(api: Api) ->
     gone.dispose()
 
 
-def test_health_says_ok_with_the_database(api: Api) -> None:
-    assert api.client.get("/healthz").get_json() == {"status": "ok"}
+def test_health_says_ok_with_the_database_and_whether_a_scheduler_runs(api: Api, clock) -> None:
+    """No scheduler has ever run: the app is up, and health says timers are not being worked."""
+    assert api.client.get("/healthz").get_json() == {"status": "ok",
+                                                      "scheduler": {"last_run": None, "recent": False}}
+    scheduler.fire_due_job(api.db)  # one pass of a scheduler process
+    fresh = api.client.get("/healthz").get_json()["scheduler"]
+    assert fresh == {"last_run": clock.now().astimezone(dt.timezone.utc).isoformat(), "recent": True}
+    clock.advance(seconds=61)  # three 5-second intervals, at least a minute, have passed
+    assert api.client.get("/healthz").get_json()["scheduler"]["recent"] is False
 
 
 # -- odd input that gave 500 ------------------------------------------------------------------------
