@@ -23,7 +23,6 @@ from engine.core.db import Database
 from engine.core.errors import InvalidData, NotFound
 from engine.core.models import case_reference_t, instance_t
 from engine.core.step import Step
-from engine.deadlines import sla
 
 SYSTEM = "marketing"
 ACCOUNT = "account_no"
@@ -65,7 +64,7 @@ def receive_account(db: Database, payload: dict[str, Any], message_id: str) -> t
             raise NotFound(f"no case {number} (yet)")
         applied = _keep(conn, iid, account.strip(), issued, now)
         if applied:
-            sla.append_events(conn, sla.instance_head(conn, iid), [history.NewEvent(
+            store.append_to_chain(conn, store.case_head(conn, iid), [history.NewEvent(
                 "account_assigned", now, actor=f"system:{SYSTEM}",
                 payload={ACCOUNT: account.strip(), "issued_at": issued.isoformat(), "message_id": message_id})])
     return {"instance_id": iid, "application_no": number, ACCOUNT: account.strip(), "applied": applied}, iid

@@ -22,7 +22,6 @@ from engine.core.db import Database
 from engine.core.errors import InvalidData, NotFound
 from engine.core.models import application_t, instance_t, notice_t
 from engine.core.step import Step
-from engine.deadlines import sla
 from engine.intake import applications
 
 SYSTEM = "95598"
@@ -54,7 +53,7 @@ def receive_contact(db: Database, payload: dict[str, Any], message_id: str) -> t
             instance_id=iid, kind=NOTICE_KINDS[kind], recipient_group="dispatcher",
             title=f"{_TITLES[kind]}：{number}", body=text, requires_ack=True, created_at=now)
             .returning(notice_t.c.id)).scalar_one()
-        sla.append_events(conn, sla.instance_head(conn, iid), [history.NewEvent(
+        store.append_to_chain(conn, store.case_head(conn, iid), [history.NewEvent(
             f"customer_{kind}", now, actor=f"system:{SYSTEM}",
             payload={"text": text, "ticket_no": payload.get("ticket_no"), "message_id": message_id,
                      "notice_id": nid, "caller": payload.get("caller")})])

@@ -211,6 +211,26 @@ def load_item(db: Database, item_id: str, session: Any = None) -> Any:
     return found
 
 
+def case_head(conn: Connection, instance_id: int) -> Any:
+    """The case's version, chain head and status, read to append events under its version guard."""
+    row = conn.execute(select(instance_t.c.id, instance_t.c.version, instance_t.c.event_seq, instance_t.c.last_hash,
+                              instance_t.c.status).where(instance_t.c.id == instance_id)).first()
+    if row is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    return row
+
+
+def append_to_chain(conn: Connection, head: Any, events: list[NewEvent]) -> None:
+    """Append events a package records about a case (clocks, bookings, reports) to its chain, under
+    the same version guard engine commands use, in `conn`'s transaction."""
+    rows, seq, last = history.chain_rows(head.id, head.event_seq, head.last_hash, events)
+    res = conn.execute(update(instance_t).where(and_(instance_t.c.id == head.id, instance_t.c.version == head.version))
+                       .values(version=head.version + 1, event_seq=seq, last_hash=last))
+    if res.rowcount != 1:
+        raise Conflict("the case was changed by someone else at the same time; try again")
+    history.append(conn, rows)
+
+
 def save_events(db: Database, row: Any, events: list[NewEvent],
                 item_values: dict[str, Any] | None = None, item_guard: Any = None) -> None:
     """Save a command that does not step the workflow (claim, unclaim, delegate): its events and its

@@ -6,9 +6,9 @@ Passwords are hashed with scrypt (stdlib), salted per user.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
-import datetime as dt
 import os
 from dataclasses import dataclass
 

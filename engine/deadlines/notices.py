@@ -12,13 +12,12 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from engine.core import clock, history
+from engine.core import clock, history, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidState
 from engine.core.models import instance_t, notice_t, sla_clock_t, timer_t, work_item_t
 from engine.deadlines.rule_sets import active_rules
-from engine.deadlines.sla import append_events, instance_head
 from engine.messages import templates
 
 REMINDER = "reminder"
@@ -59,8 +58,8 @@ def fire(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any],
             instance_id=instance_id, work_item_id=c.work_item_id, clock_id=c.id, kind=kind,
             recipient_user=user, recipient_group=group, title=f"{kind}：{step_title}", body=body,
             requires_ack=(level == "supervise"), created_at=now))
-        head = instance_head(conn, instance_id)
-        append_events(conn, head, [history.NewEvent("sla_" + level, now, actor="scheduler", task_id=c.work_item_id,
+        head = store.case_head(conn, instance_id)
+        store.append_to_chain(conn, head, [history.NewEvent("sla_" + level, now, actor="scheduler", task_id=c.work_item_id,
                                               payload={"clock_id": c.id, "sla_key": c.sla_key, "worker": worker,
                                                        "to_user": user, "to_group": group})])
     return True
@@ -105,7 +104,7 @@ def fire_reminder(db: Database, timer_id: int, instance_id: int, payload: dict[s
             instance_id=instance_id, work_item_id=item.id, kind="提醒", recipient_user=item.assignee,
             recipient_group=None if item.assignee else item.candidate_group, title=f"提醒：{item.name}",
             body=body, created_at=now))
-        append_events(conn, instance_head(conn, instance_id), [history.NewEvent(
+        store.append_to_chain(conn, store.case_head(conn, instance_id), [history.NewEvent(
             "task_reminded", now, actor="scheduler", task_id=item.id, task_spec=item.task_spec,
             payload={"to_user": item.assignee, "to_group": None if item.assignee else item.candidate_group,
                      "worker": worker})])

@@ -19,13 +19,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from engine.core import clock, history
+from engine.core import clock, history, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.core.errors import InvalidState, NotFound
-from engine.core.models import instance_t, sla_clock_t, sla_pause_t, timer_t, work_item_t
+from engine.core.errors import InvalidState
+from engine.core.models import sla_clock_t, sla_pause_t, timer_t, work_item_t
 from engine.deadlines import calendar
 from engine.deadlines.rule_sets import Rule, RuleSet, active_rules
 
@@ -202,36 +202,15 @@ def close_process_clock(conn: Connection, *, instance_id: int, now: dt.datetime)
 # pause and resume (customer time)
 
 
-def instance_head(conn: Connection, instance_id: int) -> Any:
-    """The case's version and chain head, read to append events under its version guard."""
-    row = conn.execute(select(instance_t.c.id, instance_t.c.version, instance_t.c.event_seq, instance_t.c.last_hash,
-                              instance_t.c.status).where(instance_t.c.id == instance_id)).first()
-    if row is None:
-        raise NotFound(f"process instance {instance_id} does not exist")
-    return row
-
-
-def append_events(conn: Connection, head: Any, events: list[history.NewEvent]) -> None:
-    """Append events under the instance's version guard (the same guard engine commands use)."""
-    from engine.core.errors import Conflict
-
-    rows, seq, last = history.chain_rows(head.id, head.event_seq, head.last_hash, events)
-    res = conn.execute(update(instance_t).where(and_(instance_t.c.id == head.id, instance_t.c.version == head.version))
-                       .values(version=head.version + 1, event_seq=seq, last_hash=last))
-    if res.rowcount != 1:
-        raise Conflict("the case was changed by someone else at the same time; try again")
-    history.append(conn, rows)
-
-
 def pause(db: Database, instance_id: int, *, reason: str, actor: str, note: str = "") -> int:
     """Stop the clocks for customer-caused waiting; returns how many clocks were paused."""
     now = clock.now()
     with db.write() as conn:
-        head = instance_head(conn, instance_id)
+        head = store.case_head(conn, instance_id)
         if head.status in ("completed", "cancelled"):
             raise InvalidState(f"instance {instance_id} has ended")
         count, events = pause_in(conn, instance_id, reason=reason, actor=actor, note=note, now=now)
-        append_events(conn, head, events)
+        store.append_to_chain(conn, head, events)
     return count
 
 
@@ -264,9 +243,9 @@ def resume(db: Database, instance_id: int, *, actor: str) -> int:
     """Restart paused clocks; each deadline moves by the working days the pause lasted."""
     now = clock.now()
     with db.write() as conn:
-        head = instance_head(conn, instance_id)
+        head = store.case_head(conn, instance_id)
         count, events = resume_in(conn, db, instance_id, actor=actor, now=now)
-        append_events(conn, head, events)
+        store.append_to_chain(conn, head, events)
     return count
 
 
@@ -353,7 +332,7 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
         if (deadline, provisional, limit) == (c.deadline_at, c.provisional, c.limit_workdays):
             continue
         with db.write() as conn:
-            head = instance_head(conn, c.instance_id)
+            head = store.case_head(conn, c.instance_id)
             conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
                 deadline_at=deadline, provisional=provisional, limit_workdays=limit))
             if c.work_item_id:
@@ -365,7 +344,7 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
                 ruleset = rules or RuleSet(c.rule_set, {})
                 _insert_timers(conn, [r for r in _threshold_rows(db, ruleset, c.id, c.instance_id, c.started_at,
                                                                  deadline) if r["due_at"] > now])
-            append_events(conn, head, [history.NewEvent(
+            store.append_to_chain(conn, head, [history.NewEvent(
                 "sla_recomputed", now, actor=actor, task_id=c.work_item_id, payload={
                     "clock_id": c.id, "from": c.deadline_at.isoformat(), "to": deadline.isoformat(),
                     "limit_workdays": limit, "provisional": provisional})])

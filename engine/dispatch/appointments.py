@@ -15,13 +15,13 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select
 
-from engine.core import clock, formats, history
+from engine.core import clock, formats, history, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.core.errors import Conflict, InvalidData, NotFound
-from engine.core.models import appointment_log_t, appointment_t, instance_t, outbox_t, team_t
+from engine.core.errors import InvalidData, NotFound
+from engine.core.models import appointment_log_t, appointment_t, outbox_t, team_t
 from engine.dispatch import capacity
 from engine.messages import sms
 
@@ -312,14 +312,4 @@ def _queue_sms(conn: Connection, view: AppointmentView, template: str, event: st
 
 def append_history(conn: Connection, instance_id: int, events: list[history.NewEvent]) -> None:
     """Append events to the case's chain under its version guard, in `conn`'s transaction."""
-    head = conn.execute(select(instance_t.c.id, instance_t.c.version, instance_t.c.event_seq, instance_t.c.last_hash)
-                        .where(instance_t.c.id == instance_id)).first()
-    if head is None:
-        raise NotFound(f"process instance {instance_id} does not exist")
-    rows, seq, last = history.chain_rows(instance_id, head.event_seq, head.last_hash, events)
-    res = conn.execute(update(instance_t).where(and_(instance_t.c.id == instance_id,
-                                                     instance_t.c.version == head.version))
-                       .values(version=head.version + 1, event_seq=seq, last_hash=last))
-    if res.rowcount != 1:
-        raise Conflict("the case was changed by someone else at the same time; try again")
-    history.append(conn, rows)
+    store.append_to_chain(conn, store.case_head(conn, instance_id), events)

@@ -24,9 +24,9 @@ import os
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Mapping
 from typing import IO, Any, Protocol
 
 from engine.core import clock

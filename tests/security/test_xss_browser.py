@@ -10,6 +10,7 @@ error, which fails the test (see `console_errors`).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -25,6 +26,8 @@ from tests.browser.conftest import CHROMIUM, LiveServer
 from tests.browser.support import field, form_ready, sign_in
 from tests.process_helpers import drive, items
 
+if os.environ.get("CI") and not CHROMIUM:  # as for tests/browser: skipped locally, never under CI
+    raise pytest.UsageError("the XSS browser test needs Chromium under CI: apt-get install chromium (see .ci/run)")
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="no Chromium on this machine")
 
 ADDRESS = '"><img src=x onerror=alert(1)>北京市东城区和平里东街15号'
