@@ -119,7 +119,7 @@ def test_a_form_that_is_not_json_hides_no_bpmn_problem(db: Database) -> None:
 @pytest.mark.parametrize("name, element, words", [
     ("data_store.bpmn", "customer_ref", ["data store 'Customer records' cannot run"]),
     ("bad_association.bpmn", "save", ["dataOutputAssociation save_out points to 'nowhere'"]),
-    ("duplicate_data_object.bpmn", "is_approval", ["id 'is_approval' is used by more than one element (first on line 4)"]),
+    ("duplicate_task_id.bpmn", "is_approval", ["id 'is_approval' is used by more than one element (first on line 4)"]),
     ("multiple_outgoing.bpmn", "work", ["scriptTask has 2 outgoing flows (f2, f3)", "gateway"]),
     ("timer_r_p1h.bpmn", "wait", ['timer cycle R/P1H is not quoted', 'write "R/P1H"']),
     ("camunda_decision.bpmn", "classify", ["camunda:decisionRef", "spiffworkflow:calledDecisionId"]),

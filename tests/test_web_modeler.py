@@ -149,3 +149,17 @@ def test_import_endpoint_takes_a_zipped_spiff_arena_model_and_a_lane_map(app: An
     r = client.post("/modeler/import", data={"file": (io.BytesIO(buf.getvalue()), "x.zip"), "lane_map": "nonsense"},
                     headers=headers, content_type="multipart/form-data")
     assert r.status_code == 422
+
+
+def test_the_modeler_page_imports_with_a_form_map(app: Any) -> None:
+    client = sign_in(app, "analyst")
+    token = config_of(client.get("/modeler/new").text, "modeler-config")["csrf"]
+    raw = (Path(__file__).parent / "data" / "foreign" / "camunda_forms.bpmn").read_bytes()
+    r = client.post("/modeler/import", data={
+        "file": (io.BytesIO(raw), "camunda_forms.bpmn"), "lane_map": "clerks=clerk, reviewers=surveyor",
+        "form_map": "camunda-forms:deployment:accept.form=accept.schema.json, review=design-review.schema.json"},
+        headers={"X-CSRF-Token": token, "Accept": "application/json"}, content_type="multipart/form-data")
+    assert r.status_code == 200, r.text
+    body = r.get_json()
+    assert body["problems"] == [], body["problems"]
+    assert 'value="design-review.schema.json"' in body["files"]["camunda_forms.bpmn"]

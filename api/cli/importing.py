@@ -1,4 +1,4 @@
-"""`yekuo import`: a spiff-arena process model (folder or zip) or a Camunda 7 file, with a lane map."""
+"""`yekuo import`: a spiff-arena process model (folder or zip) or a Camunda 7 file, with lane and form maps."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def add_parsers(sub: Subparsers) -> None:
                                       "mapping lanes to groups, and deploy it")
     s.add_argument("path")
     s.add_argument("--lane-map", default="", help='lane (or candidate group) → group, e.g. "Lane A=clerk,Lane B=reviewer"')
+    s.add_argument("--form-map", default="",
+                   help='Camunda form key (or user task id, for a generated form) → JSON-Schema form, '
+                        'e.g. "approve=approval.schema.json,Task_1=offer.schema.json"')
     s.add_argument("--forms", help="forms directory for a Camunda file's forms (default: forms/)")
     s.add_argument("--note", default="", help="why this version")
     s.add_argument("--by", default="cli", help="who imports")
@@ -28,6 +31,7 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     settings = ctx.settings
     path = Path(args.path)
     lane_map = arena.parse_lane_map(args.lane_map)
+    form_map = arena.parse_form_map(args.form_map)
     if path.is_dir():
         model = arena.read_folder(path)
     elif path.suffix.lower() == ".zip" and path.is_file():
@@ -38,7 +42,7 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         raise YekuoError(f"{path}: not a process-model folder, a .zip or a .bpmn file")
     forms_dir = Path(args.forms or settings.forms_dir)
     result = authoring.check(ctx.db, model.files, forms_dir=forms_dir, forms=model.forms,
-                             max_bytes=settings.max_bpmn_bytes, lane_map=lane_map)
+                             max_bytes=settings.max_bpmn_bytes, lane_map=lane_map, form_map=form_map)
     for note in model.notes + result.notes:
         print(f"note: {note}")
     if model.problems or result.problems:
@@ -49,6 +53,7 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     note = args.note or f"imported from {path.name}"
     for r in authoring.deploy(ctx.db, model.files, forms_dir=forms_dir, forms=model.forms, actor=args.by, note=note,
-                              max_bytes=settings.max_bpmn_bytes, require_note=False, lane_map=lane_map):
+                              max_bytes=settings.max_bpmn_bytes, require_note=False, lane_map=lane_map,
+                              form_map=form_map):
         print(f"{r.key} {r.version}{'' if r.created else ' (unchanged)'}")
     return 0

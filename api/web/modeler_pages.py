@@ -161,7 +161,8 @@ def modeler_edit(key: str) -> Any:
 def modeler_import() -> Any:
     """An uploaded .bpmn (Camunda Modeler, spiff-arena, bpmn.io), an exported .zip or a zipped spiff-arena
     process model, normalised for the editor; the optional lane map (`Lane A=clerk`) places lanes and
-    Camunda candidate groups in Yekuo groups."""
+    Camunda candidate groups in Yekuo groups; the optional form map (`approve=approval.schema.json`) gives
+    Camunda user tasks a JSON-Schema form."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidData("choose a file", details={"file": [_("Choose a .bpmn or .zip file.")]})
@@ -169,6 +170,7 @@ def modeler_import() -> Any:
     data = upload.stream.read(_settings().max_bpmn_bytes * 4 + 1)
     lane_text = str(request.form.get("lane_map") or "")[:4000]
     lane_map = arena.parse_lane_map(lane_text) if lane_text.strip() else None
+    form_map = arena.parse_form_map(str(request.form.get("form_map") or "")[:4000])
     pre_problems: list[Any] = []
     pre_notes: list[Any] = []
     if name.lower().endswith(".zip") and arena.is_arena_zip(data):
@@ -183,7 +185,7 @@ def modeler_import() -> Any:
         raise InvalidData("only .bpmn, .xml, .dmn and .zip files", details={"file": [name]})
     settings = _settings()
     result = modeling.check(page_db(), files, forms_dir=settings.forms_dir, forms=forms,
-                            max_bytes=settings.max_bpmn_bytes, lane_map=lane_map)
+                            max_bytes=settings.max_bpmn_bytes, lane_map=lane_map, form_map=form_map)
     problems, notes = pre_problems + result.problems, pre_notes + result.notes
     texts = {k: v.decode("utf-8", "replace") for k, v in result.files.items()}
     main = next((k for k, v in texts.items() if k.lower().endswith((".bpmn", ".xml")) and "BPMNDiagram" in v),

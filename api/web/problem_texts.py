@@ -94,8 +94,8 @@ PATTERNS: list[tuple[str, Any]] = [
     (r"^SpiffWorkflow: (.*)$", _l("The engine cannot read this: {1}")),
     # files made in Camunda Modeler (engine/modeling/authoring.py, on import and check)
     (r"^camunda:(formKey|formRef|formData|formField)\b",
-     _l("camunda:{1} is a Camunda form, which Yekuo does not have: give the task a JSON-Schema form "
-        "(formJsonSchemaFilename).")),
+     _l("camunda:{1} is a Camunda form, which Yekuo does not have: choose a JSON-Schema form for it in the "
+        "import's form map, or give the task one (formJsonSchemaFilename).")),
     (r"^camunda:(class|delegateExpression|expression|type|topic|connector|field)\b",
      _l("camunda:{1} runs Java or a Camunda expression, which Yekuo cannot run: choose a registered service "
         "operator.")),
@@ -116,6 +116,13 @@ PATTERNS: list[tuple[str, Any]] = [
      _l("{1} “{2}” is a Camunda JUEL expression: write it in Python, e.g. amount > 100 or \"PT48H\".")),
     (r"^the root element is in namespace '(.*)'",
      _l("The root element is in namespace “{1}”, not BPMN 2.0.")),
+    (r"^errorCode='(.+)' on an escalation \(as spiff-arena writes it\) was read as its escalationCode$",
+     _l("The escalation's errorCode “{1}” (as spiff-arena writes it) was taken as its escalation code.")),
+    (r"^Camunda form '(.+)' replaced by the chosen form '(.+)'$",
+     _l("Camunda form “{1}” replaced by the chosen form “{2}”.")),
+    (r"^plain task \(no type\) waits for a person but lies in no lane",
+     _l("This task has no type, so it waits for a person, but it lies in no lane: only supervisors would see it "
+        "and nobody could claim it. Make it a user task in a lane, or a script or service task.")),
 ]
 
 

@@ -34,6 +34,13 @@ CLOCK_TIMER = "bpmn_timer"
 #: Script helpers that need the database, as `name: factory(db) -> function` (e.g. the
 #: calendar's `workdays_before`); every step's script engine gets them. Filled by `engine.wiring`.
 SCRIPT_HELPERS: dict[str, Callable[[Database], Callable[..., Any]]] = {}
+#: How many engine tasks (scripts, gateways, events) one command may run before the case is stopped
+#: in `error`: a loop that never waits for a person, a message or a timer would otherwise hold the
+#: request (and the row lock) forever — or worse, SpiffWorkflow's task tree grows past Python's
+#: recursion limit (~1000 deep), a gateway condition then fails silently and the default flow is
+#: taken, so the case "completes" with a wrong outcome. Far above any step of the bundled models
+#: (about 60 tasks at most).
+STEP_BUDGET = 400
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
 _STATE_CODE = {TaskState.COMPLETED: "c", TaskState.CANCELLED: "x", TaskState.ERROR: "e"}
 
@@ -159,7 +166,7 @@ class Step:
 
     def _engine_steps(self) -> None:
         self.wf.refresh_timers()
-        self.wf.do_engine_steps()
+        self.wf.do_engine_steps(will_complete_task=_Budget(STEP_BUDGET))
 
     def _guarded(self, work: Callable[[], Any]) -> bool:
         """Run `work`; any exception becomes the step's error (True when it ran cleanly)."""
@@ -392,6 +399,30 @@ def waiting_timers(wf: BpmnWorkflow) -> dict[str, dt.datetime]:
         if isinstance(due, dt.datetime):
             out[str(task.id)] = due.astimezone(dt.timezone.utc)
     return out
+
+
+class StepBudgetExceeded(YekuoError):
+    """The workflow ran more engine tasks in one command than `STEP_BUDGET` allows."""
+
+
+class _Budget:
+    """Counts the engine tasks one `do_engine_steps` runs; stops the run past the budget."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def __call__(self, task: Any) -> None:
+        self.used += 1
+        if self.used > self.limit:
+            name = getattr(task.task_spec, "bpmn_name", None) or getattr(task.task_spec, "bpmn_id", None)
+            exc = StepBudgetExceeded(
+                f"the case ran {self.limit} automatic steps without waiting for a person, a message or a "
+                f"timer (last: {name or task.task_spec.name}); the model probably loops without end — "
+                "check the gateway conditions of the loop")
+            exc.task = task  # type: ignore[attr-defined]  # located like SpiffWorkflow's own errors
+            task._set_state(TaskState.ERROR)  # the case shows where it stopped; `retry` runs it again
+            raise exc
 
 
 def describe_error(exc: BaseException) -> dict[str, Any]:

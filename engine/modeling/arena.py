@@ -23,7 +23,7 @@ from lxml import etree
 
 from engine.core.errors import InvalidData, Problem
 
-__all__ = ["ArenaModel", "LANE_MAP", "map_lanes", "parse_lane_map", "read_folder", "read_model", "read_zip"]
+__all__ = ["ArenaModel", "LANE_MAP", "map_lanes", "parse_form_map", "parse_lane_map", "read_folder", "read_model", "read_zip"]
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -49,15 +49,26 @@ class ArenaModel:
 
 def parse_lane_map(text: str | None) -> dict[str, str]:
     """`"Lane A=clerk, Lane B=reviewer"` → {"Lane A": "clerk", "Lane B": "reviewer"}."""
+    return _pairs(text, "lane_map", "Lane name=group")
+
+
+def parse_form_map(text: str | None) -> dict[str, str]:
+    """`"approve=approval.schema.json, Task_1=offer.schema.json"`: a Camunda form key, or a user task's id
+    (for its generated form), → the JSON-Schema form it gets in Yekuo."""
+    return _pairs(text, "form_map", "form key or task id=form.schema.json")
+
+
+def _pairs(text: str | None, field_name: str, shape: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in re.split(r"[,\n]", text or ""):
         if not part.strip():
             continue
-        lane, sep, group = part.partition("=")
-        if not sep or not lane.strip() or not group.strip():
-            raise InvalidData(f"lane map entry {part.strip()!r} must read 'Lane name=group'",
-                              details={"lane_map": [part.strip()]})
-        out[lane.strip()] = group.strip()
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            what = field_name.replace("_", " ")
+            raise InvalidData(f"{what} entry {part.strip()!r} must read '{shape}'",
+                              details={field_name: [part.strip()]})
+        out[key.strip()] = value.strip()
     return out
 
 

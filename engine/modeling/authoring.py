@@ -16,6 +16,7 @@ bundled model keeps its checksum.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -37,6 +38,7 @@ from engine.core.errors import DeployError, InvalidData, Problem
 from engine.core.models import definition_t
 from engine.core.validation.bundle import ParsedProcess, parse_bundle
 from engine.core.validation.code_checks import JUEL, juel_message
+from engine.core.validation.lints import plain_tasks_in_no_lane
 from engine.modeling import arena, called
 
 __all__ = ["CheckResult", "ImportResult", "check", "check_form", "deploy", "export_bpmn", "export_zip",
@@ -67,10 +69,10 @@ CAMUNDA_REFUSED_ATTRS = {
     "expression": "is a JUEL expression evaluated by Camunda; use a service operator or a Python script task",
     "type": "is an external-task / connector type; choose a registered service operator instead",
     "topic": "is a Camunda external-task topic; choose a registered service operator instead",
-    "formKey": "is a Camunda form reference; Yekuo renders JSON-Schema forms: set the property "
-               "formJsonSchemaFilename",
-    "formRef": "is a Camunda form reference; Yekuo renders JSON-Schema forms: set the property "
-               "formJsonSchemaFilename",
+    "formKey": "is a Camunda form reference; Yekuo renders JSON-Schema forms: choose one for this key at import "
+               "(form map 'key=form.schema.json') or set the property formJsonSchemaFilename",
+    "formRef": "is a Camunda form reference; Yekuo renders JSON-Schema forms: choose one for this key at import "
+               "(form map 'key=form.schema.json') or set the property formJsonSchemaFilename",
     "assignee": "assigns the task in Camunda; in Yekuo the task's lane decides the group — put the task in a lane",
     "candidateGroups": "assigns the task in Camunda; in Yekuo the task's lane decides the group — put the task "
                        "in a lane",
@@ -83,7 +85,8 @@ CAMUNDA_REFUSED_ATTRS = {
 }
 #: Camunda 7 extension elements: converted (properties), dropped (harmless) or refused.
 CAMUNDA_REFUSED_ELEMENTS = {
-    "formData": "Camunda generated forms do not exist in Yekuo; set formJsonSchemaFilename to a JSON-Schema form",
+    "formData": "Camunda generated forms do not exist in Yekuo; choose a JSON-Schema form for this task at import "
+                "(form map 'task id=form.schema.json') or set formJsonSchemaFilename",
     "formField": "Camunda generated forms do not exist in Yekuo; set formJsonSchemaFilename to a JSON-Schema form",
     "inputOutput": "Camunda input/output mappings would not run; map data in a Python pre-/post-script",
     "executionListener": "Camunda execution listeners (Java/JUEL) would not run; use a script or service task",
@@ -122,6 +125,7 @@ class ImportResult:
 
     files: dict[str, bytes]
     notes: list[Problem] = field(default_factory=list)
+    form_map: dict[str, str] = field(default_factory=dict)  # Camunda form key or task id → chosen form
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -137,9 +141,14 @@ def _owner(node: etree._Element) -> str | None:
     return None
 
 
-def normalize(files: dict[str, bytes | str]) -> ImportResult:
-    """Make foreign BPMN files deployable where that changes no behaviour; refuse the rest per element."""
+def normalize(files: dict[str, bytes | str], form_map: dict[str, str] | None = None) -> ImportResult:
+    """Make foreign BPMN files deployable where that changes no behaviour; refuse the rest per element.
+
+    `form_map` gives Camunda user tasks the JSON-Schema form the importer chose: by form key
+    (`camunda:formKey`/`formRef`) or, for a generated form (`camunda:formData`), by the task's id.
+    """
     out = ImportResult(files={})
+    out.form_map = dict(form_map or {})
     for name, data in files.items():
         raw = data.encode("utf-8") if isinstance(data, str) else data
         if not name.lower().endswith((".bpmn", ".xml")):
@@ -177,7 +186,10 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
                 del node.attrib[attr]
                 changed = True
             elif q.namespace == CAMUNDA_NS:
-                if q.localname in CAMUNDA_REFUSED_ATTRS:
+                if q.localname in ("formKey", "formRef") and _chosen_form(name, node, node.get(attr), out):
+                    del node.attrib[attr]
+                    changed = True
+                elif q.localname in CAMUNDA_REFUSED_ATTRS:
                     out.problems.append(Problem(name, f"camunda:{q.localname} {CAMUNDA_REFUSED_ATTRS[q.localname]}",
                                                 _owner(node), node.sourceline))
                 else:
@@ -208,6 +220,9 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
             continue  # reported with its parent
         if q.localname == "properties":
             changed |= _convert_properties(name, node, out)
+        elif q.localname == "formData" and _chosen_form(name, _task_of(node), _owner(node), out):
+            _remove(node)
+            changed = True
         elif q.localname in CAMUNDA_REFUSED_ELEMENTS:
             out.problems.append(Problem(name, f"camunda:{q.localname}: {CAMUNDA_REFUSED_ELEMENTS[q.localname]}",
                                         _owner(node), node.sourceline))
@@ -218,6 +233,7 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
         else:
             out.problems.append(Problem(name, f"camunda:{q.localname} has no meaning in Yekuo and would be ignored; "
                                               "remove it", _owner(node), node.sourceline))
+    changed |= _escalation_codes(name, root, out)
     for node in list(root.iter(f"{{{SPIFF_NS}}}*")):
         if etree.QName(node).localname in SPIFF_IGNORED_ELEMENTS:
             out.notes.append(Problem(name, f"spiffworkflow:{etree.QName(node).localname} (spiff-arena) has no effect "
@@ -235,6 +251,50 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
     if changed:
         etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS},
                                  keep_ns_prefixes=sorted(_prefixes_in_values(root)))
+    return changed
+
+
+def _task_of(node: etree._Element) -> etree._Element:
+    """The BPMN element an extension belongs to (the user task around `camunda:formData`)."""
+    while node.getparent() is not None and (etree.QName(node).namespace != BPMN_NS
+                                            or etree.QName(node).localname == "extensionElements"):
+        node = node.getparent()
+    return node
+
+
+def _chosen_form(name: str, task: etree._Element, key: str | None, out: ImportResult) -> bool:
+    """Give a Camunda user task the form the importer chose for its form key (or its id); False if none."""
+    form = out.form_map.get((key or "").strip())
+    if not form:
+        return False
+    ext = task.find(f"{{{BPMN_NS}}}extensionElements")
+    if ext is None:
+        ext = etree.Element(f"{{{BPMN_NS}}}extensionElements")
+        task.insert(0, ext)
+    props = ext.find(f"{{{SPIFF_NS}}}properties")
+    if props is None:
+        props = etree.SubElement(ext, f"{{{SPIFF_NS}}}properties", nsmap={"spiffworkflow": SPIFF_NS})
+    for prop in props.findall(f"{{{SPIFF_NS}}}property"):
+        if prop.get("name") == "formJsonSchemaFilename":
+            props.remove(prop)
+    etree.SubElement(props, f"{{{SPIFF_NS}}}property", name="formJsonSchemaFilename", value=form)
+    out.notes.append(Problem(name, f"Camunda form {key!r} replaced by the chosen form {form!r}", task.get("id"),
+                             task.sourceline))
+    return True
+
+
+def _escalation_codes(name: str, root: etree._Element, out: ImportResult) -> bool:
+    """spiff-arena writes an escalation's code as `errorCode`; BPMN (and SpiffWorkflow) read `escalationCode`."""
+    changed = False
+    for node in root.iter(f"{{{BPMN_NS}}}escalation"):
+        code = node.attrib.pop("errorCode", None)
+        if code is None:
+            continue
+        changed = True
+        if node.get("escalationCode") is None:
+            node.set("escalationCode", code)
+        out.notes.append(Problem(name, f"errorCode={code!r} on an escalation (as spiff-arena writes it) was read as "
+                                       "its escalationCode", node.get("id"), node.sourceline))
     return changed
 
 
@@ -326,20 +386,22 @@ def forms_overlay(forms_dir: Path, forms: dict[str, Any] | None) -> Iterator[Pat
 
 def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
              max_bytes: int = 5 * 1024 * 1024,
-             lane_map: dict[str, str] | None = None) -> tuple[CheckResult, list[ParsedProcess]]:
+             lane_map: dict[str, str] | None = None,
+             form_map: dict[str, str] | None = None) -> tuple[CheckResult, list[ParsedProcess]]:
     """The one validator of every way in — `yekuo deploy`, the API's check and deploy, the modeler's import.
 
     Foreign files are normalised (`normalize`), every form sent as text is checked on its own, and
     the bundle goes through `parse_bundle` with the forms laid over `forms_dir` — a form that is
     not valid JSON is reported without hiding the BPMN's problems. Never raises for bad content:
     the problems come back located, together with what would be stored if there were none.
-    An import passes its `lane_map` (spiff-arena lanes, Camunda candidate groups → groups; `arena`).
+    An import passes its `lane_map` (spiff-arena lanes, Camunda candidate groups → groups; `arena`)
+    and its `form_map` (Camunda forms → JSON-Schema forms; `normalize`).
     """
     mapped: list[Problem] = []
     if lane_map is not None:
         raw = {n: d.encode("utf-8") if isinstance(d, str) else d for n, d in files.items()}
         files, lane_notes, mapped = arena.map_lanes(raw, lane_map, definitions.group_names(db))
-    imported = normalize(files)
+    imported = normalize(files, form_map)
     if lane_map is not None:  # the lane map already said why a candidate group could not be placed
         imported.notes[:0] = lane_notes
         imported.problems = [p for p in imported.problems if not p.message.startswith("camunda:candidateGroups")]
@@ -359,6 +421,8 @@ def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, fo
                                       operators=services.operators(), max_bytes=max_bytes, references=refs)
             except DeployError as exc:
                 problems += [p for p in exc.problems if p not in problems]
+    problems = _original_lines(problems, files, imported.files)
+    imported.notes += _lane_less_tasks(imported.files)
     result = CheckResult(not problems, problems, imported.notes, files=imported.files)
     if problems:
         return result, []
@@ -371,10 +435,66 @@ def validate(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, fo
     return result, parsed
 
 
+def _original_lines(problems: list[Problem], given: dict[str, bytes | str],
+                    normalised: dict[str, bytes]) -> list[Problem]:
+    """Lines as in the file the analyst has: the normaliser's removals shift the lines of what it rewrote.
+
+    A finding on a rewritten file is moved to the line its element (by id, or the element starting on
+    the reported line) has in the original; findings the normaliser itself made already are.
+    """
+    rewritten = {n for n, data in given.items() if n in normalised
+                 and normalised[n] != (data.encode("utf-8") if isinstance(data, str) else data)}
+    if not rewritten:
+        return problems
+    maps: dict[str, tuple[dict[str, int], dict[int, str]]] = {}
+    for name in rewritten:
+        raw = given[name].encode("utf-8") if isinstance(given[name], str) else given[name]
+        maps[name] = (_id_lines(raw), {line: i for i, line in _id_lines(normalised[name]).items()})
+    out = []
+    for p in problems:
+        if p.file in maps:
+            original, by_new_line = maps[p.file]
+            element = p.element if p.element in original else by_new_line.get(p.line or -1)
+            if element in original:
+                p = dataclasses.replace(p, line=original[element])
+        out.append(p)
+    return out
+
+
+def _lane_less_tasks(files: dict[str, bytes]) -> list[Problem]:
+    notes = []
+    for name, data in files.items():
+        if not name.lower().endswith((".bpmn", ".xml")):
+            continue
+        try:
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+        except etree.XMLSyntaxError:
+            continue
+        for task in plain_tasks_in_no_lane(root):
+            notes.append(Problem(name, "plain task (no type) waits for a person but lies in no lane: only "
+                                       "supervisors will see it and nobody can claim it — make it a user task in "
+                                       "a lane, or a script or service task", task.get("id"), task.sourceline))
+    return notes
+
+
+def _id_lines(data: bytes) -> dict[str, int]:
+    try:
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except etree.XMLSyntaxError:
+        return {}
+    lines: dict[str, int] = {}
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.get("id") and el.sourceline:
+            lines.setdefault(el.get("id"), el.sourceline)
+    return lines
+
+
 def check(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
-          max_bytes: int = 5 * 1024 * 1024, lane_map: dict[str, str] | None = None) -> CheckResult:
+          max_bytes: int = 5 * 1024 * 1024, lane_map: dict[str, str] | None = None,
+          form_map: dict[str, str] | None = None) -> CheckResult:
     """Everything a deployment would say about this bundle, without storing anything."""
-    return validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes, lane_map=lane_map)[0]
+    return validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes, lane_map=lane_map,
+                    form_map=form_map)[0]
 
 
 def check_form(name: str, text: str) -> list[Problem]:
@@ -394,12 +514,14 @@ def check_form(name: str, text: str) -> list[Problem]:
 
 def deploy(db: Database, files: dict[str, bytes | str], *, forms_dir: Path, forms: dict[str, Any] | None = None,
            actor: str, note: str, max_bytes: int = 5 * 1024 * 1024, require_note: bool = True,
-           lane_map: dict[str, str] | None = None) -> list[definitions.DeployResult]:
+           lane_map: dict[str, str] | None = None,
+           form_map: dict[str, str] | None = None) -> list[definitions.DeployResult]:
     """Validate (`validate`, as every way in does) and store each changed process as a new version.
 
     The modeler and the API require a change note for a new version; `yekuo deploy` does not.
     """
-    result, parsed = validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes, lane_map=lane_map)
+    result, parsed = validate(db, files, forms_dir=forms_dir, forms=forms, max_bytes=max_bytes, lane_map=lane_map,
+                              form_map=form_map)
     if result.problems:
         raise DeployError(result.problems)
     return definitions.store_versions(db, parsed, actor=actor, note=note, require_note=require_note)

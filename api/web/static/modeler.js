@@ -673,6 +673,8 @@
     data.append('file', file);
     var laneMap = document.getElementById('lane-map');
     if (laneMap && laneMap.value.trim()) data.append('lane_map', laneMap.value);
+    var formMap = document.getElementById('form-map');
+    if (formMap && formMap.value.trim()) data.append('form_map', formMap.value);
     fetch(cfg.importUrl, { method: 'POST', credentials: 'same-origin', body: data,
       headers: { 'Accept': 'application/json', 'X-CSRF-Token': cfg.csrf } })
       .then(function (res) { return res.json().then(function (d) { return { status: res.status, data: d }; }); })

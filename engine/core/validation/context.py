@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 
 from engine.core.validation.documents import Doc, ProblemList, iter_bpmn, owner_id
 from engine.core.validation.form_files import FormFiles, first_example
@@ -71,7 +71,9 @@ class BundleContext:
         self.groups = groups
         self.operators = set(operators)
         self.max_bytes = max_bytes
-        self.parser = SpiffBpmnParser(validator=VALIDATOR)
+        # no validator here: every file was already checked against the same XSD (`xsd_problems`),
+        # which also knows the one schema complaint SpiffWorkflow runs past (scoped data object ids)
+        self.parser = SpiffBpmnParser(validator=None)
         self.procs: dict[str, ProcessXml] = {}
         self.dmn_docs: dict[str, Doc] = {}        # decision id -> document
         self.decision_outputs: dict[str, set[str]] = {}

@@ -214,3 +214,25 @@ class Linter(ProcessCheck):
                 self.add(f"{tag} is not supported by SpiffWorkflow", node, node.get("id"))
                 self.b.unsupported.add((self.doc.name, node.get("id")))
 
+
+
+def plain_tasks_in_no_lane(root: etree._Element) -> list[etree._Element]:
+    """Plain `bpmn:task`s (no type) outside every lane, in executable processes.
+
+    SpiffWorkflow lets a plain task wait for a person, like a manual task; with no lane it gets no
+    group, so only supervisors see it and nobody can claim it. Runnable, hence a warning, not a refusal.
+    """
+    found = []
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        if process.get("isExecutable") == "false":
+            continue
+        in_lane = {ref.text.strip() for ref in process.iter(f"{{{BPMN_NS}}}flowNodeRef") if ref.text}
+        for task in process.iter(f"{{{BPMN_NS}}}task"):
+            node = task
+            while node is not None and node is not process and node.get("id") not in in_lane:
+                node = node.getparent()
+                while node is not None and node is not process and node.tag not in SUBPROCESS_TAGS:
+                    node = node.getparent()
+            if node is None or node is process:
+                found.append(task)
+    return found
