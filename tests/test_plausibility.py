@@ -59,7 +59,8 @@ def test_completion_reads_the_arrival_recorded_on_the_appointment(db, clock, mon
 
 
 @pytest.mark.parametrize("field, title", [("contract_signed_on", "合同签订日期"),
-                                          ("agreement_signed_on", "协议签订日期")])
+                                          ("agreement_signed_on", "协议签订日期"),
+                                          ("docs_received_on", "资料收到日期")])
 def test_a_contract_is_not_signed_after_today(db, clock, field, title):
     assert check(db, clock, {field: "2026-03-02"}) == {}
     assert check(db, clock, {field: "2026-02-27"}) == {}

@@ -115,6 +115,7 @@ RULES: dict[str, tuple[Callable[[Any, Seen], str | None], ...]] = {
     "called_at": (not_future("回访时间"),),
     "contract_signed_on": (day_not_future("合同签订日期"),),
     "agreement_signed_on": (day_not_future("协议签订日期"),),
+    "docs_received_on": (day_not_future("资料收到日期"),),
     "planned_at": (not_past("计划到达时间"),),
 }
 
