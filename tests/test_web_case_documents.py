@@ -101,6 +101,8 @@ def test_a_form_naming_another_cases_document_is_refused_on_its_field(web: Any, 
     assert "0.pdf" in page and "别人的.pdf" not in page and f"/cases/{second}/documents/{mine[0]}?download=1" in page
     assert clerk.get(f"/cases/{second}/documents/{theirs}").status_code == 404
     assert clerk.get(f"/cases/{first}/documents/{theirs}").status_code == 200
+    case_file = sign_in(web, "auditor").get(f"/cases/{second}/file").text  # the printable case file links them too
+    assert f"/cases/{second}/documents/{mine[0]}?download=1" in case_file
 
 
 def test_files_never_render_as_a_page_of_ours(web: Any, calendar_db: Database) -> None:  # noqa: F811
