@@ -41,13 +41,14 @@ def limit_request() -> None:
     request.max_content_length = limit + ENVELOPE
 
 
-def store_upload(db: Database, upload: FileStorage | None, *, uploaded_by: str) -> documents.DocumentInfo:
+def store_upload(db: Database, upload: FileStorage | None, *, uploaded_by: str,
+                 instance_id: int | None = None) -> documents.DocumentInfo:
     if upload is None or not isinstance(upload, FileStorage):
         raise InvalidData("no file was sent", details={"file": ["请选择要上传的文件"]})
     limit = max_bytes()
     content = upload.stream.read(limit + 1)
     return documents.store(db, content, filename=upload.filename, uploaded_by=uploaded_by,
-                           root=documents_dir(), max_bytes=limit)
+                           root=documents_dir(), max_bytes=limit, instance_id=instance_id)
 
 
 def read(info: documents.DocumentInfo) -> bytes:

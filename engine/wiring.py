@@ -17,9 +17,9 @@ from typing import Any
 from engine.connectors import outbound, systems
 from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
-from engine.dispatch import booking, field, rescheduling, works
+from engine.dispatch import booking, field, plausibility, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
-from engine.intake import numbers
+from engine.intake import documents, numbers
 from engine.messages import sinks, sms
 
 #: Every service operator the bundled models may call, by package.
@@ -33,6 +33,9 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
 }
 #: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
 FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}
+#: Checks every staff form's submission goes through (`runtime.SUBMISSION_CHECKS`): plausible
+#: times, and documents that belong to the case.
+SUBMISSION_CHECKS: tuple[runtime.SubmissionCheck, ...] = (plausibility.check, documents.check_refs)
 #: Records a case holds outside its state, released in the transaction that ends it.
 CASE_END_HOOKS = (rescheduling.release_for_case, works.close_for_case)
 
@@ -59,6 +62,7 @@ def install() -> Installed:
                 services.register(name, handler)
             timers.HANDLERS.update(TIMER_HANDLERS)
             runtime.FORM_CHECKS.update(FORM_CHECKS)
+            _add_once(runtime.SUBMISSION_CHECKS, *SUBMISSION_CHECKS)
             _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
             _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write)
             sinks.CHANNEL_SINKS.setdefault(outbound.CHANNEL, outbound.sink_from_settings)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from engine import wiring
 from engine.core import clock as engine_clock
-from engine.core import definitions, schema, users
+from engine.core import definitions, runtime, schema, users
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import Base
@@ -37,6 +37,23 @@ if os.environ.get("CI") and not PG_URL:
 def pytest_configure(config: pytest.Config) -> None:
     """Wire the engine once, before collection, as every entry point does (`engine.wiring.install`)."""
     wiring.install()
+
+
+@pytest.fixture(autouse=True)
+def _submission_checks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The scenario tests walk cases with the forms' fixed example data (times in March 2027,
+    `att-` references nobody uploaded), so the checks every staff submission goes through
+    (plausible times, documents of the case: `runtime.SUBMISSION_CHECKS`) are off unless a test
+    asks for them with `@pytest.mark.submission_checks`, as the tests of those checks do."""
+    if request.node.get_closest_marker("submission_checks"):
+        yield
+        return
+    saved = list(runtime.SUBMISSION_CHECKS)
+    runtime.SUBMISSION_CHECKS.clear()
+    try:
+        yield
+    finally:
+        runtime.SUBMISSION_CHECKS[:] = saved
 
 
 @pytest.fixture(scope="session")

@@ -227,3 +227,30 @@ def test_documents_are_private_to_the_uploader_and_staff(api: Api) -> None:
     assert api.get(f"/api/v1/documents/{doc['ref']}", as_="clerk").status_code == 200
     assert api.post("/api/v1/documents", as_="auditor", data={"file": (io.BytesIO(PDF), "a.pdf")},
                     content_type="multipart/form-data").status_code == 403
+
+
+@pytest.mark.submission_checks
+def test_staff_upload_a_cases_documents_and_its_form_may_name_only_those(api: Api) -> None:
+    started = api.ok("POST", "/api/v1/process-instances", 201, as_="clerk", json={"key": "new_connection", "data": {}})
+    iid = started["instance_id"]
+    url = f"/api/v1/documents?instance_id={iid}"
+    refused = api.post(url, as_="channel", data={"file": (io.BytesIO(PDF), "a.pdf")}, content_type="multipart/form-data")
+    assert refused.status_code == 403
+    missing = api.post(f"/api/v1/documents?instance_id={iid + 99}", as_="clerk",
+                       data={"file": (io.BytesIO(PDF), "a.pdf")}, content_type="multipart/form-data")
+    assert missing.status_code == 404
+    docs = {}
+    for n, name in enumerate(("identity", "property_proof")):
+        r = api.post(url, as_="clerk", data={"file": (io.BytesIO(PDF + bytes([n])), f"{name}.pdf")},
+                     content_type="multipart/form-data")
+        assert r.status_code == 201 and r.get_json()["instance_id"] == iid
+        docs[name] = {"ref": r.get_json()["ref"], "name": f"{name}.pdf"}
+    [accept] = api.ok("GET", f"/api/v1/tasks?instance={iid}", as_="clerk")["items"]
+    api.ok("POST", f"/api/v1/tasks/{accept['id']}/claim", as_="clerk", json={})
+    loose = upload(api, PDF + b"x", "loose.pdf", as_="clerk")["ref"]  # not tied to the case
+    data = {**process_helpers.example("accept"), "documents": {**docs, "identity": {"ref": loose, "name": "x.pdf"}}}
+    r = api.post(f"/api/v1/tasks/{accept['id']}/complete", as_="clerk", json={"data": data})
+    assert r.status_code == 422 and r.get_json()["error"]["details"] == {
+        "documents.identity.ref": ["附件不存在或不属于本案件，请重新上传"]}
+    data["documents"] = docs
+    api.ok("POST", f"/api/v1/tasks/{accept['id']}/complete", as_="clerk", json={"data": data})

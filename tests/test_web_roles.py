@@ -28,6 +28,7 @@ from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.deadlines import calendar_import, rule_sets
 from engine.dispatch import booking, works
+from engine.intake import documents
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
 from tests.web_support import sign_in
@@ -66,9 +67,12 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         job_no = booking.book(db, bare, {"job_type": "survey", "mode": "fixed", "date": "2026-03-03",
                                          "period": "am", "area": "urban"}, actor="dispatcher").job_no
         entry = works.add(db, case.instance_id, "internal", "客户受电工程", actor="manager")
+        ref = documents.store(db, b"%PDF-1.4 a", filename="a.pdf", uploaded_by="clerk", root=tmp / "documents",
+                              instance_id=case.instance_id).ref
         args = {"instance_id": case.instance_id, "seq": 1, "item_id": case.new_items[0].id, "job_no": job_no,
-                "key": "new_connection", "entry_id": entry.id}
+                "key": "new_connection", "entry_id": entry.id, "ref": ref}
         app = create_app(config.Settings(database_url=str(db.engine.url), secret_key="test", demo=True), db=db)
+        app.config["YEKUO_DOCUMENTS_DIR"] = str(tmp / "documents")
         yield Site(app, args)
     finally:
         engine_clock.set_clock(previous)

@@ -37,7 +37,8 @@ from engine.messages import sinks
 print(json.dumps({"services": sorted(services.operators()), "timers": sorted(timers.HANDLERS),
                   "case_end": len(store.CASE_END_HOOKS), "write": len(store.WRITE_HOOKS),
                   "helpers": sorted(step.SCRIPT_HELPERS), "calendar": len(calendar_import.after_import),
-                  "form_checks": sorted(runtime.FORM_CHECKS), "channel_sinks": sorted(sinks.CHANNEL_SINKS)}))
+                  "form_checks": sorted(runtime.FORM_CHECKS),
+                  "submission_checks": len(runtime.SUBMISSION_CHECKS), "channel_sinks": sorted(sinks.CHANNEL_SINKS)}))
 """
 
 
@@ -46,7 +47,8 @@ def test_importing_every_module_registers_nothing() -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"services": [], "timers": [], "case_end": 0, "write": 0, "helpers": [],
-                                       "calendar": 0, "form_checks": [], "channel_sinks": []}
+                                       "calendar": 0, "form_checks": [], "submission_checks": 0,
+                                       "channel_sinks": []}
 
 
 def test_install_knows_every_operator_the_bundled_models_call() -> None:
@@ -115,7 +117,8 @@ def test_gunicorn_runs_a_new_case_through_its_service_tasks(tmp_path: Path) -> N
         assert started["status"] == "running", started
         [accept] = _call(base, "GET", f"/api/v1/tasks?instance={started['instance_id']}", token=token)["items"]
         _call(base, "POST", f"/api/v1/tasks/{accept['id']}/claim", {}, token)
-        done = _call(base, "POST", f"/api/v1/tasks/{accept['id']}/complete", {"data": example("accept")}, token)
+        data = _with_case_documents(env, tmp_path, started["instance_id"], example("accept"))
+        done = _call(base, "POST", f"/api/v1/tasks/{accept['id']}/complete", {"data": data}, token)
         case = _call(base, "GET", f"/api/v1/process-instances/{started['instance_id']}", token=token)
     finally:
         proc.terminate()
@@ -123,3 +126,19 @@ def test_gunicorn_runs_a_new_case_through_its_service_tasks(tmp_path: Path) -> N
     assert done["status"] == "running" and done["error"] is None, done
     assert case["status"] == "running" and case["error"] is None
     assert re.fullmatch(r"YK\d{8}-\d{4}", case["business_key"] or ""), case["business_key"]
+
+
+def _with_case_documents(env: dict[str, str], tmp_path: Path, instance_id: int, data: dict) -> dict:
+    """The served app checks that a form names documents of its case: store the example's as the
+    clerk's uploads for this case."""
+    from engine.core.db import Database
+    from engine.intake import documents
+
+    db = Database(env["YEKUO_DATABASE_URL"])
+    try:
+        for part in data["documents"].values():
+            part["ref"] = documents.store(db, b"%PDF-1.4 example", filename=part["name"], uploaded_by="clerk",
+                                          root=tmp_path / "documents", instance_id=instance_id).ref
+    finally:
+        db.dispose()
+    return data

@@ -27,11 +27,13 @@ from api.rest.schemas import (
     DocumentSchema,
     IdempotencyHeaderSchema,
     OutcomeSchema,
+    UploadArgsSchema,
     UploadSchema,
     WithdrawRequestSchema,
     page_schema,
 )
-from engine.core.errors import InvalidData, NotFound
+from engine.core import queries
+from engine.core.errors import Forbidden, InvalidData, NotFound
 from engine.intake import applications, documents
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
@@ -139,13 +141,20 @@ def _own_document(ref: str) -> documents.DocumentInfo:
 @documents_blp.doc(summary="Upload a document",
                    description="multipart/form-data with one `file`. Accepted by content (PDF, JPEG, PNG; 415 "
                                "otherwise), at most `YEKUO_MAX_UPLOAD_BYTES` (default 10 MB; 413). Use the returned "
-                               "`ref` with the file name in the application's `documents` fields.")
+                               "`ref` with the file name in the application's `documents` fields. Staff upload "
+                               "a case's documents with `?instance_id=` (403 for channel clients).")
+@documents_blp.arguments(UploadArgsSchema, location="query")
 @documents_blp.arguments(UploadSchema, location="files")
 @documents_blp.response(201, DocumentSchema)
-def upload(files: dict[str, Any]) -> Any:
+def upload(args: dict[str, Any], files: dict[str, Any]) -> Any:
     if request.form:  # the body is one `file`: other fields are refused like unknown JSON fields
         raise InvalidData("only `file` may be sent", details={k: ["Unknown field."] for k in sorted(request.form)})
-    return uploads.store_upload(db(), files.get("file"), uploaded_by=actor().name)
+    instance_id = args.get("instance_id")
+    if instance_id is not None:
+        if not may("staff.read"):
+            raise Forbidden("only staff upload documents for a case")
+        queries.get_instance(db(), instance_id)  # 404 for an unknown case
+    return uploads.store_upload(db(), files.get("file"), uploaded_by=actor().name, instance_id=instance_id)
 
 
 @documents_blp.route("/<string:ref>", methods=["GET"], parameters=REF)

@@ -574,6 +574,12 @@ class UploadSchema(ma.Schema):
     file = Upload(required=True, metadata={"description": "PDF, JPEG or PNG (checked by content), at most 10 MB"})
 
 
+class UploadArgsSchema(ma.Schema):
+    instance_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62), metadata={
+        "description": "Staff only: the case the document is for. A staff form of a case may name only "
+                       "documents of that case (422 otherwise)."})
+
+
 class DocumentSchema(ma.Schema):
     ref = _str(required=True, metadata={"example": "att-5f1c0d7e9a3b4c2d1e0f9a8b"})
     sha256 = _str(required=True)
@@ -582,3 +588,4 @@ class DocumentSchema(ma.Schema):
     filename = _str(required=True, metadata={"example": "身份证正反面.pdf"})
     uploaded_by = _str(required=True)
     uploaded_at = _when()
+    instance_id = fields.Integer(allow_none=True, metadata={"description": "the case it belongs to, if any"})

@@ -291,6 +291,12 @@ def fresh_example(schema: dict[str, Any], today: dt.date) -> dict[str, Any] | No
     return example
 
 
+def _task_inputs(instance_id: int) -> dict[str, Any]:
+    from api.web import case_documents  # it adds its routes to this module's blueprint
+
+    return case_documents.task_inputs(instance_id)
+
+
 def _is_date(text: str) -> bool:
     try:
         dt.date.fromisoformat(text)
@@ -322,7 +328,7 @@ def task(item_id: str) -> Any:
         "lang": "en" if str(session.get("lang")) == "en" else "zh_CN",
         "today": today.isoformat(), "instanceVersion": inst.instance_version,
         "completeUrl": url_for("web.complete", item_id=item.id), "csrf": auth.csrf_token(),
-        "canAct": _may_act(user, item),
+        "canAct": _may_act(user, item), **_task_inputs(item.instance_id),
         "text": {"fixErrors": _("Correct %(n)s field(s):", n="%(n)s"), "submitting": _("Submitting…"),
                  "submitted": _("Submitted."), "failed": _("The task could not be submitted."),
                  "network": _("The server could not be reached. Check the connection and try again."),
@@ -532,7 +538,10 @@ def case(instance_id: int) -> Any:
                        "payload": payload})
     events.reverse()
     now = clock.now()
+    from api.web import case_documents
+
     return render_template("case.html", inst=inst, definition=definition,
+                           documents=case_documents.listed(instance_id, inst.data),
                            case=casedata.describe(inst.data, definition.forms, order), clocks=clocks,
                            events=events, now=now, due_state=due_state,
                            application_no=inst.business_key or inst.data.get("application_no") or "",

@@ -340,6 +340,8 @@ class Document(Base):
     filename: Mapped[str] = mapped_column(String(200))
     uploaded_by: Mapped[str] = mapped_column(String(80), index=True)
     uploaded_at: Mapped[dt.datetime]
+    #: the case a staff member uploaded it for, or the case its application started (None until then)
+    instance_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
 
 
 # ---------------------------------------------------------------------------------------------

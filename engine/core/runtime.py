@@ -34,6 +34,11 @@ from engine.core.worklist import TaskRow, WorkItemView, task_row
 #: a refused submission leaves the task open, as a schema error does.
 FormCheck = Callable[[Database, int, dict[str, Any], dt.datetime], dict[str, list[str]]]
 FORM_CHECKS: dict[str, FormCheck] = {}
+#: Checks every staff form's submission goes through (plausible times, documents of this case),
+#: filled by `engine.wiring`. Each gets (db, instance id, the submission alone — so earlier steps'
+#: values are not judged again —, the task's data, now) and returns {field: [Chinese messages]}.
+SubmissionCheck = Callable[[Database, int, dict[str, Any], dict[str, Any], dt.datetime], dict[str, list[str]]]
+SUBMISSION_CHECKS: list[SubmissionCheck] = []
 
 #: Whether the caller may see a work item; a task they may not see does not exist for them (NotFound).
 Visible = Callable[[WorkItemView], bool]
@@ -140,7 +145,7 @@ def _complete(db: Database, session: Any, item_id: str, data: dict[str, Any] | N
     if not task.has_state(TaskState.READY):
         raise Conflict(f"task '{row.name}' is no longer open")
     clean = _validated(definition, row.form_schema, data or {}, task.data)
-    _check_with_case(db, row, {**task.data, **clean}, step.now)
+    _check_with_case(db, row, clean, task.data, step.now)
     step.run_human_task(task, clean)
     status = step.status()
     primary = NewEvent("task_completed", step.now, actor=actor.name, task_id=item_id,
@@ -171,9 +176,14 @@ def _validated(definition: definitions.Definition, form_file: str | None, data: 
     return forms.check(schema, data, compiled)
 
 
-def _check_with_case(db: Database, row: Any, merged: dict[str, Any], now: dt.datetime) -> None:
+def _check_with_case(db: Database, row: Any, clean: dict[str, Any], task_data: dict[str, Any],
+                     now: dt.datetime) -> None:
     check = FORM_CHECKS.get(row.form_schema or "")
-    problems = check(db, row.instance_id, merged, now) if check else {}
+    problems = check(db, row.instance_id, {**task_data, **clean}, now) if check else {}
+    if row.form_schema:
+        for each in SUBMISSION_CHECKS:
+            for field, messages in each(db, row.instance_id, clean, task_data, now).items():
+                problems.setdefault(field, []).extend(messages)
     if problems:
         raise InvalidData("the form has errors: " + "; ".join(m for ms in problems.values() for m in ms),
                           details=problems)

@@ -225,6 +225,7 @@ def submit(db: Database, data: dict[str, Any], *, channel: str, client: str,
     with db.write() as conn:
         conn.execute(update(application_t).where(application_t.c.id == app_id)
                      .values(instance_id=outcome.instance_id))
+        documents.link_to_case(conn, list(_document_refs(clean).values()), outcome.instance_id)
     return Submission(number, outcome.instance_id, channel, client, now, True)
 
 

@@ -30,9 +30,10 @@ def field(page: Page, path: str, tag: str = "input") -> Any:
 LATIN_OK = re.compile(r"^(CQ|NC|KC|ZY|kW|kVA|kV|bpmn|io|YYYY|MM|DD|Yekuo|JSON|English|att|jpg|pdf|png)$")
 
 
-def assert_chinese(page: Page) -> None:
+def assert_chinese(page: Page, ignore: tuple[str, ...] = ()) -> None:
     """No English words in what the zh-CN page shows (codes such as CQ-KC1 or ZY… are not words)."""
-    words = [w for w in re.findall(r"[A-Za-z]{3,}", page.locator("body").inner_text()) if not LATIN_OK.match(w)]
+    words = [w for w in re.findall(r"[A-Za-z]{3,}", page.locator("body").inner_text())
+             if not LATIN_OK.match(w) and w not in ignore]
     assert not words, f"English on a zh-CN page {page.url}: {sorted(set(words))[:20]}"
 
 

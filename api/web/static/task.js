@@ -6,7 +6,8 @@
  *    schema on submit and answers with errors per field (json-editor would merge them into the
  *    parent and pick the wrong editor);
  *  - draft 2020 keywords json-editor reads the draft-04 way (numeric exclusiveMinimum) are mapped.
- * Client-side checks (required, lengths, patterns, ranges, mobile and date formats) show the
+ * Date and time fields get flatpickr pickers and document fields an upload control
+ * (static/task_inputs.js). Client-side checks (required, lengths, patterns, ranges, mobile and date formats) show the
  * form's own Chinese messages (`errorMessage`) or the zh_CN language pack below; server-side
  * errors are painted on the same fields and stay until that field is changed.
  */
@@ -156,7 +157,7 @@
     if (schema.format && ['date', 'date-time', 'checkbox', 'textarea', 'radio'].indexOf(schema.format) < 0) {
       delete s.format;                      // custom formats are checked by our validator below
     }
-    if (schema.format === 'date-time') delete s.format;
+    if (schema.format === 'date-time' || schema.format === 'date') delete s.format;  // flatpickr (task_inputs.js)
 
     // messages in the form's own words
     if (zh && schema.errorMessage) {
@@ -176,11 +177,10 @@
     if (widget === 'textarea' && s.type === 'string') s.format = 'textarea';
     if (widget === 'radio' && s.enum) { s.format = 'radio'; opts.layout = 'horizontal'; }
     if (widget === 'checkbox' && s.type === 'boolean') s.format = 'checkbox';
-    if (widget === 'date' && s.type === 'string') {
-      opts.inputAttributes = Object.assign({}, opts.inputAttributes, { type: 'date' });
-    }
-    if (schema.format === 'date-time') {
-      opts.inputAttributes = Object.assign({ placeholder: '2027-03-01T09:00:00+08:00' }, opts.inputAttributes);
+    if (widget === 'date' && s.type === 'string' && !schema.format) opts.yk_format = 'date';
+    if (s.type === 'object' && schema.properties && schema.properties.ref && schema.properties.name &&
+        /att-/.test(schema.properties.ref.pattern || '')) {
+      opts.yk_upload = true;                // a document: uploaded in place (task_inputs.js)
     }
     if (s.enum && s.type !== 'array' && s.format !== 'radio') {
       opts.has_placeholder_option = true;
@@ -452,6 +452,7 @@
     if (!cfg.canAct) editor.disable();
     if (submitBtn && cfg.canAct) submitBtn.disabled = false;
     if (demoBtn && cfg.canAct) demoBtn.disabled = false;
+    if (window.yekuoTaskInputs) window.yekuoTaskInputs.attach(editor, cfg);
     formEl.setAttribute('data-ready', '1');
     window.yekuoEditor = editor;
     window.yekuoFormReady = true;
@@ -459,6 +460,7 @@
 
   editor.on('change', function () {
     if (!editor.ready) return;
+    if (window.yekuoTaskInputs) window.yekuoTaskInputs.attach(editor, cfg);  // new array rows, values set in code
     paint(submitted ? allErrors() : []);
   });
 
