@@ -24,7 +24,10 @@ from engine.intake import threads
 
 
 def _fail(err: YekuoError) -> None:
-    flash(f"{friendly(err)}（{err.message}）", "error")
+    """The error in Chinese: the engine's per-field messages where it gave them."""
+    details = err.details if isinstance(getattr(err, "details", None), dict) else {}
+    said = "；".join(str(m) for msgs in details.values() if isinstance(msgs, list) for m in msgs)
+    flash(f"{friendly(err)}（{said or err.message}）", "error")
 
 
 def _case_thread(instance_id: int) -> dict[str, Any]:
