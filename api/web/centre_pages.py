@@ -15,7 +15,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from api import policy
-from api.web.views import bp, friendly, page, page_db, page_user
+from api.web.views import bp, display_name, friendly, page, page_db, page_user
 from engine.audit import analysis
 from engine.core import clock
 from engine.core.errors import YekuoError
@@ -36,7 +36,7 @@ def _case_thread(instance_id: int) -> dict[str, Any]:
     user = page_user()
     return {"messages": threads.thread(db, instance_id), "questions": threads.questions(db, instance_id=instance_id),
             "may_answer": policy.may(user.groups, "threads.answer"), "max_chars": threads.MAX_CHARS,
-            "kinds": threads.STAFF_KINDS}
+            "kinds": threads.STAFF_KINDS, "channels": threads.CHANNEL_TEXT, "name": display_name}
 
 
 @bp.context_processor

@@ -16,7 +16,7 @@
     if (!node) { return; }
     var c = window.echarts.init(node, null, { renderer: 'canvas' });
     c.setOption(Object.assign({ animation: false, tooltip: { trigger: 'axis', renderMode: 'richText' },
-      grid: { left: 56, right: 24, top: 40, bottom: 32 } }, option));
+      grid: { left: 56, right: 40, top: 40, bottom: 64 } }, option));
     node.setAttribute('data-rendered', 'true');
     charts.push(c);
   }
@@ -24,7 +24,7 @@
   var empty = { text: T.empty, left: 'center', top: 'middle', textStyle: { color: '#888', fontSize: 14 } };
 
   chart('chart-months', d.months.length ? {
-    legend: { data: [T.applied, T.energized] },
+    legend: { bottom: 0, data: [T.applied, T.energized] },
     xAxis: { type: 'category', data: d.months },
     yAxis: { type: 'value', name: 'kW' },
     series: [{ name: T.applied, type: 'bar', data: d.applied },
@@ -32,7 +32,7 @@
   } : { title: empty });
 
   chart('chart-growth', d.months.length ? {
-    legend: { data: [T.applied, T.lastYear, T.growth] },
+    legend: { bottom: 0, data: [T.applied, T.lastYear, T.growth] },
     xAxis: { type: 'category', data: d.months },
     yAxis: [{ type: 'value', name: 'kW' }, { type: 'value', name: '%' }],
     series: [{ name: T.applied, type: 'line', data: d.applied },
