@@ -19,7 +19,7 @@ from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
 from engine.dispatch import booking, field, modes, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
-from engine.intake import numbers
+from engine.intake import numbers, threads
 from engine.messages import sinks, sms
 
 #: Every service operator the bundled models may call, by package.
@@ -30,6 +30,7 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     notices.REMINDER: notices.fire_reminder,
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
+    threads.OVERDUE: threads.fire_overdue,
 }
 #: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
 FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}

@@ -181,3 +181,27 @@ def test_case_page_shows_the_thread_escaped_and_staff_answer_there(api: Api) -> 
     no = auditor.post(f"/cases/{iid}/messages", data={"csrf_token": csrf_of(auditor.get(f"/cases/{iid}").text),
                                                       "body": "x"})
     assert no.status_code == 403
+
+
+def test_an_unanswered_question_raises_overdue_notices_once(db: Database, clock: FixedClock,
+                                                             cases: list[int]) -> None:
+    from engine.core import timers
+
+    late, answered = cases
+    clock.set(_at(2, 10))
+    threads.post_customer(db, late, "何时送电？", author="channel", channel="app")
+    threads.post_customer(db, answered, "何时勘查？", author="channel", channel="app")
+    clock.set(_at(2, 13, 59))
+    threads.post_staff(db, answered, "明天上午。", author="manager")
+    assert timers.fire_due(db, _at(2, 13, 59)).fired == 0  # not yet due (14:00)
+    clock.set(_at(2, 14, 1))
+    assert timers.fire_due(db, clock.now()).fired == 1  # the answered question's timer was closed
+    assert timers.fire_due(db, clock.now()).fired == 0
+    with db.read() as conn:
+        rows = conn.execute(select(notice_t).where(notice_t.c.kind == "超期").order_by(notice_t.c.id)).all()
+        evs = conn.execute(select(event_t.c.instance_id).where(event_t.c.type == "thread_overdue")).scalars().all()
+    assert [(n.instance_id, n.recipient_user, n.recipient_group) for n in rows] == [
+        (late, None, "manager"), (late, None, "supervisor")]
+    assert "2026-03-02 14:00" in rows[0].body and evs == [late]
+    [report] = chains.verify(db, late)
+    assert report.ok, str(report)

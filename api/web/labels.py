@@ -89,6 +89,7 @@ EVENT_TYPES: dict[str, Any] = {
     "works_followed_up": _l("Works followed up"),
     "works_follow_up_due": _l("Works follow-up due"),
     "thread_message": _l("Customer thread entry"),
+    "thread_overdue": _l("Customer question overdue"),
     "booking_routed": _l("Booking offered to the team leads"),
 }
 

@@ -9,7 +9,9 @@ First response is a time limit like any step's: a customer message that finds no
 opens one, with a deadline of `first_response_hours` working hours (the active rule set's
 thresholds; business hours of working days, `sla.add_working_hours`) frozen on the row. The first
 staff entry after it (an answer, a call, a visit) answers every open message of the case. The
-customer manager is notified of each question (a notice, like the deadlines' notices).
+customer manager is notified of each question (a notice, like the deadlines' notices); a question
+still unanswered at its deadline raises 超期 notices to the manager and the command centre (timer
+purpose `thread_overdue`, fired by `fire_overdue`).
 
 Customer text is hostile: it is stored as plain text (control characters removed, at most
 `MAX_CHARS`), never as HTML, and every page renders it escaped.
@@ -29,7 +31,7 @@ from engine.core import clock, history, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData
-from engine.core.models import case_message_t, instance_t, notice_t, work_item_t
+from engine.core.models import case_message_t, instance_t, notice_t, timer_t, work_item_t
 from engine.deadlines import sla
 from engine.deadlines.rule_sets import DEFAULT_FIRST_RESPONSE_HOURS, active_rules
 from engine.messages import templates
@@ -40,6 +42,8 @@ CUSTOMER, STAFF = "customer", "staff"
 STAFF_KINDS = ("message", "phone", "visit")
 CHANNEL_TEXT = {"app": "网上国网App", "wechat": "微信公众号", "web95598": "95598网站", "counter": "营业厅"}
 EVENT = "thread_message"
+#: Timer purpose: the first-response deadline of a question (`fire_overdue`).
+OVERDUE = "thread_overdue"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -119,6 +123,8 @@ def post_customer(db: Database, instance_id: int, body: Any, *, author: str, cha
             respond_by=respond_by if opens else None).returning(case_message_t.c.id)).scalar_one()
         if opens:
             _notify_manager(conn, instance_id, channel, respond_by, now)
+            conn.execute(insert(timer_t).values(instance_id=instance_id, task_id=f"thread:{row_id}", purpose=OVERDUE,
+                                                due_at=respond_by, payload={"message_id": row_id}))
         store.append_to_chain(conn, head, [_event(row_id, CUSTOMER, "message", author, channel, text, now,
                                                   respond_by if opens else None)])
         row = conn.execute(select(case_message_t).where(case_message_t.c.id == row_id)).one()
@@ -139,6 +145,9 @@ def post_staff(db: Database, instance_id: int, body: Any, *, author: str, kind: 
         conn.execute(update(case_message_t).where(
             case_message_t.c.instance_id == instance_id, case_message_t.c.author_kind == CUSTOMER,
             case_message_t.c.answered_at.is_(None)).values(answered_at=now, answered_by=author))
+        conn.execute(update(timer_t).where(timer_t.c.instance_id == instance_id, timer_t.c.purpose == OVERDUE,
+                                           timer_t.c.fired_at.is_(None))
+                     .values(fired_at=now, payload={"closed": "answered"}))
         store.append_to_chain(conn, head, [_event(row_id, STAFF, kind, author, None, text, now, None)])
         row = conn.execute(select(case_message_t).where(case_message_t.c.id == row_id)).one()
     return _view(row)
@@ -174,6 +183,33 @@ def _notify_manager(conn: Connection, instance_id: int, channel: str | None, res
     conn.execute(insert(notice_t).values(
         instance_id=instance_id, kind="留言", recipient_user=manager, recipient_group=None if manager else "manager",
         title=f"客户留言：{number or instance_id}", body=body, requires_ack=False, created_at=now))
+
+
+def fire_overdue(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any], now: dt.datetime,
+                 worker: str) -> bool:
+    """A question still unanswered at its deadline: 超期 notices to the customer manager and the
+    command centre, and a `thread_overdue` event; exactly once (the timer is marked in the same
+    transaction), nothing if it was answered meanwhile."""
+    with db.write() as conn:
+        if conn.execute(update(timer_t).where(timer_t.c.id == timer_id, timer_t.c.fired_at.is_(None))
+                        .values(fired_at=now)).rowcount != 1:
+            return False
+        row = conn.execute(select(case_message_t).where(case_message_t.c.id == payload.get("message_id"))).first()
+        if row is None or row.answered_at is not None:
+            return False
+        number = conn.execute(select(instance_t.c.business_key).where(instance_t.c.id == instance_id)).scalar()
+        manager = case_manager(conn, instance_id)
+        body = templates.render("customer_message_overdue", {
+            "application_no": number or f"#{instance_id}",
+            "respond_by": row.respond_by.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")})
+        title = f"留言超时未答复：{number or instance_id}"
+        for user, group in ((manager, None if manager else "manager"), (None, "supervisor")):
+            conn.execute(insert(notice_t).values(instance_id=instance_id, kind="超期", recipient_user=user,
+                                                 recipient_group=group, title=title, body=body, created_at=now))
+        store.append_to_chain(conn, store.case_head(conn, instance_id), [history.NewEvent(
+            "thread_overdue", now, actor="scheduler", payload={"message_id": row.id, "worker": worker,
+                                                               "respond_by": row.respond_by.isoformat()})])
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
