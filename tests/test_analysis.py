@@ -176,7 +176,8 @@ def test_analysis_page_and_csv_download(api: Api, clock: FixedClock) -> None:
     bad = supervisor.get("/analysis?start_month=2026-99")
     assert bad.status_code == 200 and "月份格式为 YYYY-MM" in bad.text
     rest = api.ok("GET", "/api/v1/analysis/load?area=urban", as_="analyst")
-    assert {a["area"]: a["density_kw_per_km2"] for a in rest["areas"]} == {"rural": 0.0, "urban": 16.0}  # rural: the demo size, nothing connected
+    # rural: the demo size, nothing connected
+    assert {a["area"]: a["density_kw_per_km2"] for a in rest["areas"]} == {"rural": 0.0, "urban": 16.0}
     assert [m["applied_kw"] for m in rest["months"]] == [800]
     assert api.get("/api/v1/analysis/load", as_="clerk").status_code == 403
     assert api.get("/api/v1/analysis/load?start_month=2026-3", as_="analyst").status_code == 422
