@@ -53,6 +53,7 @@ def test_first_response_over_a_weekend_counts_working_hours(db: Database, clock:
     totals = kpi.compute(db)
     assert (totals.first_response_questions, totals.first_response_on_time_rate,
             totals.first_response_avg_hours) == (2, 0.5, 4.0)
+    assert kpi.compute(db, business_type="lv_res").first_response_questions == 0  # these cases have no type
 
 
 def test_a_question_stays_open_until_staff_answer_and_goes_overdue(db: Database, clock: FixedClock,

@@ -98,6 +98,7 @@ class _Record:
     running: list[Any]
     definitions: dict[int, _Lazy]
     assessed: dict[int, bool]
+    business_type: str | None = None
 
 
 def _load(db: Database, business_type: str | None) -> _Record:
@@ -118,7 +119,7 @@ def _load(db: Database, business_type: str | None) -> _Record:
     # loaded only for cases with tasks or trails
     lazy = {d: _Lazy(db, d) for d in {c.definition_id for c in cases.values()}}
     running = [c for c in clocks if c.status == "running"]
-    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks})
+    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks}, business_type)
 
 
 def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -158,7 +159,7 @@ def _compute(db: Database, record: _Record, start: dt.datetime | None, end: dt.d
     out.satisfaction_rate = _rate(sum(s >= SATISFIED_FROM for s in t.scores), len(t.scores))
     out.avg_milestones = {k: round(mean(v), 2) for k, v in sorted(t.milestones.items())}
     out.waiting_hours = {k: round(mean(v), 2) for k, v in sorted(t.waits.items())}
-    first = threads.first_response_kpi(db, start=start, end=end, now=now, instance_ids=set(record.cases))
+    first = threads.first_response_kpi(db, start=start, end=end, now=now, business_type=record.business_type or None)
     out.first_response_questions, out.first_response_on_time_rate = first.questions, first.on_time_rate
     out.first_response_avg_hours, out.first_response_overdue_now = first.avg_hours, first.overdue_open
     return out

@@ -242,13 +242,14 @@ def _question(db: Database, row: Any, now: dt.datetime) -> Question:
 
 def questions(db: Database, *, instance_id: int | None = None, start: dt.datetime | None = None,
               end: dt.datetime | None = None, now: dt.datetime | None = None,
-              instance_ids: set[int] | None = None) -> list[Question]:
+              business_type: str | None = None) -> list[Question]:
     """The questions (messages that opened one) of a case or of every case asked in [start, end)."""
     conds = [case_message_t.c.respond_by.is_not(None)]
     if instance_id is not None:
         conds.append(case_message_t.c.instance_id == instance_id)
-    if instance_ids is not None:
-        conds.append(case_message_t.c.instance_id.in_(list(instance_ids) or [-1]))
+    if business_type is not None:
+        conds.append(case_message_t.c.instance_id.in_(select(instance_t.c.id)
+                                                      .where(instance_t.c.business_type == business_type)))
     if start is not None:
         conds.append(case_message_t.c.created_at >= start)
     if end is not None:
@@ -274,9 +275,9 @@ class FirstResponse:
 
 
 def first_response_kpi(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-                       now: dt.datetime | None = None, instance_ids: set[int] | None = None) -> FirstResponse:
+                       now: dt.datetime | None = None, business_type: str | None = None) -> FirstResponse:
     """On time = answered by the deadline; an open question past it counts as not on time."""
-    found = questions(db, start=start, end=end, now=now, instance_ids=instance_ids)
+    found = questions(db, start=start, end=end, now=now, business_type=business_type)
     answered = [q for q in found if q.answered_at is not None]
     judged = [q for q in found if q.state != "open"]
     on_time = sum(1 for q in found if q.state == "on_time")
