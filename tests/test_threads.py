@@ -13,7 +13,7 @@ from engine.audit import chains, kpi
 from engine.core import history
 from engine.core.clock import CHINA, FixedClock
 from engine.core.db import Database
-from engine.core.errors import InvalidData
+from engine.core.errors import InvalidData, InvalidState
 from engine.core.models import event_t, notice_t, work_item_t
 from engine.intake import threads
 from tests.api_support import Api, api, application_example, seed_deadlines, with_documents  # noqa: F401
@@ -98,7 +98,8 @@ def test_the_manager_is_notified_of_a_question(db: Database, clock: FixedClock, 
     assert "问题二" not in rows[1].body  # the customer's text stays on the thread
 
 
-def test_hostile_text_is_cleaned_or_refused(db: Database, clock: FixedClock, cases: list[int]) -> None:
+def test_hostile_text_is_cleaned_or_refused(db: Database, clock: FixedClock, cases: list[int],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     iid = cases[0]
     m = threads.post_customer(db, iid, "  正常\x00文字\u202e反转\r\n第二行 ", author="channel")
     assert m.body == "正常文字反转\n第二行"
@@ -110,6 +111,11 @@ def test_hostile_text_is_cleaned_or_refused(db: Database, clock: FixedClock, cas
     with pytest.raises(InvalidData):
         threads.post_staff(db, iid, "好", author="manager", kind="email")
     assert len(threads.thread(db, iid)) == 2
+    monkeypatch.setattr(threads, "MAX_CUSTOMER_MESSAGES", 3)
+    threads.post_customer(db, iid, "第三条", author="channel")
+    with pytest.raises(InvalidState):  # a flooded thread takes no more
+        threads.post_customer(db, iid, "第四条", author="channel")
+    threads.post_staff(db, iid, "已收到，请拨打95598。", author="manager")  # staff still answer
 
 
 def test_an_edited_message_breaks_the_chain(db: Database, clock: FixedClock, cases: list[int]) -> None:

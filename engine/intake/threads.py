@@ -30,13 +30,15 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from engine.core import clock, history, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.core.errors import InvalidData
+from engine.core.errors import InvalidData, InvalidState
 from engine.core.models import case_message_t, instance_t, notice_t, timer_t, work_item_t
 from engine.deadlines import sla
 from engine.deadlines.rule_sets import DEFAULT_FIRST_RESPONSE_HOURS, active_rules
 from engine.messages import templates
 
 MAX_CHARS = 1000
+#: Customer messages a case's thread takes in all: a script flooding one thread stops here.
+MAX_CUSTOMER_MESSAGES = 200
 CUSTOMER, STAFF = "customer", "staff"
 #: What staff may put on the thread: an answer, or a contact made off-line.
 STAFF_KINDS = ("message", "phone", "visit")
@@ -113,6 +115,10 @@ def post_customer(db: Database, instance_id: int, body: Any, *, author: str, cha
     respond_by = sla.add_working_hours(db, now, limit)
     with db.write() as conn:
         head = store.case_head(conn, instance_id)
+        written = conn.execute(select(func.count()).select_from(case_message_t).where(
+            case_message_t.c.instance_id == instance_id, case_message_t.c.author_kind == CUSTOMER)).scalar_one()
+        if written >= MAX_CUSTOMER_MESSAGES:
+            raise InvalidState("this case's thread is full; please call the service hotline")
         open_question = conn.execute(select(case_message_t.c.id).where(
             case_message_t.c.instance_id == instance_id, case_message_t.c.respond_by.is_not(None),
             case_message_t.c.answered_at.is_(None)).limit(1)).first()
