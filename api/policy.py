@@ -64,6 +64,11 @@ POLICY: dict[str, frozenset[str]] = {
     "field.callback": frozenset({"dispatcher"}),       # the call-back desk sits in the dispatch centre
     "works.read": frozenset({"manager", "dispatcher", "supervisor", "auditor"}),  # the works list (清册)
     "works.follow_up": frozenset({"manager", "supervisor"}),  # the customer manager follows the customer's works
+    "dispatch.mode": frozenset({"supervisor"}),        # switch central / team self-dispatch (with a reason)
+    # -- the connected service centre ----------------------------------------------------------------
+    "threads.post": frozenset({"channel", "clerk", "manager", "supervisor"}),  # the customer (own case) or staff
+    "threads.answer": frozenset({"clerk", "manager", "supervisor"}),  # answer, log a call or a visit
+    "analysis.read": frozenset({"analyst", "supervisor", "auditor"}),  # load growth for grid planning
 }
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from engine.connectors import outbound, systems
 from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
-from engine.dispatch import booking, field, plausibility, rescheduling, works
+from engine.dispatch import booking, field, modes, plausibility, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
-from engine.intake import documents, numbers
+from engine.intake import documents, numbers, threads
 from engine.messages import sinks, sms
 
 #: Every service operator the bundled models may call, by package.
@@ -30,6 +30,7 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     notices.REMINDER: notices.fire_reminder,
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
+    threads.OVERDUE: threads.fire_overdue,
 }
 #: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
 FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}
@@ -64,7 +65,7 @@ def install() -> Installed:
             runtime.FORM_CHECKS.update(FORM_CHECKS)
             _add_once(runtime.SUBMISSION_CHECKS, *SUBMISSION_CHECKS)
             _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
-            _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write)
+            _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write, modes.on_write)
             sinks.CHANNEL_SINKS.setdefault(outbound.CHANNEL, outbound.sink_from_settings)
             step.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
             _add_once(calendar_import.after_import, sla.after_calendar_import)

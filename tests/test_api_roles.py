@@ -193,6 +193,18 @@ def _upload(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
                                  "content_type": "multipart/form-data"}
 
 
+def _thread_post(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    return f"/api/v1/applications/{c.application_no}/messages", {"json": {"body": f"留言{c.unique()}"}}
+
+
+def _mode_switch(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from engine.dispatch import modes
+
+    now = {(m.area, m.job_type): m.mode for m in modes.list_modes(c.api.db)}[("urban", "install")]
+    other = modes.CENTRAL if now == modes.SELF else modes.SELF
+    return "/api/v1/dispatch/modes/urban/install", {"json": {"mode": other, "reason": "试行"}}
+
+
 def _ack(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
     group = who if who in ROLES else "clerk"
     return f"/api/v1/notices/{c.notice_for(group)}/acknowledge", {}
@@ -439,6 +451,14 @@ MATRIX: dict[str, Row] = {
     "migrations.check": Row("POST", "", "models.edit", 200, _migration("/check")),
     "migrations.run": Row("POST", "", "models.edit", 200, _migration("")),
     "migrations.revert": Row("POST", "", "models.edit", 200, _revert_migration),
+    # -- the connected service centre --
+    "threads.list": Row("GET", "/api/v1/applications/{c.application_no}/messages", "applications.read"),
+    "threads.post": Row("POST", "", "threads.post", 201, _thread_post),
+    "dispatch.modes.list": Row("GET", "/api/v1/dispatch/modes", "dispatch.read"),
+    "dispatch.modes.chain": Row("GET", "/api/v1/dispatch/modes/chain", "dispatch.read"),
+    "dispatch.modes.switch": Row("PUT", "", "dispatch.mode", 200, _mode_switch),
+    "analysis.load": Row("GET", "/api/v1/analysis/load", "analysis.read"),
+    "analysis.csv": Row("GET", "/api/v1/analysis/load.csv", "analysis.read"),
 }
 
 
@@ -579,6 +599,12 @@ _PATH_OF = {
     "modeling.bpmn": "/api/v1/process-definitions/{definition_id}/bpmn",
     "migrations.check": "/api/v1/migrations/check", "migrations.run": "/api/v1/migrations",
     "migrations.revert": "/api/v1/process-instances/{instance_id}/revert-migration",
+    # -- service centre paths --
+    "threads.list": "/api/v1/applications/{application_no}/messages",
+    "threads.post": "/api/v1/applications/{application_no}/messages",
+    "dispatch.modes.list": "/api/v1/dispatch/modes", "dispatch.modes.chain": "/api/v1/dispatch/modes/chain",
+    "dispatch.modes.switch": "/api/v1/dispatch/modes/{area}/{job_type}",
+    "analysis.load": "/api/v1/analysis/load", "analysis.csv": "/api/v1/analysis/load.csv",
 }
 
 

@@ -40,6 +40,7 @@ def _blueprints() -> list[Any]:
         audit,
         auth,
         calendar,
+        centre,
         deployments,
         dispatch,
         inbound,
@@ -52,7 +53,7 @@ def _blueprints() -> list[Any]:
 
     return [auth.blp, *deployments.blueprints, instances.blp, tasks.blp, *applications.blueprints, notices.blp,
             *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
-            inbound.blp]
+            inbound.blp, *centre.blueprints]
 
 
 def _limit_body() -> None:

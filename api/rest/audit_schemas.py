@@ -127,6 +127,13 @@ class KpisSchema(ma.Schema):
     avg_milestones = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, metadata={
         "description": "customer-visible steps per ended case, per business type"})
     waiting_hours = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    first_response_questions = fields.Integer(required=True, metadata={
+        "description": "customer questions (case threads) asked in the period"})
+    first_response_on_time_rate = fields.Float(allow_none=True, metadata={
+        "description": "share answered within the rule set's first_response_hours working hours (open and "
+                       "not yet due excluded)"})
+    first_response_avg_hours = fields.Float(allow_none=True, metadata={"description": "working hours to the answer"})
+    first_response_overdue_now = fields.Integer(required=True)
 
 
 class KpiPeriodSchema(KpisSchema):

@@ -1,7 +1,7 @@
 """The staff pages (Jinja, zh-CN by default); `register` is called by the app factory.
 
 Chinese is the default language; `?lang=en` (the switch in the header) changes it for the
-session. Browser libraries (bpmn-js, @json-editor/json-editor, DOMPurify, flatpickr) are served straight from
+session. Browser libraries (bpmn-js, @json-editor/json-editor, DOMPurify, flatpickr, ECharts) are served straight from
 `node_modules` through the allowlisted `/vendor/<lib>/<file>` route: no bundler (docs/architecture.md, "Pages").
 """
 
@@ -25,6 +25,7 @@ VENDOR: dict[str, tuple[Path, tuple[str, ...]]] = {
     "json-editor": (NODE_MODULES / "@json-editor" / "json-editor" / "dist", (".js",)),
     "dompurify": (NODE_MODULES / "dompurify" / "dist", (".js",)),
     "flatpickr": (NODE_MODULES / "flatpickr" / "dist", (".js", ".css")),
+    "echarts": (NODE_MODULES / "echarts" / "dist", (".min.js",)),
 }
 LANGUAGES = ("zh_CN", "en")
 
@@ -75,7 +76,14 @@ def ensure_catalogs(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     """Attach the page blueprint, Babel, the vendor static route."""
-    from api.web import audit_pages, case_documents, dispatch_pages, modeler_pages, views  # noqa: F401 (routes on views.bp)
+    from api.web import (  # noqa: F401 (routes on views.bp)
+        audit_pages,
+        case_documents,
+        centre_pages,
+        dispatch_pages,
+        modeler_pages,
+        views,
+    )
 
     ensure_catalogs(app)
 

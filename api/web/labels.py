@@ -88,6 +88,24 @@ EVENT_TYPES: dict[str, Any] = {
     "works_done": _l("Works done"),
     "works_followed_up": _l("Works followed up"),
     "works_follow_up_due": _l("Works follow-up due"),
+    "thread_message": _l("Customer thread entry"),
+    "thread_overdue": _l("Customer question overdue"),
+    "booking_routed": _l("Booking offered to the team leads"),
+}
+
+#: Entries of a case's customer thread, by who wrote them and how.
+THREAD_KINDS: dict[str, Any] = {
+    "customer": _l("Customer message"),
+    "message": _l("Written answer"),
+    "phone": _l("Phone call"),
+    "visit": _l("Visit"),
+}
+
+FIRST_RESPONSE_STATES: dict[str, Any] = {
+    "on_time": _l("Answered in time"),
+    "late": _l("Answered late"),
+    "open": _l("Awaiting answer"),
+    "overdue": _l("Answer overdue"),
 }
 
 ROLES: dict[str, Any] = {

@@ -14,7 +14,10 @@ fixture computed by hand):
   case call-back's old words are mapped onto it);
 - 办电环节数: the customer-visible steps a case passed, per business type (never mixed), counting
   only the steps the rules list for that type (lv_res 受理签约 → 施工接电 = 2); withdrawn cases out;
-- waiting heatmap: how long human tasks waited between opening and completion, per BPMN element.
+- waiting heatmap: how long human tasks waited between opening and completion, per BPMN element;
+- 首次响应: customer messages (the case thread, `intake/threads.py`) answered within the rule set's
+  `first_response_hours` working hours, over the questions asked in the period; the average
+  working hours to the answer; questions waiting past their limit now.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from engine.core.db import Database
 from engine.core.models import event_t, instance_t, sla_clock_t
 from engine.deadlines import calendar
 from engine.dispatch.field import score_of
+from engine.intake import threads
 
 SATISFIED_FROM = 4
 
@@ -67,6 +71,10 @@ class Kpis:
     callbacks: int = 0
     avg_milestones: dict[str, float] = field(default_factory=dict)
     waiting_hours: dict[str, float] = field(default_factory=dict)
+    first_response_questions: int = 0
+    first_response_on_time_rate: float | None = None
+    first_response_avg_hours: float | None = None
+    first_response_overdue_now: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -90,6 +98,7 @@ class _Record:
     running: list[Any]
     definitions: dict[int, _Lazy]
     assessed: dict[int, bool]
+    business_type: str | None = None
 
 
 def _load(db: Database, business_type: str | None) -> _Record:
@@ -110,7 +119,7 @@ def _load(db: Database, business_type: str | None) -> _Record:
     # loaded only for cases with tasks or trails
     lazy = {d: _Lazy(db, d) for d in {c.definition_id for c in cases.values()}}
     running = [c for c in clocks if c.status == "running"]
-    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks})
+    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks}, business_type)
 
 
 def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -150,6 +159,9 @@ def _compute(db: Database, record: _Record, start: dt.datetime | None, end: dt.d
     out.satisfaction_rate = _rate(sum(s >= SATISFIED_FROM for s in t.scores), len(t.scores))
     out.avg_milestones = {k: round(mean(v), 2) for k, v in sorted(t.milestones.items())}
     out.waiting_hours = {k: round(mean(v), 2) for k, v in sorted(t.waits.items())}
+    first = threads.first_response_kpi(db, start=start, end=end, now=now, business_type=record.business_type or None)
+    out.first_response_questions, out.first_response_on_time_rate = first.questions, first.on_time_rate
+    out.first_response_avg_hours, out.first_response_overdue_now = first.avg_hours, first.overdue_open
     return out
 
 

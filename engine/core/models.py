@@ -574,4 +574,10 @@ callback_record_t = CallbackRecord.__table__
 works_entry_t = WorksEntry.__table__
 works_log_t = WorksLog.__table__
 
+from engine.core.models_centre import (  # noqa: E402,F401  (same metadata)
+    area_size_t,
+    case_message_t,
+    dispatch_mode_event_t,
+    dispatch_mode_t,
+)
 from engine.core.models_exchange import case_reference_t, inbound_message_t  # noqa: E402,F401  (same metadata)

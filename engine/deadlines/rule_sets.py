@@ -20,6 +20,7 @@ from engine.core.db import Database
 from engine.core.errors import NotFound, YekuoError
 from engine.core.models import rule_set_t, time_limit_t
 
+DEFAULT_FIRST_RESPONSE_HOURS = 4.0
 BUNDLED = Path(__file__).resolve().parent / "rules"
 
 
@@ -51,6 +52,11 @@ class RuleSet:
     def escalate_after(self) -> dt.timedelta:
         return dt.timedelta(hours=float(self.thresholds.get("escalate_after_hours", 4)))
 
+    @property
+    def first_response_hours(self) -> float:
+        """Working hours the staff have to answer a customer's message (the thread's KPI)."""
+        return float(self.thresholds.get("first_response_hours", DEFAULT_FIRST_RESPONSE_HOURS))
+
 
 def _parse_rule_file(doc: dict[str, Any], origin: str) -> dict[str, Any]:
     problems = []
@@ -70,6 +76,9 @@ def _parse_rule_file(doc: dict[str, Any], origin: str) -> dict[str, Any]:
     prewarn = doc.get("thresholds", {}).get("prewarn", [0.5, 0.8])
     if not all(isinstance(f, (int, float)) and 0 < f < 1 for f in prewarn):
         problems.append("thresholds.prewarn must be fractions between 0 and 1")
+    first = doc.get("thresholds", {}).get("first_response_hours", DEFAULT_FIRST_RESPONSE_HOURS)
+    if isinstance(first, bool) or not isinstance(first, (int, float)) or not 0 < first <= 240:
+        problems.append("thresholds.first_response_hours must be working hours between 0 and 240")
     if problems:
         raise RuleError(f"{origin}: " + "; ".join(problems), details=problems)
     return doc

@@ -71,6 +71,30 @@ def _working_spans(db: Database, start: dt.datetime, end: dt.datetime) -> list[t
     return spans
 
 
+def working_hours_between(db: Database, start: dt.datetime, end: dt.datetime) -> float:
+    """Business hours of working days between two instants (0 if `end` is not later)."""
+    if end <= start:
+        return 0.0
+    return sum(((hi - lo) for lo, hi in _working_spans(db, start, end)), dt.timedelta()).total_seconds() / 3600
+
+
+def add_working_hours(db: Database, start: dt.datetime, hours: float) -> dt.datetime:
+    """The instant `hours` of business time (09:00–17:00 of working days) after `start`: a limit in
+    working hours, like the first answer to a customer's message."""
+    left = dt.timedelta(hours=hours)
+    day = start.astimezone(CHINA).date()
+    for _ in range(calendar.MAX_WORKDAYS * 2):
+        if calendar.is_workday(db, day, fallback=True):
+            lo = max(start, dt.datetime.combine(day, OPEN, tzinfo=CHINA))
+            hi = dt.datetime.combine(day, CLOSE, tzinfo=CHINA)
+            if hi > lo:
+                if left <= hi - lo:
+                    return (lo + left).astimezone(dt.timezone.utc)
+                left -= hi - lo
+        day += dt.timedelta(days=1)
+    raise InvalidState("a working-hours limit ran past the calendar")
+
+
 def threshold_at(db: Database, start: dt.datetime, deadline: dt.datetime, fraction: float) -> dt.datetime:
     """The instant when `fraction` of the working time (business hours of working days) between
     start and deadline has passed."""

@@ -1,4 +1,5 @@
-"""Field teams (班所) of the dispatch centre: code, name, area (urban / rural) and members.
+"""Field teams (班所) of the dispatch centre: code, name, area (urban / rural) and members; the
+areas' sizes in km² (load density).
 
 A team's members are its lead (班组长, who dispatches) and its workers (who go on site); a member
 may be linked to a system user by `username`. What a team can take each day is its capacity
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from engine.core import clock, formats
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, NotFound
-from engine.core.models import team_member_t, team_t
+from engine.core.models import area_size_t, team_member_t, team_t
 
 AREAS = {"urban": "城区", "rural": "农村"}
 ROLES = {"lead": "班组长", "worker": "作业人员"}
@@ -170,6 +171,31 @@ def _view(row: Any, members: list[MemberView]) -> TeamView:
 
 
 # ---------------------------------------------------------------------------------------------
+# the areas' sizes (load density per km²)
+
+#: The demo areas' sizes in km² (`yekuo init --demo`).
+DEMO_AREA_KM2 = {"urban": 86.5, "rural": 1240.0}
+
+
+def area_sizes(db: Database) -> dict[str, float]:
+    """Each area's size in km², for those that have one."""
+    with db.read() as conn:
+        return {r.code: float(r.size_km2) for r in conn.execute(select(area_size_t))}
+
+
+def set_area_size(db: Database, area: str, size_km2: float, *, actor: str) -> None:
+    """Record an area's size (km²)."""
+    if area not in AREAS:
+        raise InvalidData("unknown area", details={"area": ["区域须为 urban（城区）或 rural（农村）"]})
+    if isinstance(size_km2, bool) or not isinstance(size_km2, (int, float)) or not 0 < size_km2 < 1_000_000:
+        raise InvalidData("the size is not valid", details={"size_km2": ["面积须为大于0的平方公里数"]})
+    values = {"size_km2": float(size_km2), "updated_at": clock.now(), "updated_by": actor}
+    with db.write() as conn:
+        if conn.execute(update(area_size_t).where(area_size_t.c.code == area).values(**values)).rowcount == 0:
+            conn.execute(insert(area_size_t).values(code=area, **values))
+
+
+# ---------------------------------------------------------------------------------------------
 # demo teams (`yekuo init --demo`)
 
 #: code, name, area, members (name, mobile, role, username), weekly capacity Mon–Sun per job type
@@ -197,6 +223,10 @@ def seed_demo(db: Database, *, week_start: dt.date | None = None, scale: int = 1
     from engine.dispatch import capacity
 
     have = {t.code for t in list_teams(db, active_only=False)}
+    sized = area_sizes(db)
+    for area, km2 in DEMO_AREA_KM2.items():
+        if area not in sized:
+            set_area_size(db, area, km2, actor=actor)
     start = week_start or capacity.week_of(clock.now().astimezone(clock.CHINA).date())
     added = []
     for code, name, area, members, plan in DEMO_TEAMS:
