@@ -68,11 +68,13 @@ def as_of(args: dict[str, Any], instance_id: int, seq: int) -> Any:
 @blp.route("/process-instances/<int(min=1, max=2147483647):instance_id>/case-file", methods=["GET"], parameters=ID)
 @allow(blp, "audit.read")
 @blp.doc(summary="The case file",
-         description="One application's full record: data, open tasks, deadlines, documents, history, a fresh "
-                     "replay verdict and the chain check.")
+         description="One application's full record: data, open tasks, deadlines, documents, history (each "
+                     "event with prev_hash and hash), a fresh replay verdict, the chain check, how the hashes are "
+                     "made (`hashing`) and a digest of the whole document (`integrity`); `yekuo audit verify "
+                     "--file` checks a saved copy offline.")
 @blp.response(200, CaseFileSchema)
 def case_file(instance_id: int) -> Any:
-    return jsonable(audit.case_file(db(), instance_id))
+    return audit.export(db(), instance_id)
 
 
 def anchor_status() -> dict[str, Any]:

@@ -94,6 +94,8 @@ class CaseFileSchema(ma.Schema):
     history = fields.List(fields.Dict(), required=True)
     replay = fields.Dict(required=True)
     chain = fields.Dict(required=True)
+    hashing = fields.Dict(required=True, metadata={"description": "how each event's hash and the digest are made"})
+    integrity = fields.Dict(required=True, metadata={"description": "SHA-256 of the canonical document"})
 
 
 class KpiArgsSchema(ma.Schema):

@@ -102,8 +102,13 @@ def audit_as_of(instance_id: int, seq: int) -> Any:
     [event] = _event_rows(definition, [r for r in upto if r.seq == seq])
     payload = found.event["payload"]
     entered = payload.get("data") if found.event["type"] in ("task_completed", "instance_started") else None
+    names = {d.process: d.name for d in found.diagrams}
+    scope = found.scope or {}
+    call_name = task_names(definition).get(scope.get("call_activity") or "", "")
     panel = render_template(
         "audit_asof_panel.html", found=found, event=event, changes=changes,
+        scope_name=names.get(scope.get("process") or "", ""), call_name=call_name,
+        in_called=bool(scope.get("call_activity")),
         entered=[(known.titles.get(k, k), _short(v, known.fields[k].schema if k in known.fields else None))
                  for k, v in (entered or {}).items()],
         case=casedata.describe(found.data, definition.forms, order),
@@ -118,7 +123,22 @@ def audit_as_of(instance_id: int, seq: int) -> Any:
         procs.append(entry)
     return jsonify(seq=found.seq, last_seq=found.last_seq, status=found.status, replay_ok=found.replay_ok,
                    processes=procs, open_tasks=[t.task_spec for t in found.open_tasks],
-                   changed=sorted(found.changes), panel=panel)
+                   changed=sorted(found.changes), panel=panel, scope=found.scope, focus=_focus(found))
+
+
+def _focus(found: timetravel.AsOf) -> dict[str, str] | None:
+    """Where the diagram goes for this event: the open task (in the event's own process if several are
+    open, so a step inside a called process opens that process's tab), else the element the event acted on."""
+    scope = found.scope or {}
+    drawn = {d.process for d in found.diagrams}
+    tasks = [t for t in found.open_tasks if t.process in drawn]
+    if tasks:
+        mine = [t for t in tasks if t.process == scope.get("process")]
+        task = (mine or tasks)[0]
+        return {"process": task.process, "element": task.task_spec}
+    if scope.get("process") in drawn and scope.get("task_spec"):
+        return {"process": scope["process"], "element": scope["task_spec"]}
+    return None
 
 
 def _rows_upto(instance_id: int, seq: int) -> list[Any]:
@@ -173,9 +193,12 @@ def audit_case_file(instance_id: int) -> Any:
     inst = queries.get_instance(db, instance_id)
     definition = queries.case_definition(db, instance_id)
     rows, _total = audit.events(db, instance_id)
-    order = form_order(definition, rows)
+    steps = casedata.by_step(definition, rows)
+    raw = casedata.raw_json({"data": inst.data, "steps": [{"seq": s.seq, "task": s.task_spec, "process": s.process,
+                                                            "data": s.raw} for s in steps]})
     return render_template("audit_file.html", doc=doc, inst=inst, definition=definition,
-                           case=casedata.describe(inst.data, definition.forms, order),
+                           summary=casedata.derived_rows(inst.data), steps=steps, raw=raw,
+                           actors={s.actor: display_name(s.actor) for s in steps if s.actor},
                            events=_event_rows(definition, rows), clocks=sla.clocks_of(db, instance_id),
                            application_no=inst.business_key or inst.data.get("application_no") or "",
                            started_by=display_name(inst.started_by))
@@ -184,7 +207,7 @@ def audit_case_file(instance_id: int) -> Any:
 @bp.get("/cases/<int:instance_id>/file.json")
 @page("audit.read")
 def audit_case_file_json(instance_id: int) -> Any:
-    doc = jsonable(audit.case_file(page_db(), instance_id))
+    doc = audit.export(page_db(), instance_id)
     name = f"case-{doc['instance']['business_key'] or instance_id}.json"
     return Response(json.dumps(doc, ensure_ascii=False, indent=1), mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
