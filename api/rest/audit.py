@@ -159,4 +159,9 @@ def heat_processes(definition_id: int, heat: list[kpi.Heat]) -> list[dict[str, s
 
     used = {h.process for h in heat}
     found = diagrams.process_sources(db(), definition_id)
+    have = {p for p, _n, _x in found}
+    latest = definitions.latest_ids(db()) if used - have else {}
+    for process in sorted(used - have):  # a called process is its own definition: its newest diagram
+        if process in latest:
+            found += [src for src in diagrams.process_sources(db(), latest[process]) if src[0] == process]
     return [{"process": p, "name": name, "xml": xml} for i, (p, name, xml) in enumerate(found) if i == 0 or p in used]

@@ -1,7 +1,7 @@
 """The staff pages (Jinja, zh-CN by default); `register` is called by the app factory.
 
 Chinese is the default language; `?lang=en` (the switch in the header) changes it for the
-session. Browser libraries (bpmn-js, @json-editor/json-editor, DOMPurify) are served straight from
+session. Browser libraries (bpmn-js, @json-editor/json-editor, DOMPurify, Apache ECharts) are served straight from
 `node_modules` through the allowlisted `/vendor/<lib>/<file>` route: no bundler (docs/architecture.md, "Pages").
 """
 
@@ -24,6 +24,7 @@ VENDOR: dict[str, tuple[Path, tuple[str, ...]]] = {
     "bpmn-js": (NODE_MODULES / "bpmn-js" / "dist", (".js", ".css", ".woff", ".woff2", ".ttf", ".eot", ".svg")),
     "json-editor": (NODE_MODULES / "@json-editor" / "json-editor" / "dist", (".js",)),
     "dompurify": (NODE_MODULES / "dompurify" / "dist", (".js",)),
+    "echarts": (NODE_MODULES / "echarts" / "dist", ("echarts.min.js",)),
 }
 LANGUAGES = ("zh_CN", "en")
 
@@ -74,7 +75,7 @@ def ensure_catalogs(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     """Attach the page blueprint, Babel, the vendor static route."""
-    from api.web import audit_pages, dispatch_pages, modeler_pages, views  # noqa: F401 (routes on views.bp)
+    from api.web import audit_pages, dispatch_pages, kpi_pages, modeler_pages, views  # noqa: F401 (routes on views.bp)
 
     ensure_catalogs(app)
 
