@@ -53,7 +53,7 @@
         if (!zoomTo(focus) && fresh) viewer.get('canvas').zoom('fit-viewport', 'auto');
         var shown = window.YekuoMarks.decorate(viewer, d, T);
         statusEl.hidden = true;
-        window.yekuoDiagram = { process: d.process, seq: seq, shown: shown, focus: focus };
+        window.yekuoDiagram = { process: d.process, seq: seq, shown: shown, focus: focus, scale: viewer.get('canvas').zoom() };
         canvasEl.setAttribute('data-focus', focus || '');
         canvasEl.setAttribute('data-ready', d.process + ':' + seq);
       }).catch(function (err) {
