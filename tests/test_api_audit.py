@@ -134,3 +134,19 @@ def test_chains_report_the_newest_anchor(api: Api, clock, tmp_path) -> None:
     broken = api.ok("GET", "/api/v1/audit/chains", as_="auditor")
     assert broken["anchor"]["ok"] is False and "rewritten" in broken["anchor"]["problems"][0]
     assert broken["ok"] is False
+
+
+def test_kpis_by_field_team_and_heatmap_across_versions(api: Api, clock) -> None:
+    _case(api, clock, "hv_single_ordinary")  # urban survey team CQ-KC1, urban meter team CQ-ZB1
+    everyone = api.ok("GET", "/api/v1/kpis", as_="analyst")
+    survey = api.ok("GET", "/api/v1/kpis?field_team=CQ-KC1", as_="analyst")
+    rural = api.ok("GET", "/api/v1/kpis?field_team=NC-ZH1", as_="analyst")
+    assert (everyone["totals"]["cases"], survey["totals"]["cases"], rural["totals"]["cases"]) == (1, 1, 0)
+    assert (everyone["totals"]["appointments"], survey["totals"]["appointments"]) == (2, 1)
+    assert survey["filters"]["field_team"] == "CQ-KC1"
+    every = api.ok("GET", "/api/v1/kpis/heatmap?key=new_connection", as_="analyst")
+    one = api.ok("GET", "/api/v1/kpis/heatmap?key=new_connection&version=1", as_="analyst")
+    assert every["all_versions"] is True and one["all_versions"] is False
+    assert {h["element"] for h in every["elements"]} == {h["element"] for h in one["elements"]}
+    assert {"field_job", "new_connection"} <= {p["process"] for p in every["processes"]}
+    assert api.ok("GET", "/api/v1/kpis/heatmap?key=new_connection&field_team=NC-ZH1", as_="analyst")["elements"] == []

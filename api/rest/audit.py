@@ -109,12 +109,12 @@ def kpi_window(args: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | 
 def kpi_report(args: dict[str, Any]) -> dict[str, Any]:
     """Totals over the window and, when it is bounded, the same figures per month."""
     start, end = kpi_window(args)
-    totals = kpi.compute(db(), start=start, end=end, business_type=args.get("business_type"), group=args.get("team"))
+    scope = {"business_type": args.get("business_type"), "group": args.get("team"), "team": args.get("field_team")}
+    totals = kpi.compute(db(), start=start, end=end, **scope)
     months = []
     if args.get("start") and args.get("end"):
-        months = [{"label": label, **k.to_dict()} for label, k in kpi.series(
-            db(), args["start"], args["end"], business_type=args.get("business_type"), group=args.get("team"))]
-    filters = {k: jsonable(args.get(k)) for k in ("start", "end", "business_type", "team")}
+        months = [{"label": label, **k.to_dict()} for label, k in kpi.series(db(), args["start"], args["end"], **scope)]
+    filters = {k: jsonable(args.get(k)) for k in ("start", "end", "business_type", "team", "field_team")}
     return {"filters": filters, "totals": totals.to_dict(), "months": months}
 
 
@@ -147,8 +147,10 @@ def heatmap_of(args: dict[str, Any]) -> dict[str, Any]:
     definition_id = definitions.latest_id(db(), args["key"], args.get("version"))
     definition = definitions.load(db(), definition_id)
     start, end = kpi_window(args)
-    heat = kpi.heatmap(db(), definition_id, start=start, end=end)
+    every = args.get("version") is None
+    heat = kpi.heatmap(db(), definition_id, start=start, end=end, all_versions=every, team=args.get("field_team"))
     return {"definition_id": definition_id, "key": definition.key, "version": definition.version,
+            "all_versions": every,
             "xml": diagrams.definition_xml(db(), definition_id), "processes": heat_processes(definition_id, heat),
             "elements": [h.to_dict() for h in heat]}
 

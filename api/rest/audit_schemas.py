@@ -104,6 +104,10 @@ class KpiArgsSchema(ma.Schema):
     business_type = fields.String(validate=validate.Length(min=1, max=20), metadata={"example": "lv_res"})
     team = fields.String(validate=validate.OneOf(ROLE_CODES),
                          metadata={"description": "the role group that worked the tasks (on-time rate, waiting)"})
+    field_team = fields.String(validate=validate.Length(min=1, max=40),
+                               metadata={"description": "a field team's code (班所): every figure narrows to the "
+                                                        "cases it had a field job in, arrivals to its own jobs",
+                                         "example": "CQ-KC1"})
 
     @ma.validates_schema
     def _order(self, data: dict, **kwargs: object) -> None:
@@ -144,7 +148,10 @@ class KpiReportSchema(ma.Schema):
 
 class HeatmapArgsSchema(ma.Schema):
     key = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={"example": "new_connection"})
-    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "default: the latest"})
+    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1),
+                             metadata={"description": "one version only; default: every version, added up by element "
+                                                      "id and drawn on the latest diagram"})
+    field_team = fields.String(validate=validate.Length(min=1, max=40), metadata={"description": "a field team's code"})
     start = fields.Date()
     end = fields.Date()
 
@@ -163,6 +170,7 @@ class HeatmapSchema(ma.Schema):
     definition_id = fields.Integer(required=True)
     key = fields.String(required=True)
     version = fields.Integer(required=True)
+    all_versions = fields.Boolean(required=True, metadata={"description": "waiting of every version, by element id"})
     xml = fields.String(required=True, metadata={"description": "the main process's BPMN XML"})
     processes = fields.List(fields.Dict(), required=True,
                             metadata={"description": "{process, name, xml} of the main process and each called "

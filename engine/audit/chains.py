@@ -189,7 +189,7 @@ class FileReport:
 def verify_file(doc: Any) -> FileReport:
     """Check an exported case file offline: the event chain, its head, and the document digest."""
     problems: list[str] = []
-    if not isinstance(doc, dict) or not isinstance(doc.get("history"), list) or not isinstance(doc.get("instance"), dict):
+    if not (isinstance(doc, dict) and isinstance(doc.get("history"), list) and isinstance(doc.get("instance"), dict)):
         return FileReport(False, 0, ["not a Yekuo case file (no instance or history)"])
     instance_id = doc["instance"].get("id")
     rows = []

@@ -139,6 +139,7 @@ def latest_data(wf: Any) -> dict[str, Any]:
     best = None
     for w in workflows(wf):
         for task in w.tasks.values():
-            if task.data and task.state & _REACHED and (best is None or task.last_state_change > best.last_state_change):
+            newer = best is None or task.last_state_change > best.last_state_change
+            if task.data and task.state & _REACHED and newer:
                 best = task
     return CODEC.to_jsonable(dict(best.data)) if best is not None else {}
