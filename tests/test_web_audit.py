@@ -104,6 +104,12 @@ def test_case_file_page_and_json(web: Any) -> None:
     doc = json.loads(download.data)
     assert doc["replay"]["ok"] is True and doc["chain"]["ok"] is True and doc["instance"]["id"] == iid
     assert doc["history"][0]["type"] == "instance_started"
+    assert doc["history"][0]["prev_hash"] == "0" * 64 and doc["hashing"]["algorithm"] == "SHA-256"
+    # each step's data under that step, with its form's labels; the raw JSON collapsed for auditors
+    assert 'data-testid="file-step" data-task="accept"' in page.text and "各环节录入的案卷数据" in page.text
+    accept = page.text.split('data-task="accept"', 1)[1].split("</section>", 1)[0]
+    assert 'data-key="customer_name"' in accept and "户名" in accept
+    assert '<details class="raw" data-testid="file-raw">' in page.text
 
 
 def test_kpi_page_shows_figures_charts_and_heatmap(web: Any) -> None:
