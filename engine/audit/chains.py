@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-
 from sqlalchemy import func, select
 
 from engine.core import clock, history
