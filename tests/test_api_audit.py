@@ -39,6 +39,7 @@ def test_as_of_an_event(api: Api, clock) -> None:
     second = api.ok("GET", f"{I}/{iid}/as-of/2?xml=false", as_="supervisor")
     assert "xml" not in second["diagrams"][0]
     assert second["changes"]["customer_name"]["change"] == "added"
+    assert second["scope"] == {"process": "new_connection", "call_activity": None, "task_spec": "accept"}
     last_seq = first["last_seq"]
     last = api.ok("GET", f"{I}/{iid}/as-of/{last_seq}", as_="analyst")
     assert last["status"] == "completed" and last["open_tasks"] == []

@@ -49,9 +49,13 @@ class AsOfSchema(ma.Schema):
     event = fields.Dict(required=True, metadata={"description": "the event itself (as in the history)"})
     status = fields.String(required=True)
     open_tasks = fields.List(fields.Nested(OpenTaskSchema), required=True)
-    data = fields.Dict(required=True, metadata={"description": "case data right after the event"})
-    data_before = fields.Dict(required=True, metadata={"description": "case data just before the event"})
-    changes = fields.Dict(required=True, metadata={"description": "key → {change, before, after}"})
+    data = fields.Dict(required=True, metadata={"description": "case data right after the event, in its scope"})
+    data_before = fields.Dict(required=True, metadata={"description": "that data just before the event"})
+    changes = fields.Dict(required=True, metadata={"description": "key → {change, before, after}: what the event "
+                                                                  "changed in the process scope it happened in"})
+    scope = fields.Dict(allow_none=True, metadata={
+        "description": "{process, call_activity, task_spec}: the process (a called one, or the main one) the event "
+                       "happened in, the call activity that runs it, the element it acted on"})
     diagrams = fields.List(fields.Nested(DiagramPathSchema), required=True)
     replay_ok = fields.Boolean(required=True, metadata={"description": "replay up to here matched the record"})
     divergence = fields.Dict(allow_none=True)
