@@ -39,6 +39,7 @@ def test_as_of_an_event(api: Api, clock) -> None:
     second = api.ok("GET", f"{I}/{iid}/as-of/2?xml=false", as_="supervisor")
     assert "xml" not in second["diagrams"][0]
     assert second["changes"]["customer_name"]["change"] == "added"
+    assert second["scope"] == {"process": "new_connection", "call_activity": None, "task_spec": "accept"}
     last_seq = first["last_seq"]
     last = api.ok("GET", f"{I}/{iid}/as-of/{last_seq}", as_="analyst")
     assert last["status"] == "completed" and last["open_tasks"] == []
@@ -134,3 +135,19 @@ def test_chains_report_the_newest_anchor(api: Api, clock, tmp_path) -> None:
     broken = api.ok("GET", "/api/v1/audit/chains", as_="auditor")
     assert broken["anchor"]["ok"] is False and "rewritten" in broken["anchor"]["problems"][0]
     assert broken["ok"] is False
+
+
+def test_kpis_by_field_team_and_heatmap_across_versions(api: Api, clock) -> None:
+    _case(api, clock, "hv_single_ordinary")  # urban survey team CQ-KC1, urban meter team CQ-ZB1
+    everyone = api.ok("GET", "/api/v1/kpis", as_="analyst")
+    survey = api.ok("GET", "/api/v1/kpis?field_team=CQ-KC1", as_="analyst")
+    rural = api.ok("GET", "/api/v1/kpis?field_team=NC-ZH1", as_="analyst")
+    assert (everyone["totals"]["cases"], survey["totals"]["cases"], rural["totals"]["cases"]) == (1, 1, 0)
+    assert (everyone["totals"]["appointments"], survey["totals"]["appointments"]) == (2, 1)
+    assert survey["filters"]["field_team"] == "CQ-KC1"
+    every = api.ok("GET", "/api/v1/kpis/heatmap?key=new_connection", as_="analyst")
+    one = api.ok("GET", "/api/v1/kpis/heatmap?key=new_connection&version=1", as_="analyst")
+    assert every["all_versions"] is True and one["all_versions"] is False
+    assert {h["element"] for h in every["elements"]} == {h["element"] for h in one["elements"]}
+    assert {"field_job", "new_connection"} <= {p["process"] for p in every["processes"]}
+    assert api.ok("GET", "/api/v1/kpis/heatmap?key=new_connection&field_team=NC-ZH1", as_="analyst")["elements"] == []

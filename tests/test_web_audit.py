@@ -104,6 +104,12 @@ def test_case_file_page_and_json(web: Any) -> None:
     doc = json.loads(download.data)
     assert doc["replay"]["ok"] is True and doc["chain"]["ok"] is True and doc["instance"]["id"] == iid
     assert doc["history"][0]["type"] == "instance_started"
+    assert doc["history"][0]["prev_hash"] == "0" * 64 and doc["hashing"]["algorithm"] == "SHA-256"
+    # each step's data under that step, with its form's labels; the raw JSON collapsed for auditors
+    assert 'data-testid="file-step" data-task="accept"' in page.text and "各环节录入的案卷数据" in page.text
+    accept = page.text.split('data-task="accept"', 1)[1].split("</section>", 1)[0]
+    assert 'data-key="customer_name"' in accept and "户名" in accept
+    assert '<details class="raw" data-testid="file-raw">' in page.text
 
 
 def test_kpi_page_shows_figures_charts_and_heatmap(web: Any) -> None:
@@ -113,13 +119,18 @@ def test_kpi_page_shows_figures_charts_and_heatmap(web: Any) -> None:
     assert "回访满意率" in page.text and "预约准时率" in page.text
     for chart in ("chart-cases", "chart-on-time", "chart-punctuality", "chart-satisfaction", "chart-waiting"):
         assert f'data-testid="{chart}"' in page.text
-    assert page.text.count('class="bar"') >= 3
+    charts = json.loads(page.text.split('id="kpi-charts">', 1)[1].split("</script>", 1)[0])
+    assert charts["cases"]["yAxis"]["min"] == 0 and charts["on_time"]["yAxis"]["max"] == 100
+    assert sum(v != "-" for v in charts["cases"]["series"][0]["data"]) >= 1
+    assert 'lib=\'echarts\'' not in page.text and "/vendor/echarts/echarts.min.js" in page.text
     assert 'data-testid="heat-table"' in page.text and 'id="heat-config"' in page.text
     cfg = json.loads(page.text.split('id="heat-config">', 1)[1].split("</script>", 1)[0])
     assert cfg["processes"][0]["process"] == "new_connection" and cfg["processes"][0]["xml"].startswith("<?xml")
     assert {e["element"] for e in cfg["elements"]} >= {"accept", "callback"}
     assert {e["process"] for e in cfg["elements"]} <= {p["process"] for p in cfg["processes"]}
-    assert client.get("/kpis?start=2027-05-01&end=2027-01-01").status_code == 422
+    backwards = client.get("/kpis?start=2027-05-01&end=2027-01-01&business_type=lv_res")
+    assert backwards.status_code == 200 and 'data-testid="kpi-problems"' in backwards.text
+    assert "结束日期须晚于开始日期" in backwards.text and 'value="lv_res" selected' in backwards.text
     assert 'data-testid="nav-audit"' not in page.text  # analysts see KPIs, not chain verification
 
 
@@ -131,3 +142,29 @@ def test_kpi_page_shows_figures_charts_and_heatmap(web: Any) -> None:
 def test_who_may_open_the_pages(web: Any, who: str, path: str, status: int) -> None:
     client = sign_in(web, who)
     assert client.get(path.format(iid=web.case_id)).status_code == status
+
+
+def test_kpi_filters_show_chinese_names_and_field_teams(web: Any) -> None:
+    client = sign_in(web, "analyst")
+    page = client.get("/kpis?start=2026-01-01&end=2028-01-01")
+    filters = page.text.split('data-testid="kpi-filters"', 1)[1].split("</form>", 1)[0]
+    assert ">新装/增容（业扩报装）</option>" in filters and ">new_connection<" not in filters
+    assert "城区勘查一班" in filters and "城区装表接电班" in filters
+    assert "受理员" not in filters  # role groups are not teams
+    assert ">全部版本</option>" in filters and ">第 1 版</option>" in filters
+    team = client.get("/kpis?start=2026-01-01&end=2028-01-01&team=NC-ZH1")
+    assert 'value="NC-ZH1" selected' in team.text
+    tiles = team.text.split('data-testid="kpi-cases"', 1)[1].split("</div>", 1)[0]
+    assert '<span class="kpi-value">0</span>' in tiles  # the one case was worked by urban teams
+
+
+@pytest.mark.parametrize("query, message", [
+    ("start=2026-13-01", "不是日期"), ("end=%3Cscript%3E", "不是日期"), ("start=2027-05-01&end=2027-01-01", "结束日期"),
+    ("team=nobody", "没有这个班组"), ("version=99", "没有这个版本"), ("key=%3Cb%3E", "没有这个流程"),
+])
+def test_bad_kpi_filters_are_an_inline_message(web: Any, query: str, message: str) -> None:
+    client = sign_in(web, "analyst")
+    page = client.get(f"/kpis?business_type=lv_res&{query}")
+    assert page.status_code == 200 and 'data-testid="kpi-problems"' in page.text and message in page.text
+    assert 'value="lv_res" selected' in page.text and "<script>" not in page.text.split("kpi-problems")[1][:400]
+    assert "Traceback" not in page.text and "not a date" not in page.text

@@ -14,6 +14,7 @@ def add_parsers(sub: Subparsers) -> None:
     s = audit.add_parser("verify", help="check hash chains; exit 1 on tampering")
     s.add_argument("instance", nargs="?", type=int)
     s.add_argument("--anchor", help="also check the chain heads recorded in this anchor file")
+    s.add_argument("--file", help="check an exported case file (case.json) offline, without the database")
     s.set_defaults(func=cmd_audit_verify)
     s = audit.add_parser("anchor", help="write a signed digest of every chain head (needs YEKUO_ANCHOR_KEY)")
     s.add_argument("--out", help="directory (default YEKUO_ANCHOR_DIR, instance/anchors)")
@@ -27,6 +28,8 @@ def add_parsers(sub: Subparsers) -> None:
 def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
     from engine.audit import chains as audit
 
+    if args.file:
+        return _verify_file(Path(args.file))
     reports = audit.verify(ctx.db, args.instance)
     bad = [r for r in reports if not r.ok]
     for r in bad:
@@ -61,4 +64,20 @@ def cmd_audit_replay(args: argparse.Namespace, ctx: Context) -> int:
         print_json(report.to_dict())
     else:
         print(report)
+    return 0 if report.ok else 1
+
+
+def _verify_file(path: Path) -> int:
+    """An exported case file checked offline: exit 0 when intact, 1 when not, 2 when unreadable."""
+    import json
+
+    from engine.audit import chains as audit
+
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    report = audit.verify_file(doc)
+    print(report, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

@@ -68,11 +68,13 @@ def as_of(args: dict[str, Any], instance_id: int, seq: int) -> Any:
 @blp.route("/process-instances/<int(min=1, max=2147483647):instance_id>/case-file", methods=["GET"], parameters=ID)
 @allow(blp, "audit.read")
 @blp.doc(summary="The case file",
-         description="One application's full record: data, open tasks, deadlines, documents, history, a fresh "
-                     "replay verdict and the chain check.")
+         description="One application's full record: data, open tasks, deadlines, documents, history (each "
+                     "event with prev_hash and hash), a fresh replay verdict, the chain check, how the hashes are "
+                     "made (`hashing`) and a digest of the whole document (`integrity`); `yekuo audit verify "
+                     "--file` checks a saved copy offline.")
 @blp.response(200, CaseFileSchema)
 def case_file(instance_id: int) -> Any:
-    return jsonable(audit.case_file(db(), instance_id))
+    return audit.export(db(), instance_id)
 
 
 def anchor_status() -> dict[str, Any]:
@@ -107,12 +109,12 @@ def kpi_window(args: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | 
 def kpi_report(args: dict[str, Any]) -> dict[str, Any]:
     """Totals over the window and, when it is bounded, the same figures per month."""
     start, end = kpi_window(args)
-    totals = kpi.compute(db(), start=start, end=end, business_type=args.get("business_type"), group=args.get("team"))
+    scope = {"business_type": args.get("business_type"), "group": args.get("team"), "team": args.get("field_team")}
+    totals = kpi.compute(db(), start=start, end=end, **scope)
     months = []
     if args.get("start") and args.get("end"):
-        months = [{"label": label, **k.to_dict()} for label, k in kpi.series(
-            db(), args["start"], args["end"], business_type=args.get("business_type"), group=args.get("team"))]
-    filters = {k: jsonable(args.get(k)) for k in ("start", "end", "business_type", "team")}
+        months = [{"label": label, **k.to_dict()} for label, k in kpi.series(db(), args["start"], args["end"], **scope)]
+    filters = {k: jsonable(args.get(k)) for k in ("start", "end", "business_type", "team", "field_team")}
     return {"filters": filters, "totals": totals.to_dict(), "months": months}
 
 
@@ -145,8 +147,10 @@ def heatmap_of(args: dict[str, Any]) -> dict[str, Any]:
     definition_id = definitions.latest_id(db(), args["key"], args.get("version"))
     definition = definitions.load(db(), definition_id)
     start, end = kpi_window(args)
-    heat = kpi.heatmap(db(), definition_id, start=start, end=end)
+    every = args.get("version") is None
+    heat = kpi.heatmap(db(), definition_id, start=start, end=end, all_versions=every, team=args.get("field_team"))
     return {"definition_id": definition_id, "key": definition.key, "version": definition.version,
+            "all_versions": every,
             "xml": diagrams.definition_xml(db(), definition_id), "processes": heat_processes(definition_id, heat),
             "elements": [h.to_dict() for h in heat]}
 
@@ -157,4 +161,9 @@ def heat_processes(definition_id: int, heat: list[kpi.Heat]) -> list[dict[str, s
 
     used = {h.process for h in heat}
     found = diagrams.process_sources(db(), definition_id)
+    have = {p for p, _n, _x in found}
+    latest = definitions.latest_ids(db()) if used - have else {}
+    for process in sorted(used - have):  # a called process is its own definition: its newest diagram
+        if process in latest:
+            found += [src for src in diagrams.process_sources(db(), latest[process]) if src[0] == process]
     return [{"process": p, "name": name, "xml": xml} for i, (p, name, xml) in enumerate(found) if i == 0 or p in used]

@@ -49,9 +49,13 @@ class AsOfSchema(ma.Schema):
     event = fields.Dict(required=True, metadata={"description": "the event itself (as in the history)"})
     status = fields.String(required=True)
     open_tasks = fields.List(fields.Nested(OpenTaskSchema), required=True)
-    data = fields.Dict(required=True, metadata={"description": "case data right after the event"})
-    data_before = fields.Dict(required=True, metadata={"description": "case data just before the event"})
-    changes = fields.Dict(required=True, metadata={"description": "key → {change, before, after}"})
+    data = fields.Dict(required=True, metadata={"description": "case data right after the event, in its scope"})
+    data_before = fields.Dict(required=True, metadata={"description": "that data just before the event"})
+    changes = fields.Dict(required=True, metadata={"description": "key → {change, before, after}: what the event "
+                                                                  "changed in the process scope it happened in"})
+    scope = fields.Dict(allow_none=True, metadata={
+        "description": "{process, call_activity, task_spec}: the process (a called one, or the main one) the event "
+                       "happened in, the call activity that runs it, the element it acted on"})
     diagrams = fields.List(fields.Nested(DiagramPathSchema), required=True)
     replay_ok = fields.Boolean(required=True, metadata={"description": "replay up to here matched the record"})
     divergence = fields.Dict(allow_none=True)
@@ -94,6 +98,8 @@ class CaseFileSchema(ma.Schema):
     history = fields.List(fields.Dict(), required=True)
     replay = fields.Dict(required=True)
     chain = fields.Dict(required=True)
+    hashing = fields.Dict(required=True, metadata={"description": "how each event's hash and the digest are made"})
+    integrity = fields.Dict(required=True, metadata={"description": "SHA-256 of the canonical document"})
 
 
 class KpiArgsSchema(ma.Schema):
@@ -102,6 +108,10 @@ class KpiArgsSchema(ma.Schema):
     business_type = fields.String(validate=validate.Length(min=1, max=20), metadata={"example": "lv_res"})
     team = fields.String(validate=validate.OneOf(ROLE_CODES),
                          metadata={"description": "the role group that worked the tasks (on-time rate, waiting)"})
+    field_team = fields.String(validate=validate.Length(min=1, max=40),
+                               metadata={"description": "a field team's code (班所): every figure narrows to the "
+                                                        "cases it had a field job in, arrivals to its own jobs",
+                                         "example": "CQ-KC1"})
 
     @ma.validates_schema
     def _order(self, data: dict, **kwargs: object) -> None:
@@ -149,7 +159,10 @@ class KpiReportSchema(ma.Schema):
 
 class HeatmapArgsSchema(ma.Schema):
     key = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={"example": "new_connection"})
-    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "default: the latest"})
+    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1),
+                             metadata={"description": "one version only; default: every version, added up by element "
+                                                      "id and drawn on the latest diagram"})
+    field_team = fields.String(validate=validate.Length(min=1, max=40), metadata={"description": "a field team's code"})
     start = fields.Date()
     end = fields.Date()
 
@@ -168,6 +181,7 @@ class HeatmapSchema(ma.Schema):
     definition_id = fields.Integer(required=True)
     key = fields.String(required=True)
     version = fields.Integer(required=True)
+    all_versions = fields.Boolean(required=True, metadata={"description": "waiting of every version, by element id"})
     xml = fields.String(required=True, metadata={"description": "the main process's BPMN XML"})
     processes = fields.List(fields.Dict(), required=True,
                             metadata={"description": "{process, name, xml} of the main process and each called "

@@ -81,6 +81,7 @@ def register(app: Flask) -> None:
         case_documents,
         centre_pages,
         dispatch_pages,
+        kpi_pages,
         modeler_pages,
         views,
     )

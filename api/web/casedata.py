@@ -114,6 +114,22 @@ def service_text(result: Any) -> str:
     return "；".join(parts)
 
 
+def derived_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fields the process derives for the whole case (business type, voltage class), as shown."""
+    out = []
+    for key, value in data.items():
+        if key not in labels.DERIVED_FIELDS:
+            continue
+        if key == "business_type":
+            text = labels.label(labels.BUSINESS_TYPES, value)
+        elif key == "voltage_class":
+            text = labels.label(labels.VOLTAGE_CLASSES, value)
+        else:
+            text = display(value)
+        out.append((str(labels.DERIVED_FIELDS[key]), text))
+    return out
+
+
 @dataclass
 class Section:
     title: str
@@ -133,18 +149,12 @@ def describe(data: dict[str, Any], forms: dict[str, Any], order: list[str] | Non
     rows of a section follow the form's own field order.
     """
     known = form_labels(forms, order)
-    derived: list[tuple[str, str]] = []
+    derived = derived_rows(data)
     grouped: dict[str, list[tuple[int, str, str]]] = {}
     other: dict[str, Any] = {}
     for key, value in data.items():
         if key in labels.DERIVED_FIELDS:
-            if key == "business_type":
-                text = labels.label(labels.BUSINESS_TYPES, value)
-            elif key == "voltage_class":
-                text = labels.label(labels.VOLTAGE_CLASSES, value)
-            else:
-                text = display(value)
-            derived.append((str(labels.DERIVED_FIELDS[key]), text))
+            continue
         elif key in known.fields:
             f = known.fields[key]
             grouped.setdefault(known.form_of[key], []).append((known.position[key], f.title, display(value, f.schema)))
@@ -159,3 +169,80 @@ def describe(data: dict[str, Any], forms: dict[str, Any], order: list[str] | Non
         out.append(Section(known.form_titles[name], rows))
     text = json.dumps(other, ensure_ascii=False, indent=2, sort_keys=True) if other else ""
     return CaseData(out, text)
+
+
+# -- the case file by step -------------------------------------------------------------------------
+
+@dataclass
+class StepData:
+    """What one completed step entered, shown with that step's own form (never another form's)."""
+
+    seq: int
+    task_spec: str
+    process: str
+    title: str  # the task's name, with the called process it ran in and the round when repeated
+    at: Any
+    actor: str
+    form: str | None
+    rows: list[tuple[str, str, str]]  # (key, the form's title, the value as the form shows it)
+    raw: dict[str, Any]
+
+
+def _event_process(definition: Any, ev: Any, payload: dict[str, Any]) -> str:
+    """The process a completed task ran in: its own trail entry says (absent: the main process)."""
+    for entry in payload.get("trail") or []:
+        if entry and entry[0] == ev.task_spec:
+            return entry[3] if len(entry) > 3 and entry[3] else definition.key
+    return definition.key
+
+
+def _process_name(definition: Any, process: str) -> str:
+    if process == definition.key:
+        return definition.name
+    spec = definition.subprocess_specs.get(process)
+    return getattr(spec, "description", None) or process
+
+
+def by_step(definition: Any, events: list[Any]) -> list[StepData]:
+    """The data each completed task entered, under that task, in the order they were completed.
+
+    Each step is shown from its own event (`task_completed` payload) with the labels and option
+    titles of its own form, so two steps that use the same field name (作业回访's and the final
+    回访's satisfaction) each keep their value, and a field appears only under the step that entered it.
+    """
+    from engine.core import history
+
+    out: list[StepData] = []
+    rounds: dict[tuple[str, str], int] = {}
+    for ev in events:
+        if ev.type != "task_completed" or not ev.task_spec:
+            continue
+        payload = history.payload_of(ev)
+        data = payload.get("data") or {}
+        process = _event_process(definition, ev, payload)
+        info = definition.tasks.get((process, ev.task_spec)) or next(
+            (i for i in definition.tasks.values() if i.bpmn_id == ev.task_spec), None)
+        form = info.form_schema if info else None
+        schema = definition.forms.get(form) if form else None
+        props = (schema or {}).get("properties") or {}
+        ui = definition.forms.get(form.replace(".schema.json", ".uischema.json")) if form else None
+        ui_order = ui.get("ui:order", []) if isinstance(ui, dict) else []
+        keys = [k for k in ui_order if k in data] + [k for k in props if k in data and k not in ui_order]
+        keys += [k for k in data if k not in keys]
+        rows = []
+        for key in keys:
+            prop = props.get(key) if isinstance(props.get(key), dict) else {}
+            rows.append((key, str(prop.get("title") or key), display(data[key], prop)))
+        rounds[(process, ev.task_spec)] = n = rounds.get((process, ev.task_spec), 0) + 1
+        title = info.name if info else ev.task_spec
+        if process != definition.key:
+            title = f"{_process_name(definition, process)} · {title}"
+        if n > 1:
+            title = _("%(title)s (round %(n)s)", title=title, n=n)
+        out.append(StepData(ev.seq, ev.task_spec, process, title, ev.at, ev.actor or "", form, rows, data))
+    return out
+
+
+def raw_json(value: Any) -> str:
+    """Pretty JSON for the auditor's collapsed raw view."""
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)

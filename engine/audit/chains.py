@@ -1,9 +1,15 @@
-"""Checking the history: every instance's hash chain, against the head its row records."""
+"""Checking the history: every instance's hash chain, against the head its row records; the case
+file an auditor exports, and checking such a file offline (`yekuo audit verify --file`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 
 from engine.core import clock, history
@@ -94,7 +100,8 @@ def case_file(db: Database, instance_id: int) -> dict[str, Any]:
     [chain] = verify(db, instance_id)
     rows, _ = events(db, instance_id)
     evs = [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor, "task_id": r.task_id,
-            "task_spec": r.task_spec, "payload": history.payload_of(r), "hash": r.hash} for r in rows]
+            "task_spec": r.task_spec, "payload": history.payload_of(r), "prev_hash": r.prev_hash, "hash": r.hash}
+           for r in rows]
     refs = document_refs([inst.data, *(e["payload"].get("data") for e in evs if e["type"] == "task_completed")])
     found = documents.find(db, refs)
     docs = [{"ref": ref, "found": ref in found,
@@ -118,5 +125,87 @@ def case_file(db: Database, instance_id: int) -> dict[str, Any]:
         "history": evs,
         "replay": rep,
         "chain": {"ok": chain.ok, "events": chain.events, "first_bad_seq": chain.first_bad_seq,
-                  "reason": chain.reason, "message": str(chain)},
+                  "reason": chain.reason, "message": str(chain), "head_seq": len(rows),
+                  "head_hash": rows[-1].hash if rows else history.GENESIS},
+        "hashing": HASHING,
     }
+
+
+#: How the file's hashes are made, written into every exported case file so anyone can check it.
+HASHING = {
+    "algorithm": "SHA-256",
+    "genesis": history.GENESIS,
+    "event_hash": "hash = hex(SHA-256(prev_hash ‖ H ‖ P)), where prev_hash is the previous event's hash as "
+                  "64 ASCII hex digits (the first event's is the genesis, 64 zeros); H is the compact JSON "
+                  "array [instance.id, seq, type, at, actor, task_id, task_spec] (no spaces, non-ASCII as "
+                  "UTF-8, `at` in UTC as ISO-8601 with microseconds and +00:00); P is the payload as "
+                  "canonical JSON: keys sorted, no whitespace, UTF-8, non-ASCII not escaped.",
+    "chain": "each event's prev_hash equals the hash of the event before it; the last event's hash is the "
+             "case's chain head (chain.head_hash), which the signed daily anchor records",
+    "document": "integrity.document_sha256 is SHA-256 over the canonical JSON (as P above) of this whole "
+                "file with integrity.document_sha256 removed",
+}
+
+
+def _plain(value: Any) -> Any:
+    """The JSON form of a case file: datetimes and dates as ISO-8601 text."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _document_digest(doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != "integrity"}
+    body["integrity"] = {k: v for k, v in (doc.get("integrity") or {}).items() if k != "document_sha256"}
+    return hashlib.sha256(history.canonical(body).encode()).hexdigest()
+
+
+def export(db: Database, instance_id: int) -> dict[str, Any]:
+    """The case file as JSON to hand out: every event with prev_hash and hash, the hashing rules, and a
+    digest of the whole document, so `verify_file` can check it without the database."""
+    doc = orjson.loads(orjson.dumps(_plain(case_file(db, instance_id)), default=str))
+    doc["integrity"] = {"algorithm": "SHA-256"}
+    doc["integrity"]["document_sha256"] = _document_digest(doc)
+    return doc
+
+
+@dataclass
+class FileReport:
+    ok: bool
+    events: int
+    problems: list[str]
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"case file intact: {self.events} event(s), chain and document digest verified"
+        return "case file NOT intact: " + "; ".join(self.problems)
+
+
+def verify_file(doc: Any) -> FileReport:
+    """Check an exported case file offline: the event chain, its head, and the document digest."""
+    problems: list[str] = []
+    if not (isinstance(doc, dict) and isinstance(doc.get("history"), list) and isinstance(doc.get("instance"), dict)):
+        return FileReport(False, 0, ["not a Yekuo case file (no instance or history)"])
+    instance_id = doc["instance"].get("id")
+    rows = []
+    for i, ev in enumerate(doc["history"]):
+        try:
+            rows.append(SimpleNamespace(
+                instance_id=instance_id, seq=ev["seq"], type=ev["type"], at=dt.datetime.fromisoformat(ev["at"]),
+                actor=ev.get("actor"), task_id=ev.get("task_id"), task_spec=ev.get("task_spec"),
+                payload=history.canonical(ev["payload"]), prev_hash=ev["prev_hash"], hash=ev["hash"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            return FileReport(False, i, [f"history entry {i + 1} is malformed ({type(exc).__name__}: {exc})"])
+    chain = (doc.get("chain") or {})
+    head = (chain.get("head_seq"), chain.get("head_hash")) if "head_hash" in chain else None
+    report = history.verify_rows(instance_id, rows, head)
+    if not report.ok:
+        problems.append(f"event {report.first_bad_seq} {report.reason}")
+    integrity = doc.get("integrity") or {}
+    if integrity.get("document_sha256") != _document_digest(doc):
+        problems.append("the document digest does not match: the file was changed after export")
+    return FileReport(not problems, len(rows), problems)

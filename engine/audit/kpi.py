@@ -14,10 +14,14 @@ fixture computed by hand):
   case call-back's old words are mapped onto it);
 - 办电环节数: the customer-visible steps a case passed, per business type (never mixed), counting
   only the steps the rules list for that type (lv_res 受理签约 → 施工接电 = 2); withdrawn cases out;
-- waiting heatmap: how long human tasks waited between opening and completion, per BPMN element;
+- waiting heatmap: how long human tasks waited between opening and completion, per BPMN element,
+  over every version of a process (an element keeps its id across redeploys) or one version;
 - 首次响应: customer messages (the case thread, `intake/threads.py`) answered within the rule set's
   `first_response_hours` working hours, over the questions asked in the period; the average
   working hours to the answer; questions waiting past their limit now.
+
+`team` narrows every figure to the field team (班所, `engine.dispatch.teams`) that took part: the
+cases it had a field job in, and of those, the arrivals of its own jobs.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from sqlalchemy import select
 from engine.core import calls, clock, definitions, history
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.core.models import event_t, instance_t, sla_clock_t
+from engine.core.models import appointment_t, definition_t, event_t, instance_t, sla_clock_t, team_t
 from engine.deadlines import calendar
 from engine.dispatch.field import score_of
 from engine.intake import threads
@@ -99,13 +103,25 @@ class _Record:
     definitions: dict[int, _Lazy]
     assessed: dict[int, bool]
     business_type: str | None = None
+    team_jobs: set[str] | None = None  # with a team: the job numbers of its field jobs
 
 
-def _load(db: Database, business_type: str | None) -> _Record:
+def team_work(db: Database, team: str) -> tuple[set[int], set[str]]:
+    """The cases a field team had a field job in, and those jobs' numbers."""
+    with db.read() as conn:
+        rows = conn.execute(select(appointment_t.c.instance_id, appointment_t.c.job_no)
+                            .join(team_t, team_t.c.id == appointment_t.c.team_id).where(team_t.c.code == team)).all()
+    return {r.instance_id for r in rows}, {r.job_no for r in rows}
+
+
+def _load(db: Database, business_type: str | None, team: str | None = None) -> _Record:
+    only, jobs = team_work(db, team) if team else (None, None)
     with db.read() as conn:
         q = select(instance_t.c.id, instance_t.c.business_type, instance_t.c.definition_id)
         if business_type:
             q = q.where(instance_t.c.business_type == business_type)
+        if only is not None:
+            q = q.where(instance_t.c.id.in_(sorted(only) or [-1]))
         cases = {r.id: r for r in conn.execute(q)}
         ids = list(cases) or [-1]
         rows = conn.execute(select(event_t).where(event_t.c.instance_id.in_(ids))
@@ -119,13 +135,15 @@ def _load(db: Database, business_type: str | None) -> _Record:
     # loaded only for cases with tasks or trails
     lazy = {d: _Lazy(db, d) for d in {c.definition_id for c in cases.values()}}
     running = [c for c in clocks if c.status == "running"]
-    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks}, business_type)
+    return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks},
+                   business_type=business_type, team_jobs=jobs)
 
 
 def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-            business_type: str | None = None, group: str | None = None) -> Kpis:
-    """KPIs over events in [start, end); `group` narrows waiting times and on-time rates to one team."""
-    return _compute(db, _load(db, business_type), start, end, group)
+            business_type: str | None = None, group: str | None = None, team: str | None = None) -> Kpis:
+    """KPIs over events in [start, end); `group` narrows waiting times and on-time rates to one role
+    group, `team` every figure to one field team's cases (and its own arrivals)."""
+    return _compute(db, _load(db, business_type, team), start, end, group)
 
 
 @dataclass
@@ -242,6 +260,8 @@ class _CaseWalk:
                 self._arrival(t, pending)
                 job = (data.get("booking") or {}).get("job_no", current)
                 pending = (ev.at, dt.datetime.fromisoformat(data["arrived_at"]), due.get(job, due.get(current)))
+                if self.record.team_jobs is not None and job not in self.record.team_jobs:
+                    pending = None  # another team's visit
             score = score_of(data.get("satisfaction")) if data.get("reachable", True) else None
             if score is not None and self._period(ev.at):
                 t.scores.append(score)
@@ -316,9 +336,9 @@ def months(start: dt.date, end: dt.date) -> list[tuple[dt.datetime, dt.datetime]
 
 
 def series(db: Database, start: dt.date, end: dt.date, *, business_type: str | None = None,
-           group: str | None = None) -> list[tuple[str, Kpis]]:
+           group: str | None = None, team: str | None = None) -> list[tuple[str, Kpis]]:
     """The KPIs per calendar month between the dates (the trend the dashboard charts), from one read."""
-    record = _load(db, business_type)
+    record = _load(db, business_type, team)
     return [(f"{a.year}-{a.month:02d}", _compute(db, record, a, b, group)) for a, b in months(start, end)]
 
 
@@ -339,34 +359,52 @@ class Heat:
 
 
 def heatmap(db: Database, definition_id: int, *, start: dt.datetime | None = None,
-            end: dt.datetime | None = None) -> list[Heat]:
-    """Where waiting time accumulates on one definition version's diagram.
+            end: dt.datetime | None = None, all_versions: bool = False, team: str | None = None) -> list[Heat]:
+    """Where waiting time accumulates on a process's diagram: its cases of this version (or, with
+    `all_versions`, of every version of its key, aggregated by element id), optionally one field team's.
 
     A human task waits from the command that opened it to its completion (the same `opened` and
     `task_completed` events replay checks); tasks of called processes are attributed to their own
-    element ids. Sorted by total hours, largest first.
+    element ids and named from the called versions the cases bound. Sorted by total hours, largest first.
     """
     definition = definitions.load(db, definition_id)
     with db.read() as conn:
-        ids = list(conn.execute(select(instance_t.c.id).where(instance_t.c.definition_id == definition_id)).scalars())
-        events = conn.execute(select(event_t).where(event_t.c.instance_id.in_(ids or [-1]))
+        ids_of = select(definition_t.c.id).where(definition_t.c.key == definition.key) if all_versions else None
+        q = select(instance_t.c.id, instance_t.c.definition_id)
+        q = q.where(instance_t.c.definition_id.in_(ids_of)) if ids_of is not None else \
+            q.where(instance_t.c.definition_id == definition_id)
+        cases = {r.id: r.definition_id for r in conn.execute(q)}
+        if team:
+            only = team_work(db, team)[0]
+            cases = {i: d for i, d in cases.items() if i in only}
+        events = conn.execute(select(event_t).where(event_t.c.instance_id.in_(list(cases) or [-1]))
                               .order_by(event_t.c.instance_id, event_t.c.seq)).all()
     waits: dict[str, list[float]] = defaultdict(list)
     opened: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    used = {definition_id, *cases.values()}
     for ev in events:
+        p = history.payload_of(ev)
+        used.update(bound["definition_id"] for bound in (p.get("called") or {}).values())
         if ev.type not in _INPUTS:
             continue
-        p = history.payload_of(ev)
         if ev.type == "task_completed" and ev.task_spec and opened.get((ev.instance_id, ev.task_spec)):
             since = opened[(ev.instance_id, ev.task_spec)].pop(0)
             if _in(ev.at, start, end):
                 waits[ev.task_spec].append((ev.at - since).total_seconds() / 3600)
         for spec in p.get("opened", []):
             opened[(ev.instance_id, spec)].append(ev.at)
-    names: dict[str, tuple[str, str]] = {}
-    for info in definition.tasks.values():
-        if info.form_schema or info.group:
-            names.setdefault(info.bpmn_id, (info.name, info.process))
-    out = [Heat(k, names.get(k, (k, definition.spec.name))[0], names.get(k, (k, definition.spec.name))[1], len(v),
+    names = _element_names(db, definition, sorted(used - {definition_id}, reverse=True))
+    main = definition.spec.name
+    out = [Heat(k, names.get(k, (k, main))[0], names.get(k, (k, main))[1], len(v),
                 round(sum(v), 2), round(mean(v), 2), round(max(v), 2)) for k, v in waits.items()]
     return sorted(out, key=lambda h: (-h.total_hours, h.element))
+
+
+def _element_names(db: Database, first: Any, others: list[int]) -> dict[str, tuple[str, str]]:
+    """Element id -> (task name, process) from the shown version first, then the others (newest first)."""
+    names: dict[str, tuple[str, str]] = {}
+    for d in [first, *(definitions.load(db, i) for i in others)]:
+        for info in d.tasks.values():
+            if info.form_schema or info.group:
+                names.setdefault(info.bpmn_id, (info.name, info.process))
+    return names

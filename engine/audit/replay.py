@@ -19,6 +19,7 @@ from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import select
 
+from engine.audit import scopes
 from engine.core import calls, clock, definitions, history
 from engine.core.codec import CODEC
 from engine.core.db import Database
@@ -82,6 +83,7 @@ class Rebuilt:
     definition: Any
     events: list[Any]
     data_before: dict[str, Any]
+    scope: Any = None  # scopes.Scope of event `until_seq`: what it changed where it happened
 
 
 def replay(db: Database, instance_id: int) -> ReplayReport:
@@ -114,12 +116,15 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
     wf = calls.new_workflow(db, definition, recorded=_called(events))
     deadlines = _DeadlineCheck(db, clocks)
     data_before: dict[str, Any] | None = None
+    scope = None
     try:
         for i, ev in enumerate(events):
             if until_seq is not None and ev.seq > until_seq:
                 break
-            if until_seq is not None and ev.seq == until_seq:
+            at_target = until_seq is not None and ev.seq == until_seq
+            if at_target:
                 data_before = instance_data(wf) if ev.type != "instance_started" else {}
+                taken = scopes.snapshot(wf) if ev.type in INPUTS else None
             if ev.type in INPUTS:
                 group = _group_after(events, i)
                 with clock.using(clock.FixedClock(ev.at)):
@@ -132,8 +137,12 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
                         _apply(step, ev)
                 _compare_step(step, ev, group)
                 report.inputs += 1
+                if at_target and taken is not None:
+                    scope = scopes.change(wf, taken, ev.task_spec)
             elif ev.type.startswith("sla_"):
                 deadlines.feed(ev)
+            if at_target and ev.type not in INPUTS:
+                scope = scopes.still(wf, ev.task_spec)
         if until_seq is None:
             _compare_final(db, wf, row, definition, open_items, instance_data)
             deadlines.finish()
@@ -144,7 +153,7 @@ def rebuild(db: Database, instance_id: int, until_seq: int | None = None) -> Reb
     report.final = {"status": "cancelled" if cancelled else _status(wf), "open_tasks": _ready_specs(wf)}
     if data_before is None:
         data_before = instance_data(wf) if seen else {}
-    return Rebuilt(report, wf, calls.compose(db, definition, calls.bindings_of(wf)), events, data_before)
+    return Rebuilt(report, wf, calls.compose(db, definition, calls.bindings_of(wf)), events, data_before, scope)
 
 
 def _called(events: list[Any]) -> dict[str, int]:

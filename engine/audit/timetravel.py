@@ -19,7 +19,7 @@ from typing import Any
 from SpiffWorkflow import TaskState
 from sqlalchemy import func, select
 
-from engine.audit import diagrams, replay
+from engine.audit import diagrams, replay, scopes
 from engine.core import history
 from engine.core.codec import CODEC
 from engine.core.db import Database
@@ -56,6 +56,7 @@ class AsOf:
     replay_ok: bool
     divergence: dict[str, Any] | None = None
     definition_id: int = 0
+    scope: dict[str, Any] | None = None  # the process scope the event happened in (scopes.Scope.to_dict)
 
     def to_dict(self, *, with_xml: bool = True) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in ("diagrams", "open_tasks")}
@@ -103,14 +104,22 @@ def as_of(db: Database, instance_id: int, seq: int) -> AsOf:
     upto = [e for e in rebuilt.events if e.seq <= seq]
     wf = rebuilt.workflow
     definition = rebuilt.definition
-    data = _data(wf)
     report = rebuilt.report
+    scope = rebuilt.scope
+    if scope is not None:  # in the scope the event happened in (scopes): only what it changed there
+        data, before = scope.after, scope.before
+    else:
+        data = _data(wf)
+        if not data and report.final["status"] not in ("completed", "cancelled"):
+            data = scopes.latest_data(wf)  # a live case always has data to show
+        before = rebuilt.data_before if upto[-1].type in replay.INPUTS else data
     paths = diagrams.path_diagrams(db, definition, [e.payload for e in upto], wf)
     return AsOf(instance_id=instance_id, seq=seq, last_seq=last, event=event_dict(upto[-1]),
                 status=report.final["status"], open_tasks=_open_tasks(wf, definition, upto),
-                data=data, data_before=rebuilt.data_before, changes=diff(rebuilt.data_before, data),
+                data=data, data_before=before, changes=diff(before, data),
                 diagrams=paths, replay_ok=report.ok,
-                divergence=report.to_dict().get("divergence"), definition_id=definition.id)
+                divergence=report.to_dict().get("divergence"), definition_id=definition.id,
+                scope=scope.to_dict() if scope is not None else None)
 
 
 def _data(wf: Any) -> dict[str, Any]:

@@ -49,15 +49,28 @@
       var xml = xmls[d.process];
       var ready = xml === drawnXml ? Promise.resolve(false) : viewer.importXML(xml).then(function () { drawnXml = xml; return true; });
       return ready.then(function (fresh) {
-        if (fresh) viewer.get('canvas').zoom('fit-viewport', 'auto');
+        var focus = state.focus && state.focus.process === d.process ? state.focus.element : null;
+        if (!zoomTo(focus) && fresh) viewer.get('canvas').zoom('fit-viewport', 'auto');
         var shown = window.YekuoMarks.decorate(viewer, d, T);
         statusEl.hidden = true;
-        window.yekuoDiagram = { process: d.process, seq: seq, shown: shown };
+        window.yekuoDiagram = { process: d.process, seq: seq, shown: shown, focus: focus, scale: viewer.get('canvas').zoom() };
+        canvasEl.setAttribute('data-focus', focus || '');
         canvasEl.setAttribute('data-ready', d.process + ':' + seq);
       }).catch(function (err) {
         statusEl.hidden = false;
         statusEl.textContent = T.loadFailed + ' ' + (err && err.message ? err.message : '');
       });
+    }
+
+    // Labels are readable at scale 1: centre the active element there instead of fitting the whole process.
+    function zoomTo(id) {
+      var el = id ? viewer.get('elementRegistry').get(id) : null;
+      if (!el) return false;
+      var canvas = viewer.get('canvas');
+      var outer = canvas.viewbox().outer;
+      canvas.viewbox({ x: el.x + el.width / 2 - outer.width / 2, y: el.y + el.height / 2 - outer.height / 2,
+                       width: outer.width, height: outer.height });
+      return true;
     }
 
     function tabs() {
@@ -93,6 +106,7 @@
         if (ticket !== pending) return;
         body.processes.forEach(function (p) { if (p.xml) xmls[p.process] = p.xml; });
         state = body;
+        if (body.focus) tab = body.focus.process;  // follow the active task into a called process
         position.textContent = T.position.replace('%(seq)s', body.seq).replace('%(last)s', body.last_seq);
         position.setAttribute('data-seq', body.seq);
         // server-rendered and escaped; sanitised as well, so a slip in a template cannot run script
