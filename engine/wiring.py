@@ -19,11 +19,12 @@ from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
 from engine.dispatch import booking, field, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
-from engine.intake import numbers
+from engine.intake import capacity, numbers
 from engine.messages import sinks, sms
 
 #: Every service operator the bundled models may call, by package.
-SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **sms.SERVICES, **dispatch_handlers.SERVICES}
+SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **capacity.SERVICES, **sms.SERVICES,
+                                            **dispatch_handlers.SERVICES}
 #: Timers the scheduler fires besides BPMN timers, by purpose.
 TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     sla.PURPOSE: notices.fire,
