@@ -17,7 +17,7 @@ from typing import Any
 from engine.connectors import outbound, systems
 from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
-from engine.dispatch import booking, field, rescheduling, works
+from engine.dispatch import after_sales, booking, field, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
 from engine.intake import capacity, numbers
 from engine.messages import sinks, sms
@@ -31,6 +31,7 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     notices.REMINDER: notices.fire_reminder,
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
+    after_sales.PURPOSE: after_sales.fire_start,
 }
 #: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
 FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}
@@ -61,7 +62,7 @@ def install() -> Installed:
             timers.HANDLERS.update(TIMER_HANDLERS)
             runtime.FORM_CHECKS.update(FORM_CHECKS)
             _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
-            _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write)
+            _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write, after_sales.on_write)
             sinks.CHANNEL_SINKS.setdefault(outbound.CHANNEL, outbound.sink_from_settings)
             step.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
             _add_once(calendar_import.after_import, sla.after_calendar_import)
