@@ -45,6 +45,13 @@ def business_key(case_id: int) -> str:
     return f"SH-{case_id}"
 
 
+def case_of(key: str | None) -> int | None:
+    """The case a follow-up's business key names (None for any other key)."""
+    if not key or not key.startswith("SH-") or not key[3:].isdigit():
+        return None
+    return int(key[3:])
+
+
 def on_write(conn: Connection, step: Step, written: store.Written) -> tuple[list[history.NewEvent], list[dict[str, Any]]]:
     """Write hook: a case that completes now, not withdrawn, gets its follow-up's start timer."""
     if (step.instance_id is None or written.status != "completed" or step.wf.spec.name not in CASE_PROCESSES
