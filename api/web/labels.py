@@ -15,6 +15,7 @@ BUSINESS_TYPES: dict[str, Any] = {
     "lv_nonres": _l("Low-voltage non-resident"),
     "hv_single": _l("High-voltage, single supply"),
     "hv_dual": _l("High-voltage, dual supply"),
+    "after_sales": _l("After-sales follow-up"),
 }
 
 INSTANCE_STATUS: dict[str, Any] = {
@@ -88,6 +89,7 @@ EVENT_TYPES: dict[str, Any] = {
     "works_done": _l("Works done"),
     "works_followed_up": _l("Works followed up"),
     "works_follow_up_due": _l("Works follow-up due"),
+    "after_sales_started": _l("After-sales follow-up opened"),
 }
 
 ROLES: dict[str, Any] = {
