@@ -17,13 +17,14 @@ from typing import Any
 from engine.connectors import outbound, systems
 from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
-from engine.dispatch import booking, field, modes, plausibility, rescheduling, works
+from engine.dispatch import after_sales, booking, field, modes, plausibility, rescheduling, works
 from engine.dispatch import handlers as dispatch_handlers
-from engine.intake import documents, numbers, threads
+from engine.intake import capacity, documents, numbers, threads
 from engine.messages import sinks, sms
 
 #: Every service operator the bundled models may call, by package.
-SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **sms.SERVICES, **dispatch_handlers.SERVICES}
+SERVICES: Mapping[str, services.Handler] = {**numbers.SERVICES, **capacity.SERVICES, **sms.SERVICES,
+                                            **dispatch_handlers.SERVICES}
 #: Timers the scheduler fires besides BPMN timers, by purpose.
 TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     sla.PURPOSE: notices.fire,
@@ -31,6 +32,7 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     field.ARRIVAL_PURPOSE: field.fire_arrival_check,
     works.PURPOSE: works.fire_follow_up,
     threads.OVERDUE: threads.fire_overdue,
+    after_sales.PURPOSE: after_sales.fire_start,
 }
 #: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
 FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}
@@ -65,7 +67,7 @@ def install() -> Installed:
             runtime.FORM_CHECKS.update(FORM_CHECKS)
             _add_once(runtime.SUBMISSION_CHECKS, *SUBMISSION_CHECKS)
             _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
-            _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write, modes.on_write)
+            _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write, modes.on_write, after_sales.on_write)
             sinks.CHANNEL_SINKS.setdefault(outbound.CHANNEL, outbound.sink_from_settings)
             step.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
             _add_once(calendar_import.after_import, sla.after_calendar_import)

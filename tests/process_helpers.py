@@ -364,6 +364,20 @@ def change_case(kind_index: int, meter_work: str | None) -> Callable[[Database, 
     return run
 
 
+def after_sales_follow_up(db: Database, clock: engine_clock.FixedClock) -> Case:
+    """A finished resident case (archived, called back) opens one after-sales follow-up for the
+    customer manager; the scheduler's next pass starts it, and the manager records the offer."""
+    from engine.dispatch import after_sales
+
+    case = lv_res_merged(db, clock)
+    ended = queries.get_instance(db, case.iid, with_data=False).ended_at
+    report = fire_at(db, clock, ended + dt.timedelta(minutes=1))
+    follow_up = after_sales._existing(db, case.iid)
+    assert follow_up is not None, f"no after-sales case for case {case.iid}: {report}"
+    done = drive(db, follow_up)
+    return Case(follow_up, done, {"case": case.iid, "fired": report.fired})
+
+
 CHANGE_KINDS = {"capacity_reduction": (0, "seal"), "suspend": (1, "seal"), "resume": (2, "unseal"),
                 "rename": (3, None), "reclassify": (4, "none")}
 
@@ -375,6 +389,7 @@ SCENARIOS: dict[str, Callable[[Database, engine_clock.FixedClock], Case]] = {
     "hv_single_ordinary": hv_single_ordinary,
     "hv_dual_important": hv_dual_important,
     "lv_res_field_rebooked": lv_res_field_rebooked,
+    "after_sales_follow_up": after_sales_follow_up,
     "withdraw_at_accept": withdraw_at_accept,
     "withdraw_during_lv": withdraw_during_lv,
     "withdraw_during_hv": withdraw_during_hv,

@@ -60,10 +60,12 @@ def test_the_cases_own_callback_is_in_the_register(bundle, clock):
     db = bundle
     case = ph.run("lv_res_merged", db, clock)
     [install] = appointments.list_appointments(db, instance_id=case.iid)
-    [record] = field.callbacks(db, instance_id=case.iid)
-    assert (record["job_no"], record["job_type"], record["satisfaction"], record["follow_up"]) == (
-        install.job_no, "install", 5, False)
-    assert queries.get_instance(db, case.iid).data["case_callback"]["record_id"] == record["id"]
+    records = {r["job_no"]: r for r in field.callbacks(db, instance_id=case.iid)}
+    # the installation job has its own call-back; the case's 回访 is keyed by the case, never by a job
+    assert set(records) == {install.job_no, f"HF-{case.iid}"} and field.case_callback_key(case.iid) == f"HF-{case.iid}"
+    job, own = records[install.job_no], records[f"HF-{case.iid}"]
+    assert (job["job_type"], own["job_type"], own["satisfaction"], own["follow_up"]) == ("install", "case", 5, False)
+    assert queries.get_instance(db, case.iid).data["case_callback"]["record_id"] == own["id"] != job["id"]
 
 
 def test_the_board_chases_a_missing_arrival_once_the_window_closed(bundle, clock):

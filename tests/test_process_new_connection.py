@@ -23,8 +23,8 @@ def test_lv_res_three_zero_case_needs_one_visit(db, clock, models):
     assert (inst.data["business_type"], inst.data["voltage_class"], inst.data["sanling"]) == ("lv_res", "lv", True)
     assert inst.data["important_path"] is False
     assert inst.data["application_no"] == "YK20270301-0001"
-    assert case.done == ["accept", "sign_standard", *FIELD_JOB, "do_install", "report_completion", "energize",
-                         "check_file", "callback"]
+    assert case.done == ["accept", "sign_standard", *FIELD_JOB, "do_install", "register_services",
+                         "report_completion", "job_callback", "energize", "check_file", "callback"]
     assert inst.milestone == "施工接电"
     assert inst.data["contract_no"].startswith("HT20270301-")
     assert inst.data["archive_no"] == "DA2027-000001"
@@ -42,7 +42,8 @@ def test_each_step_lands_in_its_role_group(db, clock, models):
             for i in worklist.items(db, worklist.TaskFilter(instance_id=case.iid, status="completed"))}
     assert done == {"accept": "clerk", "sign_standard": "clerk", "book_appointment": "dispatcher",
                     "dispatch_job": "lead", "report_arrival": "dispatcher", "do_install": "metering",
-                    "report_completion": "dispatcher", "energize": "metering", "check_file": "clerk",
+                    "register_services": "manager", "report_completion": "dispatcher",
+                    "job_callback": "dispatcher", "energize": "metering", "check_file": "clerk",
                     "callback": "dispatcher"}
 
 
@@ -55,8 +56,8 @@ def test_surveyed_resident_and_an_overdue_survey_goes_to_the_team_lead(db, clock
     assert case.done.count("do_survey") == 1 and "chase_survey" in case.done
     assert case.done.index("chase_survey") < case.done.index("do_survey")
     assert inst.data["overdue_action"] == "reassign"
-    # survey job called back, installation job left to the case's final call-back
-    assert case.done.count("job_callback") == 1 and case.done[-1] == "callback"
+    # both field jobs (survey and installation) are called back, then the case's own final call-back
+    assert case.done.count("job_callback") == 2 and case.done[-1] == "callback"
 
 
 def test_one_id_acceptance_collects_promised_documents_with_a_reminder(db, clock, models):

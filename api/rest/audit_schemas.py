@@ -134,6 +134,9 @@ class KpisSchema(ma.Schema):
     appointments = fields.Integer(required=True)
     satisfaction_rate = fields.Float(allow_none=True)
     callbacks = fields.Integer(required=True)
+    after_sales_on_time_rate = fields.Float(allow_none=True, metadata={
+        "description": "售后跟进及时率: share of finished cases whose after-sales follow-up was done within its limit"})
+    after_sales_cases = fields.Integer(required=True, metadata={"description": "finished cases that rate is over"})
     avg_milestones = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, metadata={
         "description": "customer-visible steps per ended case, per business type"})
     waiting_hours = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)

@@ -15,6 +15,7 @@ BUSINESS_TYPES: dict[str, Any] = {
     "lv_nonres": _l("Low-voltage non-resident"),
     "hv_single": _l("High-voltage, single supply"),
     "hv_dual": _l("High-voltage, dual supply"),
+    "after_sales": _l("After-sales follow-up"),
 }
 
 INSTANCE_STATUS: dict[str, Any] = {
@@ -91,6 +92,7 @@ EVENT_TYPES: dict[str, Any] = {
     "thread_message": _l("Customer thread entry"),
     "thread_overdue": _l("Customer question overdue"),
     "booking_routed": _l("Booking offered to the team leads"),
+    "after_sales_started": _l("After-sales follow-up opened"),
 }
 
 #: Entries of a case's customer thread, by who wrote them and how.

@@ -14,6 +14,10 @@ fixture computed by hand):
   case call-back's old words are mapped onto it);
 - 办电环节数: the customer-visible steps a case passed, per business type (never mixed), counting
   only the steps the rules list for that type (lv_res 受理签约 → 施工接电 = 2); withdrawn cases out;
+- 售后跟进及时率: share of finished cases (ended in the period, not withdrawn) whose after-sales
+  follow-up (`engine.dispatch.after_sales`) was done within its time limit (its `after_sales`
+  clock met); a follow-up still open, done late or never opened counts against it. After-sales
+  cases are follow-ups, not cases: they are left out of every other figure;
 - waiting heatmap: how long human tasks waited between opening and completion, per BPMN element,
   over every version of a process (an element keeps its id across redeploys) or one version;
 - 首次响应: customer messages (the case thread, `intake/threads.py`) answered within the rule set's
@@ -32,13 +36,14 @@ from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from engine.core import calls, clock, definitions, history
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import appointment_t, definition_t, event_t, instance_t, sla_clock_t, team_t
 from engine.deadlines import calendar
+from engine.dispatch import after_sales
 from engine.dispatch.field import score_of
 from engine.intake import threads
 
@@ -79,6 +84,8 @@ class Kpis:
     first_response_on_time_rate: float | None = None
     first_response_avg_hours: float | None = None
     first_response_overdue_now: int = 0
+    after_sales_on_time_rate: float | None = None
+    after_sales_cases: int = 0  # finished cases the follow-up rate is over
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,6 +111,7 @@ class _Record:
     assessed: dict[int, bool]
     business_type: str | None = None
     team_jobs: set[str] | None = None  # with a team: the job numbers of its field jobs
+    followed_in_time: set[int] = field(default_factory=set)  # cases whose follow-up met its limit
 
 
 def team_work(db: Database, team: str) -> tuple[set[int], set[str]]:
@@ -117,7 +125,8 @@ def team_work(db: Database, team: str) -> tuple[set[int], set[str]]:
 def _load(db: Database, business_type: str | None, team: str | None = None) -> _Record:
     only, jobs = team_work(db, team) if team else (None, None)
     with db.read() as conn:
-        q = select(instance_t.c.id, instance_t.c.business_type, instance_t.c.definition_id)
+        q = select(instance_t.c.id, instance_t.c.business_type, instance_t.c.definition_id).where(or_(
+            instance_t.c.business_type.is_(None), instance_t.c.business_type != after_sales.BUSINESS_TYPE))
         if business_type:
             q = q.where(instance_t.c.business_type == business_type)
         if only is not None:
@@ -129,14 +138,19 @@ def _load(db: Database, business_type: str | None, team: str | None = None) -> _
         clocks = conn.execute(select(sla_clock_t.c.id, sla_clock_t.c.instance_id, sla_clock_t.c.status,
                                      sla_clock_t.c.deadline_at, sla_clock_t.c.assessed)
                               .where(sla_clock_t.c.instance_id.in_(ids))).all()
+        follow_ups = conn.execute(select(instance_t.c.business_key).join(
+            sla_clock_t, sla_clock_t.c.instance_id == instance_t.c.id).where(
+            instance_t.c.business_type == after_sales.BUSINESS_TYPE, sla_clock_t.c.sla_key == after_sales.SLA_KEY,
+            sla_clock_t.c.status == "met")).scalars().all()
     events: dict[int, list[tuple[Any, dict[str, Any]]]] = defaultdict(list)
     for ev in rows:
         events[ev.instance_id].append((ev, history.payload_of(ev)))
     # loaded only for cases with tasks or trails
     lazy = {d: _Lazy(db, d) for d in {c.definition_id for c in cases.values()}}
     running = [c for c in clocks if c.status == "running"]
+    followed = {case for case in map(after_sales.case_of, follow_ups) if case is not None}
     return _Record(cases, events, running, lazy, {c.id: bool(c.assessed) for c in clocks},
-                   business_type=business_type, team_jobs=jobs)
+                   business_type=business_type, team_jobs=jobs, followed_in_time=followed)
 
 
 def compute(db: Database, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -157,6 +171,7 @@ class _Tally:
     scores: list[int] = field(default_factory=list)
     milestones: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     waits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    finished: list[int] = field(default_factory=list)
 
 
 def _compute(db: Database, record: _Record, start: dt.datetime | None, end: dt.datetime | None,
@@ -180,6 +195,8 @@ def _compute(db: Database, record: _Record, start: dt.datetime | None, end: dt.d
     first = threads.first_response_kpi(db, start=start, end=end, now=now, business_type=record.business_type or None)
     out.first_response_questions, out.first_response_on_time_rate = first.questions, first.on_time_rate
     out.first_response_avg_hours, out.first_response_overdue_now = first.avg_hours, first.overdue_open
+    out.after_sales_cases = len(t.finished)
+    out.after_sales_on_time_rate = _rate(sum(i in record.followed_in_time for i in t.finished), len(t.finished))
     return out
 
 
@@ -211,6 +228,7 @@ class _CaseWalk:
         self._waits(t)
         if not self.withdrawn and self.ended is not None and self._period(self.ended):
             t.milestones[self.type].append(self._milestones())
+            t.finished.append(self.case.id)
 
     def _clocks(self, t: _Tally) -> None:
         """Connection time from the whole-process clock; the case's on-time verdict from every

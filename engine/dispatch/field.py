@@ -10,11 +10,12 @@ When it falls due and no arrival has been reported, the dispatcher group gets a 
 case a `field_arrival_overdue` history event — exactly once (the row is marked fired in the same
 transaction). An arrival report removes the timer.
 
-After a survey or verification the dispatch centre calls the customer (作业回访): reached or not,
-satisfaction 1–5, problems. Problems — or a satisfaction of 2 or less — open a follow-up task for
-the customer manager (回访问题处理) in the field job; `callback_record` keeps every call-back and
-the follow-up's outcome. (After installation the case's own 回访 follows energizing, and the
-送电 SMS with safety notes and the service number goes out from the main process.)
+After every field job — survey, installation, verification — the dispatch centre calls the
+customer (作业回访): reached or not, satisfaction 1–5, problems. Problems — or a satisfaction of 2
+or less — open a follow-up task for the customer manager (回访问题处理) in the field job;
+`callback_record` keeps every call-back and the follow-up's outcome, keyed by job number. The
+case's own 回访 after energizing is keyed `HF-<case id>` (`case_callback_key`), so it never
+collides with a job's call-back.
 """
 
 from __future__ import annotations
@@ -197,16 +198,17 @@ def score_of(value: Any) -> int | None:
     return None
 
 
+def case_callback_key(instance_id: int) -> str:
+    """The call-back register key of a case's own 回访: never a job number, so it cannot collide
+    with the call-back of any of the case's field jobs (installation included)."""
+    return f"HF-{instance_id}"
+
+
 def case_callback_in_command(db: Database, instance_id: int, data: dict[str, Any], *, now: dt.datetime,
                              actor: str = "process") -> dict[str, Any]:
     """The case's own 回访 after energizing, written to the call-back register like the field jobs'
-    call-backs, so the board and the satisfaction figures see it. It is keyed by the case's
-    installation job (which has no call-back of its own) or, without one, by the case."""
-    with db.read() as conn:
-        job_no = conn.execute(select(appointment_t.c.job_no).where(
-            appointment_t.c.instance_id == instance_id, appointment_t.c.job_type == "install",
-            appointment_t.c.status == "completed").order_by(appointment_t.c.id.desc()).limit(1)).scalar()
-    record = dict(data, job_no=job_no or f"HF-{instance_id}", job_kind="install" if job_no else "case",
+    call-backs, so the board and the satisfaction figures see it; keyed by the case (`HF-<id>`)."""
+    record = dict(data, job_no=case_callback_key(instance_id), job_kind="case",
                   satisfaction=score_of(data.get("satisfaction")))
     return callback_in_command(db, instance_id, record, now=now, actor=actor)
 

@@ -2,7 +2,8 @@
 
 Each record is written in a short transaction of its own, idempotent per job, so a retried step
 changes nothing twice; the appointment log rows go into the command's own transaction, and every
-result is recorded in the case's history. One table says which record each operator keeps;
+result is recorded in the case's history. A dispatch and a completion also notify the customer
+manager (`manager_notices`). One table says which record each operator keeps;
 `engine.wiring` registers them.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from engine.core.errors import ServiceError
 from engine.core.models import appointment_log_t
 from engine.core.services import Handler, ServiceCall
-from engine.dispatch import booking, field, lists
+from engine.dispatch import booking, field, lists, manager_notices
 
 #: operator → (record function, whether it takes the case id, whether it returns log rows)
 RECORDS: dict[str, tuple[Callable[..., Any], bool, bool]] = {
@@ -48,6 +49,7 @@ def _handler(record: Callable[..., Any], with_instance: bool, logs: bool) -> Han
             return out
         result, rows = out
         call.effects.rows.extend((appointment_log_t, row) for row in rows)
+        manager_notices.notify(call, result)  # dispatch and completion: the customer manager hears of it
         return result
 
     handle.__doc__ = record.__doc__

@@ -1,1 +1,2 @@
-"""Applications coming in: O2O channel intake, application and archive numbers, uploaded documents."""
+"""Applications coming in: O2O channel intake, applied capacity (kW/kVA), application and archive
+numbers, uploaded documents."""
