@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.engine import Connection
 
-from engine.connectors import outbound
+from engine.connectors import call_center, outbound
 from engine.core import clock, history, store
 from engine.core.db import Database
 from engine.core.errors import InvalidData, NotFound
@@ -57,6 +57,10 @@ def receive_contact(db: Database, payload: dict[str, Any], message_id: str) -> t
             f"customer_{kind}", now, actor=f"system:{SYSTEM}",
             payload={"text": text, "ticket_no": payload.get("ticket_no"), "message_id": message_id,
                      "notice_id": nid, "caller": payload.get("caller")})])
+        if kind == "urging":  # the call centre calls the customer back about it
+            call_center.on_urging(conn, {"notice_id": nid, "instance_id": iid, "application_no": number, "at": now,
+                                         "title": f"{_TITLES[kind]}：{number}", "body": text,
+                                         "callee": payload.get("caller")})
     return {"instance_id": iid, "application_no": number, "notice_id": nid}, iid
 
 

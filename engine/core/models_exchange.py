@@ -47,5 +47,28 @@ class CaseReference(Base):
     received_at: Mapped[dt.datetime]
 
 
+class CallTask(Base):
+    """One outbound call the call centre (话务平台) is asked to make — a call-back (回访) of a case or a
+    field job, or an urging (催办) — and what came back: answered or not, satisfaction 1–5, duration,
+    recording. An unreached call is followed by the next attempt (a new row) per the retry rule."""
+
+    __tablename__ = "call_task"
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
+    task_no: Mapped[str] = mapped_column(String(60), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # callback, urging
+    instance_id: Mapped[int | None] = mapped_column(_BIG, index=True)
+    work_item_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    notice_id: Mapped[int | None] = mapped_column(_BIG)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # open, answered, unreached, closed
+    satisfaction: Mapped[int | None]
+    duration_s: Mapped[int | None]
+    recording_ref: Mapped[str | None] = mapped_column(String(200))
+    called_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    result_at: Mapped[dt.datetime | None]
+
+
 inbound_message_t = InboundMessage.__table__
 case_reference_t = CaseReference.__table__
+call_task_t = CallTask.__table__
