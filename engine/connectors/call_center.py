@@ -82,7 +82,7 @@ def open_call(conn: Connection, kind: str, instance_id: int | None, number: str 
             task_no=task_no, kind=kind, instance_id=instance_id, work_item_id=work_item_id, notice_id=notice_id,
             attempt=attempt, status=OPEN, created_at=now))
         outbound.queue(conn, SYSTEM, "call_task", f"call:{task_no}", instance_id=instance_id, number=number, now=now,
-                       not_before=not_before, task_no=task_no, kind=kind, attempt=attempt,
+                       not_before=not_before, task_no=task_no, call_kind=kind, attempt=attempt,
                        **{k: v for k, v in fields.items() if v is not None})
     return task_no
 
