@@ -6,6 +6,7 @@ the view shapes it. The redeliver form is a plain POST with the page's CSRF toke
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -15,6 +16,41 @@ from api.web.views import bp, page, page_db
 from engine.connectors import health
 from engine.core import clock
 from engine.messages import outbox
+
+
+def _kind(template: str | None, channel: str) -> str:
+    """What a message is, in words (the document kinds of the connectors; any SMS is an SMS)."""
+    if channel == "sms":
+        return _("SMS")
+    kinds = {"account_request": _("Account number request"), "archive_record": _("Archive record"),
+             "milestone": _("Progress notice"), "case_closed": _("Case closed notice"), "call_task": _("Call task")}
+    return kinds.get(template or "", _("Document"))
+
+
+def _error(text: str | None) -> str:
+    """The last error in words; the raw text stays in the row's tooltip."""
+    if not text:
+        return "—"
+    code = re.match(r"HTTP (\d{3})", text)
+    if code and code.group(1).startswith("5"):
+        return _("The peer answered with a server error (%(code)s)", code=code.group(1))
+    if code:
+        return _("The peer refused the message (%(code)s)", code=code.group(1))
+    if "switched off" in text or "not configured" in text:
+        return _("Switched off or not configured")
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return _("No answer in time")
+    return _("Could not reach the peer")
+
+
+@bp.app_template_filter("connector_kind")
+def _kind_filter(message: dict[str, Any]) -> str:
+    return _kind(message.get("template"), message.get("channel", ""))
+
+
+@bp.app_template_filter("connector_error")
+def _error_filter(text: str | None) -> str:
+    return _error(text)
 
 
 @bp.get("/connectors")
