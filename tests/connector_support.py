@@ -17,7 +17,7 @@ from engine.messages.sinks import FileSink, RoutedSink
 from tests.api_support import PDF, application_example
 
 SECRETS = {"95598": "secret-95598", "marketing": "secret-marketing", "callcenter": "secret-callcenter",
-           "sms": "secret-sms"}
+           "sms": "secret-sms", "verification": "secret-verification"}
 POLICY = outbox.RetryPolicy(max_attempts=4, backoff=__import__("datetime").timedelta(seconds=30))
 
 

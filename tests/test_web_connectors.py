@@ -63,9 +63,9 @@ def test_the_page_shows_each_system_and_its_dead_letters(web: Any, monkeypatch: 
     monkeypatch.setenv("YEKUO_CONNECTOR_MARKETING_ENABLED", "1")
     dead = dead_letter(web.db)
     page = sign_in(web, "supervisor").get("/connectors").text
-    for name in ("95598 供电服务系统", "营销系统", "话务平台", "短信平台"):
+    for name in ("95598 供电服务系统", "营销系统", "话务平台", "短信平台", "鉴定平台"):
         assert name in page
-    assert page.count('data-testid="connector-row"') == 4
+    assert page.count('data-testid="connector-row"') == 5
     assert f'data-testid="dead-letter" data-id="{dead}"' in page and "重新投递" in page
     assert "simulated failure" in page and "已启用" in page and "未配置" in page
     [marketing] = [s for s in health.overview(web.db) if s.system == "marketing"]

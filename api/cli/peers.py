@@ -25,7 +25,7 @@ def add_parsers(sub: Subparsers) -> None:
     s.add_argument("--every", type=float, default=5.0, help="seconds between sending queued calls")
     s.set_defaults(func=cmd_peers_serve)
     s = peers.add_parser("send", help="sign and send one call (a JSON file) to Yekuo as a system")
-    s.add_argument("system", choices=["95598", "marketing", "callcenter", "sms"])
+    s.add_argument("system", choices=["95598", "marketing", "callcenter", "sms", "verification"])
     s.add_argument("file", type=Path)
     s.add_argument("--id", help="message id (default: a fresh one)")
     s.add_argument("--yekuo", default="http://127.0.0.1:8000")

@@ -1,5 +1,5 @@
 """POST /api/v1/inbound/{system}: signed calls from the other systems (95598, the marketing system,
-the call centre, the SMS platform).
+the call centre, the SMS platform, the meter verification platform).
 
 No bearer token: the caller proves itself with the HMAC signature, which is checked before the
 body is read (`engine.connectors.inbound`). The schemas here document the payloads; the engine
@@ -33,12 +33,15 @@ HEADERS = [{"in": "header", "name": signing.TIMESTAMP, "required": True, "schema
 
 
 class Inbound95598Schema(ma.Schema):
-    type = ma.fields.String(required=True, validate=ma.validate.OneOf(["application", "urging", "complaint"]))
+    type = ma.fields.String(required=True, validate=ma.validate.OneOf(["application", "urging", "complaint",
+                                                                        "meter_verification"]))
     ticket_no = ma.fields.String(metadata={"description": "95598 work-order number; an application's is its key"})
     application = ma.fields.Dict(metadata={"description": "`application`: the form of GET /applications/schema"})
     application_no = ma.fields.String(metadata={"description": "urging/complaint: our number (or give ticket_no)"})
     text = ma.fields.String(metadata={"description": "urging/complaint: what the customer said"})
     caller = ma.fields.String()
+    request = ma.fields.Dict(metadata={"description": "`meter_verification` (现场申校): customer_name, mobile, "
+                                                      "address, meter_no, area, account_no, reason"})
 
 
 class InboundMarketingSchema(ma.Schema):
@@ -76,6 +79,15 @@ class InboundSmsSchema(ma.Schema):
     reported_at = ma.fields.String(metadata={"description": "ISO time with offset at the SMS platform"})
 
 
+class InboundVerificationSchema(ma.Schema):
+    type = ma.fields.String(required=True, validate=ma.validate.OneOf(["verification_result"]))
+    verification_no = ma.fields.String(required=True, metadata={"description": "our number (JD…) of the request"})
+    passed = ma.fields.Boolean(required=True, metadata={"description": "the meter is within its accuracy class"})
+    error_pct = ma.fields.Float(required=True, metadata={"description": "measured error, percent"})
+    certificate_ref = ma.fields.String(required=True, metadata={"description": "the verification certificate"})
+    verified_at = ma.fields.String(metadata={"description": "ISO time with offset"})
+
+
 class InboundReplySchema(ma.Schema):
     message_id = ma.fields.String(required=True)
     status = ma.fields.String(required=True)
@@ -90,6 +102,10 @@ _95598_EXAMPLES = {
                          "text": "客户来电催办：约定的勘查时间已过，至今无人联系。"}},
     "complaint": {"value": {"type": "complaint", "application_no": "YK20270105-0001",
                             "text": "客户投诉：装表人员未按预约时间到达。"}},
+    "meter_verification": {"value": {"type": "meter_verification", "ticket_no": "95598-20270105-000456",
+                                     "request": {"customer_name": "张伟", "mobile": "13800138000",
+                                                 "address": "北京市东城区安德路12号", "meter_no": "3300123456",
+                                                 "area": "urban", "reason": "客户认为电表走快，申请现场校验"}}},
 }
 _MARKETING_EXAMPLES = {"account_number": {"value": {"type": "account_number", "application_no": "YK20270105-0001",
                                                     "account_no": "3001234567",
@@ -110,6 +126,11 @@ _SMS_EXAMPLES = {"delivery_receipt": {"value": {"type": "delivery_receipt", "mes
                  "failed": {"value": {"type": "delivery_receipt", "message_id": "sms:42:appointment",
                                       "status": "failed", "error": "用户关机",
                                       "reported_at": "2027-01-08T09:00:05+08:00"}}}
+
+
+_VERIFICATION_EXAMPLES = {"verification_result": {"value": {
+    "type": "verification_result", "verification_no": "JD20270108-00001", "passed": True, "error_pct": 0.3,
+    "certificate_ref": "JDZS-2027-000123", "verified_at": "2027-01-09T10:30:00+08:00"}}}
 
 
 def _doc(schema: type[ma.Schema], examples: dict[str, Any], summary: str) -> Any:
@@ -165,3 +186,11 @@ def from_callcenter() -> Any:
 @_responses
 def from_sms() -> Any:
     return _answer("sms")
+
+
+@blp.route("/verification", methods=["POST"])
+@_doc(InboundVerificationSchema, _VERIFICATION_EXAMPLES,
+      "A call from the meter verification platform (鉴定平台): the result of an on-site verification")
+@_responses
+def from_verification() -> Any:
+    return _answer("verification")

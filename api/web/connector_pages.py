@@ -23,7 +23,8 @@ def _kind(template: str | None, channel: str) -> str:
     if channel == "sms":
         return _("SMS")
     kinds = {"account_request": _("Account number request"), "archive_record": _("Archive record"),
-             "milestone": _("Progress notice"), "case_closed": _("Case closed notice"), "call_task": _("Call task")}
+             "milestone": _("Progress notice"), "case_closed": _("Case closed notice"), "call_task": _("Call task"),
+             "verification_order": _("Meter verification order")}
     return kinds.get(template or "", _("Document"))
 
 

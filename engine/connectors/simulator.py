@@ -1,4 +1,5 @@
-"""A simulated peer of 95598, the marketing system, the call centre or the SMS platform, for tests
+"""A simulated peer of 95598, the marketing system, the call centre, the SMS platform or the meter
+verification platform, for tests
 and demos (`yekuo peers serve`).
 
 It receives Yekuo's signed documents like the real system: checks the signature, applies each
@@ -6,7 +7,8 @@ message id once (a repeat is answered 200 and applied no more), and can misbehav
 hold the answer past the sender's timeout (after applying, as a real peer whose answer got lost),
 answer 503 a number of times, send its own calls twice, or send queued calls newest first. The
 marketing peer answers an `account_request` with an `account_number` call back to Yekuo, the call
-centre a `call_task` with a `call_result`, the SMS platform an `sms` with a `delivery_receipt` (what
+centre a `call_task` with a `call_result`, the SMS platform an `sms` with a `delivery_receipt`, the
+verification platform a `verification_order` with a `verification_result` (what
 they answer can be scripted, e.g. unreached calls or failed SMS); every peer can send any call
 (`send`), signed with their secret.
 """
@@ -140,9 +142,16 @@ def _receipt(document: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
             "reported_at": now.isoformat()}
 
 
+def _verification(document: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    return {"type": "verification_result", "verification_no": document.get("verification_no"), "passed": True,
+            "error_pct": 0.3, "certificate_ref": f"JDZS-{document.get('verification_no')}",
+            "verified_at": now.isoformat()}
+
+
 #: What a peer calls back after applying a document, by (system, document type).
 ANSWERS: dict[tuple[str, Any], Callable[[dict[str, Any], dt.datetime], dict[str, Any]]] = {
-    ("callcenter", "call_task"): _call_result, ("sms", "sms"): _receipt}
+    ("callcenter", "call_task"): _call_result, ("sms", "sms"): _receipt,
+    ("verification", "verification_order"): _verification}
 
 
 def http_transport(base_url: str, timeout: float = 10.0) -> Transport:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from engine.connectors import call_center, marketing, service_center, sms_platform
+from engine.connectors import call_center, marketing, service_center, sms_platform, verification
 from engine.core import history, store
 from engine.core.db import Database
 from engine.core.step import Step
@@ -18,7 +18,8 @@ Handler = Callable[[Database, dict[str, Any], str], tuple[dict[str, Any], int | 
 INBOUND: Mapping[str, Mapping[str, Handler]] = {service_center.SYSTEM: service_center.INBOUND,
                                                  marketing.SYSTEM: marketing.INBOUND,
                                                  call_center.SYSTEM: call_center.INBOUND,
-                                                 sms_platform.SYSTEM: sms_platform.INBOUND}
+                                                 sms_platform.SYSTEM: sms_platform.INBOUND,
+                                                 verification.SYSTEM: verification.INBOUND}
 
 
 def on_write(conn: Connection, step: Step, written: store.Written) -> tuple[list[history.NewEvent], list[Any]]:

@@ -577,4 +577,4 @@ callback_record_t = CallbackRecord.__table__
 works_entry_t = WorksEntry.__table__
 works_log_t = WorksLog.__table__
 
-from engine.core.models_exchange import call_task_t, case_reference_t, inbound_message_t  # noqa: E402,F401  (same metadata)
+from engine.core.models_exchange import call_task_t, case_reference_t, inbound_message_t, meter_verification_t  # noqa: E402,F401  (same metadata)

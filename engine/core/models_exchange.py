@@ -69,6 +69,28 @@ class CallTask(Base):
     result_at: Mapped[dt.datetime | None]
 
 
+class MeterVerification(Base):
+    """A customer's request for on-site meter verification (现场申校) and the 鉴定平台's result: the
+    verification field job it opened, error %, pass or fail, certificate reference."""
+
+    __tablename__ = "meter_verification"
+    __table_args__ = (UniqueConstraint("source", "request_key", name="uq_meter_verification_source_key"),)
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
+    source: Mapped[str] = mapped_column(String(80))  # system:95598, or the channel client
+    request_key: Mapped[str] = mapped_column(String(120))  # the 95598 ticket or the client's Idempotency-Key
+    verification_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    instance_id: Mapped[int | None] = mapped_column(_BIG, index=True)
+    request: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(12))  # opening, open, passed, failed
+    error_pct: Mapped[float | None]
+    passed: Mapped[bool | None]
+    certificate_ref: Mapped[str | None] = mapped_column(String(120))
+    verified_at: Mapped[dt.datetime | None]
+    result_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
 inbound_message_t = InboundMessage.__table__
 case_reference_t = CaseReference.__table__
 call_task_t = CallTask.__table__
+meter_verification_t = MeterVerification.__table__
