@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.core.base import Base
@@ -82,7 +82,7 @@ class MeterVerification(Base):
     instance_id: Mapped[int | None] = mapped_column(_BIG, index=True)
     request: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(12))  # opening, open, passed, failed
-    error_pct: Mapped[float | None]
+    error_pct: Mapped[float | None] = mapped_column(Numeric(7, 3, asdecimal=False))
     passed: Mapped[bool | None]
     certificate_ref: Mapped[str | None] = mapped_column(String(120))
     verified_at: Mapped[dt.datetime | None]

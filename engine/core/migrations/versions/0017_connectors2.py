@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column('instance_id', _BIG, nullable=True),
         sa.Column('request', Json, nullable=False),
         sa.Column('status', sa.String(length=12), nullable=False),
-        sa.Column('error_pct', sa.Float(), nullable=True),
+        sa.Column('error_pct', sa.Numeric(precision=7, scale=3, asdecimal=False), nullable=True),
         sa.Column('passed', sa.Boolean(), nullable=True),
         sa.Column('certificate_ref', sa.String(length=120), nullable=True),
         sa.Column('verified_at', UTCDateTime(timezone=True), nullable=True),
