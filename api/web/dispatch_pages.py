@@ -171,7 +171,9 @@ def dispatch_lists() -> Any:
     db = page_db()
     found = dispatch.lists(db, day, slot=slot, team=team, area=_area_arg())
     led = _led_teams() if _may("dispatch.lead") else set()
-    members = {t.code: [m for m in t.members if m.active] for t in teams.list_teams(db)}
+    # each job offers the same choice as its 派工 form: the members of a team doing its job type
+    members = {e.appointment.job_no: appointments.worker_choices(db, e.appointment)
+               for lst in found for e in lst.entries if lst.team in led}
     return render_template("dispatch_lists.html", lists=found, day=day, slot=slot, team=team, led=led,
                            members=members, all_teams=teams.list_teams(db), may_generate=_may("dispatch.centre"),
                            slots=dispatch.SLOTS, status_text=dispatch.STATUS_TEXT, job_types=capacity.JOB_TYPES,

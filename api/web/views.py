@@ -278,8 +278,10 @@ def fresh_example(schema: dict[str, Any], today: dt.date) -> dict[str, Any] | No
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples or not isinstance(examples[0], dict):
         return None
-    example = dict(examples[0])
     props = schema.get("properties") or {}
+    # a choice the case does not offer (a worker of another team) is left for the person to choose
+    example = {k: v for k, v in examples[0].items()
+               if not isinstance((props.get(k) or {}).get("enum"), list) or v in props[k]["enum"]}
     dates = {k: dt.date.fromisoformat(v) for k, v in example.items()
              if isinstance(v, str) and len(v) == 10 and (props.get(k) or {}).get("format") in ("date", "date-not-past")
              and _is_date(v)}
