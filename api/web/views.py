@@ -14,7 +14,6 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -211,45 +210,6 @@ def index() -> Any:
     return redirect(url_for("web.my_tasks"))
 
 
-# -- task lists -------------------------------------------------------------------------------------
-
-def _task_list(scope: str) -> Any:
-    user = page_user()
-    now = clock.now()
-    business_type = request.args.get("type") or None
-    if business_type not in labels.BUSINESS_TYPES:
-        business_type = None
-    overdue = request.args.get("overdue") == "1"
-    page_no = page_number()
-    where = worklist.TaskFilter(business_type=business_type, overdue=True if overdue else None, now=now)
-    if scope == "mine":
-        where = replace(where, assignee=user.username)
-    elif scope == "group":
-        where = replace(where, visible_groups=user.groups, unassigned=True)
-    rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
-    return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
-                           pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=business_type or "",
-                           overdue=overdue, now=now, due_state=due_state)
-
-
-@bp.get("/tasks")
-@page("staff.read")
-def my_tasks() -> Any:
-    return _task_list("mine")
-
-
-@bp.get("/tasks/group")
-@page("staff.read")
-def group_tasks() -> Any:
-    return _task_list("group")
-
-
-@bp.get("/tasks/all")
-@page("tasks.read_all")
-def all_tasks() -> Any:
-    return _task_list("all")
-
-
 # -- one task ---------------------------------------------------------------------------------------
 
 def _may_view(user: users.UserInfo, item: worklist.WorkItemView) -> bool:
@@ -396,9 +356,22 @@ def complete(item_id: str) -> Any:
     actor = page_actor()
     follow = [i for i in outcome.new_items if actor.may_work_in(i.candidate_group)]
     # the same person goes on with the case's next step when it is theirs (the clerk signs the
-    # contract right after accepting, with the customer still at the counter)
-    target = url_for("web.task", item_id=follow[0].id) if follow else url_for("web.my_tasks")
+    # contract right after accepting, with the customer still at the counter), else with the
+    # next task they hold; with none left, back to the list
+    target = url_for("web.task", item_id=follow[0].id) if follow else next_task_url(actor.name, done=item_id)
     return jsonify(ok=True, redirect=target, instance=outcome.instance_id)
+
+
+def next_task_url(username: str, *, done: str) -> str:
+    """Where a person goes after finishing a task: their next held task (most urgent first), else
+    their list with a note that nothing is left."""
+    rows, _n = worklist.search(page_db(), worklist.TaskFilter(assignee=username), sort="due", limit=2)
+    following = next((r for r in rows if r.id != done), None)
+    if following is not None:
+        flash(_("Your next task: %(task)s.", task=following.name), "info")
+        return url_for("web.task", item_id=following.id)
+    flash(_("You hold no more tasks. Claim the next one from Group tasks."), "info")
+    return url_for("web.my_tasks")
 
 
 # -- cases ------------------------------------------------------------------------------------------
