@@ -97,4 +97,12 @@ def register(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
+    @app.get("/favicon.ico")
+    @app.get("/favicon.svg")
+    def favicon() -> Any:
+        """The site icon, for the pages and the API docs (browsers ask for /favicon.ico on their own)."""
+        response = send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     app.register_blueprint(views.bp)

@@ -258,10 +258,25 @@ def _next_step(view: appointments.AppointmentView) -> tuple[str, str | None]:
 @page("field.report")
 def field_page() -> Any:
     user = page_user()
-    day = _today()
+    today = _today()
+    try:
+        day = _day_arg("day", today)
+    except InvalidData as err:
+        _fail(err)
+        day = today
     jobs = [(j, *_next_step(j)) for j in field.jobs_of(page_db(), user.username, day)]
-    return render_template("dispatch_field.html", jobs=jobs, day=day, job_types=capacity.JOB_TYPES,
-                           status_text=dispatch.STATUS_TEXT)
+    return render_template("dispatch_field.html", jobs=jobs, day=day, today=today, job_types=capacity.JOB_TYPES,
+                           status_text=dispatch.STATUS_TEXT, prev_day=day - dt.timedelta(days=1),
+                           next_day=day + dt.timedelta(days=1))
+
+
+def _field_back() -> Any:
+    """Back to the phone page on the day the worker was looking at."""
+    text = request.form.get("day") or ""
+    try:
+        return _back("web.field_page", day=dt.date.fromisoformat(text).isoformat())
+    except ValueError:
+        return redirect(url_for("web.field_page"))
 
 
 @bp.post("/field/<job_no>/arrival")
@@ -273,7 +288,7 @@ def field_arrival(job_no: str) -> Any:
                 time=clock.now().astimezone(CHINA).strftime("%H:%M")), "success")
     except YekuoError as err:
         _fail(err)
-    return redirect(url_for("web.field_page"))
+    return _field_back()
 
 
 @bp.post("/field/<job_no>/completion")
@@ -282,14 +297,14 @@ def field_completion(job_no: str) -> Any:
     summary = (request.form.get("work_summary") or "").strip()
     if not summary:
         flash(_("Describe the work done before reporting completion."), "error")
-        return redirect(url_for("web.field_page"))
+        return _field_back()
     try:
         field.report_completion(page_db(), job_no, actor=page_actor(), work_summary=summary,
                                 customer_signed=request.form.get("customer_signed") == "on")
         flash(_("Completion reported for %(job)s.", job=job_no), "success")
     except YekuoError as err:
         _fail(err)
-    return redirect(url_for("web.field_page"))
+    return _field_back()
 
 
 # -- capacity week grid ------------------------------------------------------------------------------

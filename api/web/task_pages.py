@@ -72,7 +72,7 @@ def _task_list(scope: str) -> Any:
                            pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=args["type"] or "",
                            overdue=args["overdue"], query=args["q"], follow_up=args["follow_up"], sort=args["sort"],
                            filtered=filtered, now=now, today=_today(), due_state=due_state,
-                           saved=worklist_prefs.saved_filters(page_db(), user.username), holder_name=display_name,
+                           saved=worklist_prefs.saved_filters(page_db(), user.username),
                            may_claim=policy.may(user.groups, "tasks.work"))
 
 

@@ -79,7 +79,8 @@ def _page_context() -> dict[str, Any]:
         counts = worklist.counts(page_db(), user=user.username, groups=user.groups, now=clock.now())
     return {"user": user, "demo": is_demo(), "csrf_token": auth.csrf_token, "counts": counts,
             "labels": labels, "label": labels.label, "read_all": bool(user and policy.may(user.groups, "tasks.read_all")),
-            "may_start": bool(user and policy.may(user.groups, "cases.start")), "vendor_ready": vendor_ready()}
+            "may_start": bool(user and policy.may(user.groups, "cases.start")), "vendor_ready": vendor_ready(),
+            "person": display_name}  # a username as the person's display name
 
 
 @bp.errorhandler(YekuoError)
@@ -91,7 +92,18 @@ def _page_error(err: YekuoError) -> Any:
         return redirect(url_for("web.login", next=_here()))
     if isinstance(err, auth.CsrfError) and request.endpoint == "web.login":
         return _login_page(error=friendly(err), status=400)
-    return render_template("error.html", message=friendly(err), detail=err.message, status=err.status), err.status
+    return render_template("error.html", message=friendly(err), detail=_page_detail(err), status=err.status), err.status
+
+
+def _page_detail(err: YekuoError) -> str:
+    """The line under an error page's message: who the page is for (a 403), in the page's language;
+    the engine's own English wording only on English pages."""
+    action = getattr(current_app.view_functions.get(request.endpoint or ""), "policy_action", None)
+    user = auth.current_user()
+    if isinstance(err, Forbidden) and action and user is not None and not policy.may(user.groups, action):
+        roles = "、".join(str(labels.label(labels.ROLES, r)) for r in policy.holders(action))
+        return _("This page is for: %(roles)s.", roles=roles)
+    return err.message if str(session.get("lang")) == "en" else ""
 
 
 def _wants_json() -> bool:
