@@ -65,7 +65,9 @@ def _back(endpoint: str, **args: Any) -> Any:
 
 
 def _fail(err: YekuoError) -> None:
-    flash(f"{friendly(err)}（{err.message}）", "error")
+    """The refusal in the page's words: the field messages (Chinese) when the engine gave them."""
+    said = "；".join(str(m) for ms in (err.details or {}).values() if isinstance(ms, list) for m in ms)
+    flash(said or friendly(err), "error")
 
 
 @bp.context_processor
