@@ -364,26 +364,28 @@ def complete(item_id: str) -> Any:
         text = _("Submitted: %(task)s. The case is complete.", task=item.name)
     else:
         text = _("Submitted: %(task)s.", task=item.name)
-    flash(text, "success")
     actor = page_actor()
     follow = [i for i in outcome.new_items if actor.may_work_in(i.candidate_group)]
     # the same person goes on with the case's next step when it is theirs (the clerk signs the
     # contract right after accepting, with the customer still at the counter), else with the
     # next task they hold; with none left, back to the list
-    target = url_for("web.task", item_id=follow[0].id) if follow else next_task_url(actor.name, done=item_id)
+    if follow:
+        target = url_for("web.task", item_id=follow[0].id)
+    else:
+        target, note = next_task(actor.name, done=item_id)
+        text = f"{text} {note}"
+    flash(text, "success")
     return jsonify(ok=True, redirect=target, instance=outcome.instance_id)
 
 
-def next_task_url(username: str, *, done: str) -> str:
-    """Where a person goes after finishing a task: their next held task (most urgent first), else
-    their list with a note that nothing is left."""
+def next_task(username: str, *, done: str) -> tuple[str, str]:
+    """Where a person goes after finishing a task, and the note saying so: their next held task
+    (most urgent first), else their list with a note that nothing is left."""
     rows, _n = worklist.search(page_db(), worklist.TaskFilter(assignee=username), sort="due", limit=2)
     following = next((r for r in rows if r.id != done), None)
     if following is not None:
-        flash(_("Your next task: %(task)s.", task=following.name), "info")
-        return url_for("web.task", item_id=following.id)
-    flash(_("You hold no more tasks. Claim the next one from Group tasks."), "info")
-    return url_for("web.my_tasks")
+        return url_for("web.task", item_id=following.id), _("Your next task: %(task)s.", task=following.name)
+    return url_for("web.my_tasks"), _("You hold no more tasks. Claim the next one from Group tasks.")
 
 
 # -- cases ------------------------------------------------------------------------------------------
