@@ -84,6 +84,7 @@ def register(app: Flask) -> None:
         dispatch_pages,
         kpi_pages,
         modeler_pages,
+        task_pages,
         views,
     )
 
@@ -105,6 +106,14 @@ def register(app: Flask) -> None:
         if entry is None or not filename.endswith(entry[1]):
             abort(404)
         response = send_from_directory(entry[0], filename, max_age=3600)  # safe_join: ../ is a 404
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.get("/favicon.ico")
+    @app.get("/favicon.svg")
+    def favicon() -> Any:
+        """The site icon, for the pages and the API docs (browsers ask for /favicon.ico on their own)."""
+        response = send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

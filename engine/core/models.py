@@ -134,6 +134,20 @@ class WorkItem(Base):
     claimed_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(80))
+    # 跟进日期: the day its holder means to come back to it (set on the task page, a work-list filter)
+    follow_up_on: Mapped[dt.date | None]
+
+
+class SavedFilter(Base):
+    """A work-list filter a user named to pick again later; only its owner sees it."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_filter_username_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(60))
+    params: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
 
 
 class Timer(Base):
@@ -554,6 +568,7 @@ membership_t = Membership.__table__
 definition_t = ProcessDefinition.__table__
 instance_t = ProcessInstance.__table__
 work_item_t = WorkItem.__table__
+saved_filter_t = SavedFilter.__table__
 timer_t = Timer.__table__
 event_t = Event.__table__
 counter_t = Counter.__table__
