@@ -107,3 +107,26 @@ def test_revert_inside_the_called_process(db, inside):
     assert "check_stamp" not in items(db, a)
     report = replay.replay(db, a)
     assert report.ok, report.to_dict()
+
+
+def test_the_version_diff_lists_flows_and_form_files(db, inside):
+    diff = migration.diff_versions(db, "design_review", 1, 2)
+    assert diff.by_kind("added") == ["check_stamp"]
+    assert diff.by_kind("added", "flow") == ["Flow_check_stamp_review_design"]
+    [rewired] = [c for c in diff.changes if c.kind == "flow" and c.change == "changed"]
+    assert (rewired.element, rewired.fields) == ("Flow_receive_drawings_review_design", ["target"])
+    assert diff.running == {1: 3}
+
+    form = authoring.version_sources(db, definitions.latest_id(db, "design_review", 2))["forms"]
+    name = "design-receipt.schema.json"
+    changed = dict(form[name], title="受理设计文件（新）")
+    changed["properties"] = {**form[name]["properties"], "stamp_ok": {"type": "boolean", "title": "图章齐全"}}
+    authoring.deploy(db, {"design_review.bpmn": design_review_v2()}, forms_dir=FORMS_DIR,
+                     forms={**form, name: changed},
+                     actor="analyst", note="表单加图章字段")
+    forms = {(c.element, c.change): c.fields for c in migration.diff_versions(db, "design_review", 2, 3).changes
+             if c.kind == "form"}
+    assert forms == {(name, "changed"): ["title", "properties.stamp_ok"]}
+    assert migration._form_changes({"a.schema.json": {}}, {"b.schema.json": {}}) == [
+        migration.ElementChange("", "b.schema.json", "b.schema.json", "added", kind="form"),
+        migration.ElementChange("", "a.schema.json", "a.schema.json", "removed", kind="form")]

@@ -216,7 +216,7 @@ def modeler_versions(key: str) -> Any:
         "diffUrl": url_for("process-versions.diff", key=key, **{"from": from_v, "to": to_v}),
         "text": {"added": _("Added"), "removed": _("Removed"), "changed": _("Changed"),
                  "loadFailed": _("The diagram could not be drawn."), "noChanges": _("No differences."),
-                 "fields": _("changed: %(f)s", f="%(f)s")},
+                 "fields": _("changed: %(f)s", f="%(f)s"), "flow": _("Sequence flow"), "form": _("Form file")},
     }
     return render_template("modeler_versions.html", key=key, versions=found, from_v=from_v, to_v=to_v,
                            config=config, may_edit=policy.may(page_user().groups, "models.edit"))

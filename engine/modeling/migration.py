@@ -50,6 +50,7 @@ class ElementChange:
     name: str
     change: str  # added | removed | changed
     fields: list[str] = field(default_factory=list)
+    kind: str = "element"  # element | flow (a sequence flow) | form (a form file; `element` is its name)
 
 
 @dataclass
@@ -60,8 +61,9 @@ class VersionDiff:
     changes: list[ElementChange]
     running: dict[int, int]
 
-    def by_kind(self, kind: str) -> list[str]:
-        return sorted(c.element for c in self.changes if c.change == kind)
+    def by_kind(self, kind: str, of: str = "element") -> list[str]:
+        """Flow nodes with that change (flows and forms: `by_kind(..., "flow")` / `"form"`)."""
+        return sorted(c.element for c in self.changes if c.change == kind and c.kind == of)
 
 
 def _bpmn(spec: Any) -> str | None:
@@ -91,7 +93,71 @@ def diff_versions(db: Database, key: str, from_version: int, to_version: int) ->
     for name, spec in old.subprocess_specs.items():
         if name in new.subprocess_specs:
             changes += _spec_changes(name, spec, new.subprocess_specs[name])
+    changes += _flow_changes(_flows(db, old.id), _flows(db, new.id))
+    changes += _form_changes(old.forms, new.forms)
     return VersionDiff(key, from_version, to_version, changes, running_counts(db, key))
+
+
+_FLOW_XPATH = "//*[local-name()='sequenceFlow']"
+
+
+def _flows(db: Database, definition_id: int) -> dict[str, dict[str, Any]]:
+    """The sequence flows of a version's own BPMN file: id -> process, name, source, target, condition
+    (SpiffWorkflow keeps no flow objects, so the diff reads the deployed file)."""
+    from engine.modeling.called import own_files
+
+    files, _forms = own_files(db, definition_id)
+    out: dict[str, dict[str, Any]] = {}
+    for name, text in files.items():
+        root = _xml(text) if name.lower().endswith((".bpmn", ".xml")) else None
+        for flow in root.xpath(_FLOW_XPATH) if root is not None else []:
+            cond = flow.xpath("./*[local-name()='conditionExpression']/text()")
+            parent = flow.getparent()
+            out[flow.get("id") or ""] = {"process": parent.get("id") if parent is not None else "",
+                                         "name": flow.get("name") or "", "source": flow.get("sourceRef") or "",
+                                         "target": flow.get("targetRef") or "",
+                                         "condition": (cond[0].strip() if cond else "")}
+    return out
+
+
+def _xml(text: str) -> Any:
+    from lxml import etree
+
+    try:
+        return etree.fromstring(text.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return None
+
+
+def _flow_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[ElementChange]:
+    def label(f: dict[str, Any]) -> str:
+        return f["name"] or f"{f['source']} → {f['target']}"
+
+    out = [ElementChange(new[i]["process"], i, label(new[i]), "added", kind="flow") for i in sorted(set(new) - set(old))]
+    out += [ElementChange(old[i]["process"], i, label(old[i]), "removed", kind="flow") for i in sorted(set(old) - set(new))]
+    for i in sorted(set(old) & set(new)):
+        fields = [k for k in ("name", "source", "target", "condition") if old[i][k] != new[i][k]]
+        if fields:
+            out.append(ElementChange(new[i]["process"], i, label(new[i]), "changed", fields, kind="flow"))
+    return out
+
+
+def _form_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ElementChange]:
+    """Form files added, removed or changed (top-level keys that differ, `properties` by field name)."""
+    out = [ElementChange("", n, n, "added", kind="form") for n in sorted(set(new) - set(old))]
+    out += [ElementChange("", n, n, "removed", kind="form") for n in sorted(set(old) - set(new))]
+    for n in sorted(set(old) & set(new)):
+        a, b = old[n], new[n]
+        if a == b:
+            continue
+        fields = ["…"]
+        if isinstance(a, dict) and isinstance(b, dict):
+            fields = sorted(k for k in set(a) | set(b) if k != "properties" and a.get(k) != b.get(k))
+            pa, pb = a.get("properties") or {}, b.get("properties") or {}
+            if isinstance(pa, dict) and isinstance(pb, dict):
+                fields += [f"properties.{k}" for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+        out.append(ElementChange("", n, n, "changed", fields, kind="form"))
+    return out
 
 
 def running_counts(db: Database, key: str, inside: dict[int, int] | None = None) -> dict[int, int]:
