@@ -30,7 +30,6 @@ from engine.core.errors import InvalidData
 from engine.modeling import authoring as modeling
 from engine.modeling import migration
 
-
 check_blp = Blueprint("deployment-checks", __name__, url_prefix="/api/v1/deployments",
                       description="Validate a bundle exactly as a deployment would, without deploying.")
 versions_blp = Blueprint("process-versions", __name__, url_prefix="/api/v1/process-definitions",

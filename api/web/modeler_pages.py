@@ -22,10 +22,8 @@ from api.web.views import bp, page, page_db, page_user
 from engine.core import definitions
 from engine.core.errors import InvalidData, NotFound
 from engine.deadlines import sla
-from engine.modeling import arena, called
+from engine.modeling import arena, called, migration
 from engine.modeling import authoring as modeling
-from engine.modeling import migration
-
 
 NEW_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" \

@@ -7,7 +7,7 @@ calls the process and what happens to new and running cases; the header shows v2
 reload. A high-voltage case started afterwards (driven by the engine test helpers) passes through
 the new step; a case already inside design_review stays on v1 until the analyst migrates it on
 the migrate page (dry run, confirmation, counts refreshed).
-(b) The analyst redeploys new_connection with only its name changed: design_review keeps v2 and
+(b) Then the analyst redeploys new_connection with only its name changed: design_review keeps v2 and
 the step. On the way: palette tooltips in Chinese, the diagram fitted clear of the palette, the
 表单 tab following the selected task, Delete working after a problem was clicked.
 
@@ -37,14 +37,14 @@ STEP = "核对设计单位图章"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def own_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: Any) -> Iterator[Database]:
     db = seeded_database(tmp_path_factory.mktemp("called") / "yekuo.db", frozen_clock)
     yield db
     db.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def own_server(own_db: Database) -> Iterator[LiveServer]:
     with serve(own_db) as server:
         yield server
@@ -93,17 +93,8 @@ def connect(page: Page, source: str, target: str) -> None:
     page.mouse.up()
 
 
-def test_analyst_adds_a_step_to_a_called_process_and_migrates_a_running_case(
-        browser: Browser, browser_context_args: dict[str, Any], own_db: Database, own_server: LiveServer,
-        artifacts: Path) -> None:
-    running = hv_case_inside_design_review(own_db)
-    context = browser.new_context(**{**browser_context_args, "base_url": own_server.url})
-    page = sign_in(context, "analyst")
-    page.get_by_test_id("nav-modeler").click()
-    page.get_by_test_id("open-design_review").click()
-    page.wait_for_function("() => window.yekuoModelerReady === true")
-    expect(page.get_by_test_id("editing-version")).to_have_text("v1")
-
+def _palette_and_forms_tab(page: Page) -> None:
+    """The palette: every task type, Chinese tooltips, clear of the diagram; 表单 follows the task."""
     # palette: the task types our models use, tooltips in Chinese, clear of the diagram
     entries = page.locator(".djs-palette .entry")
     titles = [entries.nth(i).get_attribute("aria-label") or "" for i in range(entries.count())]
@@ -128,6 +119,10 @@ def test_analyst_adds_a_step_to_a_called_process_and_migrates_a_running_case(
     assert review_form != "design-receipt.schema.json" and review_form.endswith(".schema.json")
     page.get_by_test_id("tab-props").click()
 
+
+
+def _add_the_step(page: Page, artifacts: Path) -> str:
+    """Rewire 受理 → new user task → 审查 with mouse and keyboard; name, form and lane; check."""
     # the old flow goes: click it, Delete
     review = box(page, "review_design")
     scale = box(page, "Participant_design_review")["width"] / 958  # the pool is 958 wide in the file
@@ -183,24 +178,11 @@ def test_analyst_adds_a_step_to_a_called_process_and_migrates_a_running_case(
     expect(page.get_by_test_id("problems-summary")).to_have_class("problems-ok")
     page.screenshot(path=artifacts / "40-called-modeler-step.png", full_page=True)
 
-    # deploy: who calls design_review, what happens to new and running cases
-    page.get_by_test_id("deploy").click()
-    expect(page.get_by_test_id("used-by-hv_project")).to_contain_text("调用最新版本")
-    expect(page.get_by_test_id("deploy-effect")).to_contain_text("正在运行的 1 个案件保持当前版本")
-    page.screenshot(path=artifacts / "41-called-deploy-used-by.png", full_page=True)
-    page.get_by_test_id("deploy-note").press_sequentially("受理后先核对设计单位图章")
-    page.get_by_test_id("deploy-confirm").click()
-    expect(page.get_by_test_id("modeler-status")).to_contain_text("2")
-    expect(page.get_by_test_id("editing-version")).to_have_text("v2")
+    return new_id
 
-    # engine: a new high-voltage case passes through the step; the running one stays on v1
-    fresh = hv_case_inside_design_review(own_db)
-    assert bound(own_db, fresh) == 2
-    assert drive(own_db, fresh, until=new_id) == ["receive_drawings"]
-    assert items(own_db, fresh)[new_id].name == STEP
-    assert drive(own_db, fresh, until="review_design") == [new_id]
-    assert bound(own_db, running) == 1
 
+def _migrate_on_the_page(page: Page, own_db: Database, running: int, artifacts: Path) -> None:
+    """Versions, then the migrate page: dry run, a confirmation (cancel once), counts refreshed."""
     # migrate the running case on the migrate page: dry run, confirmation, counts refreshed
     page.get_by_test_id("versions-link").click()
     expect(page.get_by_test_id("running-1")).to_have_text("1")
@@ -222,19 +204,13 @@ def test_analyst_adds_a_step_to_a_called_process_and_migrates_a_running_case(
     expect(page.get_by_test_id("mig-from").locator('option[data-version="1"]')).to_contain_text("0")
     expect(page.locator(f'tr[data-id="{running}"]')).to_have_count(0)
     page.screenshot(path=artifacts / "42-called-migrated.png", full_page=True)
-    context.close()
-
-    assert bound(own_db, running) == 2
-    assert drive(own_db, running, until=new_id) == ["receive_drawings"]
-    for iid in (running, fresh):
-        report = replay.replay(own_db, iid)
-        assert report.ok, report.to_dict()
 
 
-def test_redeploying_the_parent_keeps_the_step(browser: Browser, browser_context_args: dict[str, Any],
-                                               own_db: Database, own_server: LiveServer, artifacts: Path) -> None:
+def _redeploying_the_parent_keeps_the_step(browser: Browser, browser_context_args: dict[str, Any],
+                                           own_db: Database, own_server: LiveServer, artifacts: Path) -> None:
+    """(b) new_connection redeployed with only its name changed: design_review keeps v2 and the step."""
     step = definitions.load(own_db, definitions.latest_id(own_db, "design_review"))
-    assert step.version == 2, "runs after the first test of this module"
+    assert step.version == 2
     context = browser.new_context(**{**browser_context_args, "base_url": own_server.url})
     page = sign_in(context, "analyst")
     page.get_by_test_id("nav-modeler").click()
@@ -270,3 +246,45 @@ def test_redeploying_the_parent_keeps_the_step(browser: Browser, browser_context
     [new_id] = [ts.bpmn_id for ts in step.spec.task_specs.values() if getattr(ts, "bpmn_name", None) == STEP]
     assert drive(own_db, case, until=new_id) == ["receive_drawings"]
     assert items(own_db, case)[new_id].candidate_group == "reviewer"
+
+
+def test_analyst_adds_a_step_to_a_called_process_and_migrates_a_running_case(
+        browser: Browser, browser_context_args: dict[str, Any], own_db: Database, own_server: LiveServer,
+        artifacts: Path) -> None:
+    running = hv_case_inside_design_review(own_db)
+    context = browser.new_context(**{**browser_context_args, "base_url": own_server.url})
+    page = sign_in(context, "analyst")
+    page.get_by_test_id("nav-modeler").click()
+    page.get_by_test_id("open-design_review").click()
+    page.wait_for_function("() => window.yekuoModelerReady === true")
+    expect(page.get_by_test_id("editing-version")).to_have_text("v1")
+
+    _palette_and_forms_tab(page)
+    new_id = _add_the_step(page, artifacts)
+    # deploy: who calls design_review, what happens to new and running cases
+    page.get_by_test_id("deploy").click()
+    expect(page.get_by_test_id("used-by-hv_project")).to_contain_text("调用最新版本")
+    expect(page.get_by_test_id("deploy-effect")).to_contain_text("正在运行的 1 个案件保持当前版本")
+    page.screenshot(path=artifacts / "41-called-deploy-used-by.png", full_page=True)
+    page.get_by_test_id("deploy-note").press_sequentially("受理后先核对设计单位图章")
+    page.get_by_test_id("deploy-confirm").click()
+    expect(page.get_by_test_id("modeler-status")).to_contain_text("2")
+    expect(page.get_by_test_id("editing-version")).to_have_text("v2")
+
+    # engine: a new high-voltage case passes through the step; the running one stays on v1
+    fresh = hv_case_inside_design_review(own_db)
+    assert bound(own_db, fresh) == 2
+    assert drive(own_db, fresh, until=new_id) == ["receive_drawings"]
+    assert items(own_db, fresh)[new_id].name == STEP
+    assert drive(own_db, fresh, until="review_design") == [new_id]
+    assert bound(own_db, running) == 1
+
+    _migrate_on_the_page(page, own_db, running, artifacts)
+    context.close()
+
+    assert bound(own_db, running) == 2
+    assert drive(own_db, running, until=new_id) == ["receive_drawings"]
+    for iid in (running, fresh):
+        report = replay.replay(own_db, iid)
+        assert report.ok, report.to_dict()
+    _redeploying_the_parent_keeps_the_step(browser, browser_context_args, own_db, own_server, artifacts)
