@@ -130,3 +130,14 @@ def test_the_version_diff_lists_flows_and_form_files(db, inside):
     assert migration._form_changes({"a.schema.json": {}}, {"b.schema.json": {}}) == [
         migration.ElementChange("", "b.schema.json", "b.schema.json", "added", kind="form"),
         migration.ElementChange("", "a.schema.json", "a.schema.json", "removed", kind="form")]
+
+
+def test_an_unreadable_state_does_not_break_the_counts(db, inside):
+    from sqlalchemy import update
+
+    from engine.core.models import instance_t
+
+    _models, (a, b, c), before = inside
+    with db.write() as conn:
+        conn.execute(update(instance_t).where(instance_t.c.id == before).values(state=b""))
+    assert migration.running_counts(db, "design_review") == {1: 3}

@@ -193,7 +193,10 @@ def called_cases_all(db: Database) -> dict[str, dict[int, int]]:
                             .where(instance_t.c.status.notin_(_ENDED))).all()
     out: dict[str, dict[int, int]] = {}
     for row in rows:
-        bound, inside = CODEC.called_inside(row.state)
+        try:
+            bound, inside = CODEC.called_inside(row.state)
+        except Exception:  # noqa: BLE001 — an empty or unreadable state is inside nothing; the page must still show
+            continue
         for key in inside & set(bound):
             out.setdefault(key, {})[row.id] = int(bound[key])
     return out
