@@ -490,6 +490,8 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
         return str(payload.get("reason", ""))
     if kind in ("instance_migrated", "instance_migration_reverted"):
         text = f"v{payload.get('from_version', '')} → v{payload.get('to_version', '')}"
+        if payload.get("called_name"):
+            text = f"{payload['called_name']} {text}"
         return text + (f" · {payload['note']}" if payload.get("note") else "")
     if kind.startswith("field_"):
         parts = [payload.get("job_no"), payload.get("team"), payload.get("worker") or payload.get("worker_name")]
