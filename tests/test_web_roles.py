@@ -26,7 +26,7 @@ from engine.core import actors, config, runtime, users
 from engine.core import clock as engine_clock
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.deadlines import calendar_import, rule_sets
+from engine.deadlines import calendar_import, rule_versions
 from engine.dispatch import booking, works
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
@@ -55,7 +55,7 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     previous = engine_clock.set_clock(engine_clock.FixedClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)))
     try:
         calendar_import.seed_from_package(db, only=[2026])
-        rule_sets.seed_rule_sets(db)
+        rule_versions.seed_rule_sets(db)
         ph.deploy(db)
         for role in policy.ROLES:
             users.upsert_user(db, role, "demo", [role], display_name=f"演示{role}")
