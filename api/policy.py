@@ -55,6 +55,9 @@ POLICY: dict[str, frozenset[str]] = {
     "users.read": frozenset({"admin", "auditor"}),     # accounts and their groups (audit checks who could act)
     "users.admin": frozenset({"admin"}),
     "calendar.import": frozenset({"admin"}),            # the working-day calendar every deadline counts in
+    "rules.read": frozenset({"admin", "supervisor"}),  # time-limit rule sets, versions, escalation chains
+    "rules.admin": frozenset({"admin"}),                # edit, copy, activate a rule set (every change versioned)
+    "teams.admin": _CENTRE | {"admin"},                 # field teams and their members, on the admin pages too
     # -- dispatch centre ----------------------------------------------------------------------------
     "dispatch.read": _DISPATCH_READERS,               # board, capacity, teams, appointments, lists
     "dispatch.availability": _DISPATCH_READERS | {"clerk"},  # free slots, for the counter booking a visit

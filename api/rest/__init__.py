@@ -46,12 +46,13 @@ def _blueprints() -> list[Any]:
         instances,
         modeling,
         notices,
+        rules,
         tasks,
         users,
     )
 
     return [auth.blp, *deployments.blueprints, instances.blp, tasks.blp, *applications.blueprints, notices.blp,
-            *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
+            *users.blueprints, calendar.blp, rules.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
             inbound.blp]
 
 
