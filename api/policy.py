@@ -55,6 +55,7 @@ POLICY: dict[str, frozenset[str]] = {
     "users.read": frozenset({"admin", "auditor"}),     # accounts and their groups (audit checks who could act)
     "users.admin": frozenset({"admin"}),
     "calendar.import": frozenset({"admin"}),            # the working-day calendar every deadline counts in
+    "admin.pages": frozenset({"admin", "supervisor"}),  # the /admin landing (each section checks its own action)
     "rules.read": frozenset({"admin", "supervisor"}),  # time-limit rule sets, versions, escalation chains
     "rules.admin": frozenset({"admin"}),                # edit, copy, activate a rule set (every change versioned)
     "teams.admin": _CENTRE | {"admin"},                 # field teams and their members, on the admin pages too

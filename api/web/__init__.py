@@ -74,7 +74,14 @@ def ensure_catalogs(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     """Attach the page blueprint, Babel, the vendor static route."""
-    from api.web import audit_pages, dispatch_pages, modeler_pages, views  # noqa: F401 (routes on views.bp)
+    from api.web import (  # noqa: F401 (routes on views.bp)
+        admin_pages,
+        audit_pages,
+        dispatch_pages,
+        modeler_pages,
+        rules_pages,
+        views,
+    )
 
     ensure_catalogs(app)
 

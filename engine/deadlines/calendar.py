@@ -295,3 +295,12 @@ def export_csv(db: Database, year: int) -> str:
 
 def _csv_field(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
+
+
+def special_days(db: Database, year: int) -> list[tuple[dt.date, str, str | None]]:
+    """The holidays and adjusted working days (调休) of a loaded year: (date, kind, name), in order."""
+    t = calendar_day_t
+    with db.read() as conn:
+        rows = conn.execute(select(t.c.date, t.c.kind, t.c.name).where(
+            t.c.year == year, t.c.kind.in_(("holiday", "adjusted_workday"))).order_by(t.c.date)).all()
+    return [(r.date, r.kind, r.name) for r in rows]

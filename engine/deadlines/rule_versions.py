@@ -24,6 +24,7 @@ from engine.deadlines.rule_sets import PROCESS_KEY, RuleError, normalize, proble
 
 BUNDLED = Path(__file__).resolve().parent / "rules"
 SAVED, ACTIVATED = "rule_version_saved", "rule_version_activated"
+SHIPPED = "随系统提供的时限规则"  # the reason recorded for the shipped files (shown on the admin page as it is)
 
 
 def _append_audit(conn: Connection, type_: str, actor: str, payload: dict[str, Any]) -> None:
@@ -40,14 +41,18 @@ def _digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(history.canonical(content).encode()).hexdigest()
 
 
-def known_steps(db: Database) -> set[str]:
-    """SLA keys a rule may name: those of the shipped files and of every stored version."""
-    keys = {PROCESS_KEY}
-    for path in BUNDLED.glob("*.json"):
-        keys |= {r["sla_key"] for r in json.loads(path.read_text(encoding="utf-8"))["rules"]}
+def known_steps(db: Database) -> dict[str, str]:
+    """SLA keys a rule may name (those of the shipped files and of every stored version), each with
+    the first title a rule gives it."""
+    keys = {PROCESS_KEY: ""}
+    docs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(BUNDLED.glob("*.json"))]
     with db.read() as conn:
-        for content in conn.execute(select(rule_set_version_t.c.content)).scalars():
-            keys |= {r.get("sla_key") for r in content.get("rules", []) if isinstance(r, dict)}
+        docs += list(conn.execute(select(rule_set_version_t.c.content).order_by(rule_set_version_t.c.id)).scalars())
+    for doc in docs:
+        for r in doc.get("rules", []):
+            if isinstance(r, dict) and isinstance(r.get("sla_key"), str):
+                if not keys.get(r["sla_key"]):
+                    keys[r["sla_key"]] = r.get("title") or ""
     return keys
 
 
@@ -59,7 +64,7 @@ def _groups(db: Database) -> set[str]:
 def check(db: Database, doc: dict[str, Any], *, strict_steps: bool = True) -> dict[str, Any]:
     """The normalized document, or `RuleError` with every problem by field path."""
     content = normalize(doc)
-    problems = problems_of(content, known_steps=known_steps(db) if strict_steps else None, groups=_groups(db))
+    problems = problems_of(content, known_steps=set(known_steps(db)) if strict_steps else None, groups=_groups(db))
     if problems:
         first = next(iter(problems.items()))
         raise RuleError(f"the rule set is not valid: {first[0]}: {first[1][0]}", details=problems)
@@ -127,7 +132,7 @@ def activate_rule_set(db: Database, name: str) -> None:
 
 
 def load_rule_set(db: Database, source: Path | dict[str, Any], *, actor: str = "system",
-                  activate: bool = False) -> str:
+                  activate: bool = False, reason: str | None = None) -> str:
     """Load a rule file (or dict) as a new version of the set it names; returns the name.
 
     Content equal to the newest version adds nothing. A set that is active stays active with the
@@ -153,9 +158,9 @@ def load_rule_set(db: Database, source: Path | dict[str, Any], *, actor: str = "
         raise RuleError(f"{origin}: " + "; ".join(f"{k}: {m}" for k, ms in exc.details.items() for m in ms),
                         details=exc.details) from None
     if newest is None or _digest(normalize(newest)) != _digest(content):
-        save_version(db, name, content, actor=actor, reason=f"loaded from {origin}", strict_steps=False)
+        save_version(db, name, content, actor=actor, reason=reason or f"loaded from {origin}", strict_steps=False)
     if activate or (head is not None and head.active):
-        activate_version(db, name, actor=actor, reason=f"loaded from {origin}")
+        activate_version(db, name, actor=actor, reason=reason or f"loaded from {origin}")
     return name
 
 
@@ -168,7 +173,7 @@ def seed_rule_sets(db: Database) -> list[str]:
     for path in sorted(BUNDLED.glob("*.json")):
         name = json.loads(path.read_text(encoding="utf-8"))["name"]
         if name not in have:
-            load_rule_set(db, path, activate=(name == "sgcc_default" and not any_active))
+            load_rule_set(db, path, activate=(name == "sgcc_default" and not any_active), reason=SHIPPED)
             loaded.append(name)
     return loaded
 
