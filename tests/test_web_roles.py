@@ -27,7 +27,7 @@ from engine.core import clock as engine_clock
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.deadlines import calendar_import, rule_versions
-from engine.dispatch import booking, works
+from engine.dispatch import booking, teams, works
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
 from tests.web_support import sign_in
@@ -67,7 +67,8 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                          "period": "am", "area": "urban"}, actor="dispatcher").job_no
         entry = works.add(db, case.instance_id, "internal", "客户受电工程", actor="manager")
         args = {"instance_id": case.instance_id, "seq": 1, "item_id": case.new_items[0].id, "job_no": job_no,
-                "key": "new_connection", "entry_id": entry.id}
+                "key": "new_connection", "entry_id": entry.id, "name": "sgcc_default", "username": "auditor",
+                "code": teams.list_teams(db)[0].code}
         app = create_app(config.Settings(database_url=str(db.engine.url), secret_key="test", demo=True), db=db)
         yield Site(app, args)
     finally:
