@@ -8,6 +8,7 @@ empty row to add one. Problems come back per field, in Chinese (`FIELD_MESSAGES`
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -118,7 +119,7 @@ def form_errors(details: dict[str, list[str]]) -> dict[str, str]:
 
 def _steps(db: Any) -> list[tuple[str, str]]:
     """(key, title) of every step a rule may name, titled from the active rules where known."""
-    steps = rule_versions.known_steps(db)
+    steps = {k: re.sub(r"（[^）]*）$", "", title) for k, title in rule_versions.known_steps(db).items()}
     steps[rule_sets.PROCESS_KEY] = steps.get(rule_sets.PROCESS_KEY) or _("Whole process")
     return sorted(((k, title or k) for k, title in steps.items()), key=lambda kv: kv[0])
 
