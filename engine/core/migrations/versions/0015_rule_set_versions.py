@@ -5,6 +5,8 @@ Revision ID: 0015
 Revises: 0012
 Create Date: 2026-12-03 18:00:00
 """
+import json
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -68,7 +70,8 @@ def _copy_time_limits() -> None:
     for seq, s in enumerate(sets, 1):
         limits = conn.execute(sa.text("SELECT business_type, sla_key, workdays, assessed, title FROM time_limit "
                                       "WHERE rule_set = :n ORDER BY id"), {"n": s.name}).all()
-        thresholds = s.thresholds if isinstance(s.thresholds, dict) else {}
+        thresholds = json.loads(s.thresholds) if isinstance(s.thresholds, str) else s.thresholds  # SQLite: text
+        thresholds = thresholds if isinstance(thresholds, dict) else {}
         content = {"title": s.title, "source": s.source or "", "thresholds": thresholds,
                    "rules": [{"business_type": r.business_type, "sla_key": r.sla_key, "workdays": r.workdays,
                               "assessed": bool(r.assessed), "title": r.title} for r in limits]}
