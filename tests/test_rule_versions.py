@@ -149,3 +149,30 @@ def test_a_change_needs_a_reason_and_copy_makes_a_new_set(db, clock, sla_model):
         rule_versions.copy_rule_set(db, "test_rules", "province_x", actor="admin", reason="again")
     with pytest.raises(rule_sets.RuleError):
         rule_versions.copy_rule_set(db, "test_rules", "Bad Name!", actor="admin", reason="x")
+
+
+def test_two_admins_saving_at_once_never_share_a_version(db, clock, sla_model):
+    import threading
+
+    from engine.core.errors import Conflict
+
+    results: list[object] = []
+    start = threading.Barrier(4)
+
+    def save(n: int) -> None:
+        start.wait()
+        try:
+            results.append(rule_versions.save_version(db, "test_rules", _with_limit(_content(db), "scheme_reply", n),
+                                                      actor=f"admin{n}", reason="并发"))
+        except Conflict as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(2, 6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    saved = [r for r in results if isinstance(r, int)]
+    assert saved and len(saved) == len(set(saved)) and len(results) == 4
+    assert sorted(v["version"] for v in rule_versions.versions_of(db, "test_rules")) == [1, *sorted(saved)]
+    assert audit.verify_rules(db).ok

@@ -8,17 +8,20 @@ reordered entry. Activation only decides what *new* clocks use; running clocks k
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from engine.core import clock, history
 from engine.core.db import Database
-from engine.core.errors import NotFound
+from engine.core.errors import Conflict, NotFound
 from engine.core.models import group_t, rule_audit_t, rule_set_t, rule_set_version_t
 from engine.deadlines.rule_sets import PROCESS_KEY, RuleError, normalize, problems_of
 
@@ -35,6 +38,15 @@ def _append_audit(conn: Connection, type_: str, actor: str, payload: dict[str, A
     digest = history.chain_hash(prev, 0, seq, type_, at, actor, None, None, text)
     conn.execute(insert(rule_audit_t).values(seq=seq, type=type_, at=at, actor=actor, payload=text,
                                              prev_hash=prev, hash=digest))
+
+
+@contextlib.contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """Two administrators saving at once: the second collides on the version or chain number."""
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict("someone else changed the rule sets at the same time; reload and try again") from None
 
 
 def _digest(content: dict[str, Any]) -> str:
@@ -78,7 +90,7 @@ def save_version(db: Database, name: str, doc: dict[str, Any], *, actor: str, re
         raise RuleError("say why the rules change", details={"reason": ["a reason is required"]})
     content = check(db, doc, strict_steps=strict_steps)
     now = clock.now()
-    with db.write() as conn:
+    with _one_at_a_time(), db.write() as conn:
         exists = conn.execute(select(rule_set_t.c.name).where(rule_set_t.c.name == name)).first() is not None
         if not exists:
             conn.execute(insert(rule_set_t).values(name=name, title=content["title"], source=content["source"],
@@ -111,7 +123,7 @@ def copy_rule_set(db: Database, source: str, new_name: str, *, actor: str, reaso
 
 def activate_version(db: Database, name: str, version: int | None = None, *, actor: str, reason: str = "") -> int:
     """Make a version (the newest by default) the one new clocks use; returns it."""
-    with db.write() as conn:
+    with _one_at_a_time(), db.write() as conn:
         if conn.execute(select(rule_set_t.c.name).where(rule_set_t.c.name == name)).first() is None:
             raise NotFound(f"no rule set named '{name}'")
         newest = conn.execute(select(func.max(rule_set_version_t.c.version))
