@@ -20,7 +20,7 @@ from engine.core import clock as engine_clock
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from engine.dispatch import appointments
 from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
@@ -32,7 +32,7 @@ ROLES = ("dispatcher", "lead", "surveyor", "metering", "supervisor", "clerk")
 
 @pytest.fixture
 def field_db(calendar_db: Database, clock: engine_clock.FixedClock) -> Database:
-    rule_sets.seed_rule_sets(calendar_db)
+    rule_versions.seed_rule_sets(calendar_db)
     ph.deploy(calendar_db)
     for role in ROLES:
         users.upsert_user(calendar_db, role, "demo", [role], display_name=f"演示{role}")

@@ -17,7 +17,7 @@ from engine.core import actors, config, queries, runtime, users, worklist, workl
 from engine.core import clock as engine_clock
 from engine.core.db import Database
 from engine.core.errors import Forbidden, InvalidData, NotFound
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from tests import process_helpers as ph
 from tests.web_support import csrf_of, sign_in
 
@@ -33,7 +33,7 @@ def _accepted(db: Database, name: str, mobile: str) -> int:
 
 @pytest.fixture
 def cases(calendar_db: Database, clock: engine_clock.FixedClock) -> tuple[Database, list[int]]:
-    rule_sets.seed_rule_sets(calendar_db)
+    rule_versions.seed_rule_sets(calendar_db)
     ph.deploy(calendar_db)
     return calendar_db, [_accepted(calendar_db, n, m) for n, m in CUSTOMERS]
 

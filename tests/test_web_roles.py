@@ -26,8 +26,8 @@ from engine.core import actors, config, runtime, users, worklist_prefs
 from engine.core import clock as engine_clock
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.deadlines import calendar_import, rule_sets
-from engine.dispatch import booking, works
+from engine.deadlines import calendar_import, rule_versions
+from engine.dispatch import booking, teams, works
 from engine.intake import documents
 from tests import process_helpers as ph
 from tests.dispatch_support import bare_cases
@@ -56,7 +56,7 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     previous = engine_clock.set_clock(engine_clock.FixedClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)))
     try:
         calendar_import.seed_from_package(db, only=[2026])
-        rule_sets.seed_rule_sets(db)
+        rule_versions.seed_rule_sets(db)
         ph.deploy(db)
         for role in policy.ROLES:
             users.upsert_user(db, role, "demo", [role], display_name=f"演示{role}")
@@ -72,7 +72,8 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
                               instance_id=case.instance_id).ref
         args = {"instance_id": case.instance_id, "seq": 1, "item_id": case.new_items[0].id, "job_no": job_no,
                 "key": "new_connection", "entry_id": entry.id, "ref": ref,
-                "filter_id": saved.id}
+                "filter_id": saved.id, "name": "sgcc_default", "username": "auditor",
+                "code": teams.list_teams(db)[0].code}
         app = create_app(config.Settings(database_url=str(db.engine.url), secret_key="test", demo=True), db=db)
         app.config["YEKUO_DOCUMENTS_DIR"] = str(tmp / "documents")
         yield Site(app, args)

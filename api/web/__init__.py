@@ -77,6 +77,7 @@ def ensure_catalogs(app: Flask) -> None:
 def register(app: Flask) -> None:
     """Attach the page blueprint, Babel, the vendor static route."""
     from api.web import (  # noqa: F401 (routes on views.bp)
+        admin_pages,
         audit_pages,
         case_documents,
         centre_pages,
@@ -84,6 +85,7 @@ def register(app: Flask) -> None:
         dispatch_pages,
         kpi_pages,
         modeler_pages,
+        rules_pages,
         task_pages,
         views,
     )

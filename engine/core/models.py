@@ -239,22 +239,36 @@ class RuleSet(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     thresholds: Mapped[dict[str, Any]]
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_version: Mapped[int | None]
     loaded_at: Mapped[dt.datetime]
     loaded_by: Mapped[str] = mapped_column(String(80))
 
 
-class TimeLimit(Base):
-    """One limit in working days for a business type (or `*`) and a step's SLA key."""
+class RuleSetVersion(Base):
+    """One version of a rule set: its whole content (limits, warnings, escalation chain), immutable."""
 
-    __tablename__ = "time_limit"
-    __table_args__ = (UniqueConstraint("rule_set", "business_type", "sla_key", name="uq_time_limit_rule"),)
+    __tablename__ = "rule_set_version"
+    __table_args__ = (UniqueConstraint("rule_set", "version", name="uq_rule_set_version"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rule_set: Mapped[str] = mapped_column(ForeignKey("rule_set.name", ondelete="CASCADE"))
-    business_type: Mapped[str] = mapped_column(String(20))
-    sla_key: Mapped[str] = mapped_column(String(60))
-    workdays: Mapped[int]
-    assessed: Mapped[bool] = mapped_column(Boolean, default=True)
-    title: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[int]
+    content: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RuleAudit(Base):
+    """The hash chain of rule-set changes (versions saved, activations), verified like a case's."""
+
+    __tablename__ = "rule_audit"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime]
+    actor: Mapped[str | None] = mapped_column(String(80))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class SlaClock(Base):
@@ -269,8 +283,10 @@ class SlaClock(Base):
     sla_key: Mapped[str] = mapped_column(String(60))
     title: Mapped[str] = mapped_column(String(200), default="")
     rule_set: Mapped[str] = mapped_column(String(60))
+    rule_version: Mapped[int | None]
     business_type: Mapped[str] = mapped_column(String(20))
     limit_workdays: Mapped[int]
+    limit_hours: Mapped[int | None]
     assessed: Mapped[bool] = mapped_column(Boolean, default=True)
     started_at: Mapped[dt.datetime]
     deadline_at: Mapped[dt.datetime]
@@ -377,7 +393,8 @@ counter_t = Counter.__table__
 scheduler_beat_t = SchedulerBeat.__table__
 outbox_t = Outbox.__table__
 rule_set_t = RuleSet.__table__
-time_limit_t = TimeLimit.__table__
+rule_set_version_t = RuleSetVersion.__table__
+rule_audit_t = RuleAudit.__table__
 sla_clock_t = SlaClock.__table__
 sla_pause_t = SlaPause.__table__
 notice_t = Notice.__table__

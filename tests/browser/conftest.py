@@ -31,7 +31,7 @@ from engine.core import clock as engine_clock
 from engine.core import config, schema, users
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -125,7 +125,7 @@ def seeded_database(path: Path, frozen_clock: engine_clock.FixedClock) -> Databa
         schema.upgrade(db)
         users.seed_groups(db)
         calendar_import.seed_from_package(db, only=range(2025, 2027))
-        rule_sets.seed_rule_sets(db)
+        rule_versions.seed_rule_sets(db)
         users.seed_demo_users(db, "demo")
         deploy(db)
     finally:
