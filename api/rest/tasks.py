@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
 from api.rest.common import actor, allow, db, may, page_of, path_param, window
@@ -15,8 +16,7 @@ from api.rest.schemas import (
     OutcomeSchema,
     TaskArgsSchema,
     TaskDetailSchema,
-    TaskSchema,
-    page_schema,
+    TaskPageSchema,
 )
 from engine.core import clock, definitions, queries, runtime, worklist
 
@@ -58,7 +58,7 @@ def _detail(task_id: str) -> dict[str, Any]:
 @blp.doc(summary="List tasks", description="Only tasks of the caller's groups and the caller's own (auditors: all). "
                                            "`assignee=me` means the caller.")
 @blp.arguments(TaskArgsSchema, location="query")
-@blp.response(200, page_schema(TaskSchema, "TaskPage"))
+@blp.response(200, TaskPageSchema)
 def list_tasks(args: dict[str, Any]) -> Any:
     who = actor()
     read_all = may("tasks.read_all")
@@ -66,13 +66,18 @@ def list_tasks(args: dict[str, Any]) -> Any:
     if assignee == "me":
         assignee = who.name
     limit, offset = window(args)
+    key = current_app.config["SECRET_KEY"]
+    after = worklist.decode_cursor(args["cursor"], args["sort"], key) if "cursor" in args else None
     where = worklist.TaskFilter(
         visible_groups=None if read_all else who.groups, visible_user=None if read_all else who.name,
         candidate_group=args.get("candidate_group"), assignee=assignee, unassigned=args.get("unassigned"),
         business_type=args.get("business_type"), due_before=args.get("due_before"), overdue=args.get("overdue"),
         instance_id=args.get("instance"), status=args["state"])
-    found, total = worklist.search(db(), where, sort=args["sort"], limit=limit, offset=offset)
-    return page_of([_row(t) for t in found], total, args)
+    found, total = worklist.search(db(), where, sort=args["sort"], limit=limit + 1, offset=offset, after=after)
+    more = len(found) > limit
+    found = found[:limit]
+    return {**page_of([_row(t) for t in found], total, args), "total_capped": total >= worklist.COUNT_CAP,
+            "next_cursor": worklist.cursor_after(found[-1], args["sort"], key) if more else None}
 
 
 @blp.route("/<string:task_id>", methods=["GET"], parameters=ID)

@@ -226,10 +226,18 @@ def _task_list(scope: str) -> Any:
         where = replace(where, assignee=user.username)
     elif scope == "group":
         where = replace(where, visible_groups=user.groups, unassigned=True)
-    rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
-    return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
-                           pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=business_type or "",
-                           overdue=overdue, now=now, due_state=due_state)
+    key = current_app.config["SECRET_KEY"]
+    cursor = request.args.get("cursor")
+    after = worklist.decode_cursor(cursor, "due", key) if cursor else None  # a bad one: 422
+    rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE + 1,
+                                  offset=(page_no - 1) * PAGE_SIZE, after=after)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    # past the counted pages (or already paging by key) the next page starts after the last row shown
+    later = (worklist.cursor_after(rows[PAGE_SIZE - 1], "due", key)
+             if len(rows) > PAGE_SIZE and (after is not None or page_no >= pages) else None)
+    return render_template("tasks.html", scope=scope, rows=rows[:PAGE_SIZE], total=total, page=page_no,
+                           pages=pages, capped=total >= worklist.COUNT_CAP, keyset=after is not None, later=later,
+                           business_type=business_type or "", overdue=overdue, now=now, due_state=due_state)
 
 
 @bp.get("/tasks")
