@@ -346,7 +346,8 @@ def test_the_operations_document_their_roles(api: Api) -> None:
 
 
 def test_a_date_beyond_the_booking_horizon_is_422_for_every_mode(api: Api) -> None:
-    """Found by schemathesis: a by-date appointment in 6500 listed every day up to it in one statement."""
+    """Found by schemathesis: a by-date appointment in 6500 listed every day up to it in one statement;
+    the horizon is two years (the forms' examples book a year ahead)."""
     [iid] = bare_cases(api.db, 1)
     for body in ({"mode": "by_date", "date": "6500-07-09"}, {"mode": "fixed", "date": "6500-07-09", "period": "am"},
                  {"mode": "by_date", "date": "9999-12-31"}):

@@ -265,8 +265,8 @@ def test_moving_a_job_within_its_full_day_keeps_its_own_place(centre, now):
     assert booking.book(centre, c_case, fixed("2027-03-03"), actor="d").team == "CQ-1"
 
 
-def test_the_booking_horizon_is_a_year_and_its_last_day_books(centre, now):
-    """A by-date window of a whole year is a list of 366 days: it books (rows made in bounded
+def test_the_booking_horizon_is_two_years_and_its_last_day_books(centre, now):
+    """A by-date window up to the horizon is a list of 732 days: it books (rows made in bounded
     statements); one day more is refused before any list of days is built."""
     [iid, other] = bare_cases(centre, 2)
     last = (now.now().astimezone(CHINA).date() + appointments.HORIZON)

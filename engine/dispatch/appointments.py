@@ -41,7 +41,7 @@ def local_iso(instant: dt.datetime) -> str:
 
 #: how far ahead an appointment may be booked: a window is a list of days (capacity rows, calendar
 #: look-ups), so a date years ahead would mean thousands of them
-HORIZON = dt.timedelta(days=366)
+HORIZON = dt.timedelta(days=731)  # two years: the forms' examples book a year ahead
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def window(request: Request, now: dt.datetime) -> Window:
     if request.date is not None and dt.date.fromisoformat(request.date) > local.date() + HORIZON:
         last = local.date() + HORIZON
         raise InvalidData(f"the appointment date is more than {HORIZON.days} days ahead (the last bookable day is "
-                          f"{last.isoformat()})", details={"date": [f"预约日期最晚为 {last:%Y年%m月%d日}（一年以内）"]})
+                          f"{last.isoformat()})", details={"date": [f"预约日期最晚为 {last:%Y年%m月%d日}（两年以内）"]})
     if request.mode == "fixed":
         day = dt.date.fromisoformat(request.date or "")
         start, end = (dt.datetime.combine(day, t, CHINA) for t in PERIODS[request.period or "am"])
