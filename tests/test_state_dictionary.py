@@ -59,3 +59,28 @@ def test_the_write_dictionary_can_be_switched_off(monkeypatch) -> None:
     raw = b'{"tasks": {}}' * 50
     blob = codec.compress_state(raw)
     assert codec.dictionary_of(blob) == 0 and codec.decompress(blob) == raw
+
+
+def test_finished_call_activities_keep_their_tasks_but_not_the_case_data(db, clock) -> None:
+    """The survey (a `field_job` call activity) is done by the customer's works: its tasks stay in the
+    state (history, diagrams) with no data; the calling task has the survey's results, the case runs
+    on to the end and replays."""
+    import orjson
+
+    from engine.audit import replay
+    from tests import process_helpers as ph
+
+    ph.deploy(db)
+    accept = ph.example("accept", 2, power_sources=1, important_customer=False, load_level="2", capacity_kw=1600)
+    iid = ph.start_case(db)
+    scheme = ph.example("scheme-reply-hv", source_count=1, capacity_kva=2000)
+    ph.drive(db, iid, {"accept": accept, "reply_scheme": scheme}, until="customer_works")
+    state = orjson.loads(codec.decompress(_state(db, iid)))
+    finished = [sp for sp in state["subprocesses"].values()
+                if any(t["task_spec"] == "End" and t["state"] == 64 for t in sp["tasks"].values())]
+    assert finished, "the survey call activity should be finished by the customer's works"
+    assert all(t["data"] == {} for sp in finished for t in sp["tasks"].values())
+    ph.drive(db, iid, {"accept": accept, "reply_scheme": scheme}, prefer=["draft_contract", "sign_contract"])
+    with db.read() as conn:
+        assert conn.execute(select(instance_t.c.status).where(instance_t.c.id == iid)).scalar_one() == "completed"
+    assert replay.replay(db, iid).ok

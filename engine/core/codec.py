@@ -8,6 +8,8 @@ Three measured choices (see docs/architecture.md, "Persistence"):
   case data in each subprocess, far more than zlib's 32 KB apart, and zstd folds them (the real
   process's 105 KB end state: zlib-1 14 KB in 0.5 ms, zstd-3 9 KB in 0.13 ms). States written with
   zlib (the first releases) still load;
+- a finished call activity's subprocess keeps its tasks (history, diagrams) but not their copies
+  of the case data: its end data went to the calling task when it finished;
 - a zstd dictionary trained on real states (`engine/core/state_dictionaries/`, made by
   `bench/train_state_dictionary.py`): the field names, task-spec names and Spiff's structure every
   state repeats are in the dictionary, not in each row. The zstd frame names the dictionary's id,
@@ -39,6 +41,8 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _zstd = threading.local()  # zstd (de)compressor objects must not be shared between threads
 
 
+#: Drop the task data copies of finished call activities from stored states (off: as before, for benchmarks).
+PRUNE_FINISHED_CALLS = True
 #: Trained state dictionaries, `<id>.zdict`, by the zstd dictionary id their frames carry.
 DICTIONARY_DIR = Path(__file__).with_name("state_dictionaries")
 #: The dictionary new states are written with (None: none, as before dictionaries).
@@ -95,6 +99,10 @@ class _StateOnlyConverter(BpmnWorkflowConverter):
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         dct = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        for sp_id, sp in workflow.subprocesses.items():
+            if sp.completed and PRUNE_FINISHED_CALLS:  # its end data went to the calling task: the tasks' copies are dead weight
+                for task in dct["subprocesses"][str(sp_id)]["tasks"].values():
+                    task["data"] = {}
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
