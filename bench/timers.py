@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -28,9 +29,9 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from engine import wiring  # noqa: E402
 
 wiring.install()
-from engine.core import actors, clock, definitions, runtime, schema, timers, users, worklist  # noqa: E402
+from engine.core import actors, clock, definitions, runtime, schema, step, timers, users, worklist  # noqa: E402
 from engine.core.db import Database  # noqa: E402
-from engine.core.models import event_t  # noqa: E402
+from engine.core.models import event_t, timer_t  # noqa: E402
 from tests.helpers import clone_waiting_instances  # noqa: E402
 
 MODEL = ROOT / "tests/data/engine_model"
@@ -61,15 +62,19 @@ def worker(url: str, name: str, at: dt.datetime, out: mp.Queue) -> None:
     db.dispose()
 
 
-def check(url: str, n: int) -> tuple[int, int]:
+def check(url: str, n: int) -> tuple[int, int, int]:
+    """(duplicate firings, instances never fired, BPMN timer rows still unfired) from the database:
+    history events per instance, and the timer rows themselves."""
     db = Database(url)
     with db.read() as conn:
         per_instance = dict(conn.execute(select(event_t.c.instance_id, func.count()).where(
             event_t.c.type == "timer_fired").group_by(event_t.c.instance_id)).all())
+        unfired = conn.execute(select(func.count()).select_from(timer_t).where(
+            timer_t.c.fired_at.is_(None), timer_t.c.purpose == step.CLOCK_TIMER)).scalar_one()
     db.dispose()
     duplicates = sum(c - 1 for c in per_instance.values() if c > 1)
     missing = n - len(per_instance)
-    return duplicates, missing
+    return duplicates, missing, unfired
 
 
 def main() -> int:
@@ -105,10 +110,12 @@ def main() -> int:
         wall = time.perf_counter() - t0
         for name, fired, conflicts, failed, secs in sorted(results):
             print(f"  {name}: fired {fired} in {secs:.1f} s ({conflicts} conflicts, {failed} failed)")
-        duplicates, missing = check(url, args.n)
+        duplicates, missing, unfired = check(url, args.n)
+        reported = sum(fired for _name, fired, *_rest in results)
         print(f"{args.n} timers, {args.workers} workers: {wall:.1f} s wall, {args.n / wall:.0f} timers/s; "
-              f"duplicates {duplicates}, missing {missing}")
-        return 0 if duplicates == 0 and missing == 0 else 1
+              f"duplicates {duplicates}, missing {missing}, timer rows unfired {unfired}, "
+              f"fired as reported {reported}; load average {os.getloadavg()[0]:.1f}")
+        return 0 if duplicates == 0 and missing == 0 and unfired == 0 and reported == args.n else 1
     finally:
         if cleanup:
             admin, name = cleanup
