@@ -54,7 +54,11 @@ def setup(url: str, n: int) -> None:
     db.dispose()
 
 
-def worker(url: str, name: str, at: dt.datetime, out: mp.Queue) -> None:
+def worker(url: str, name: str, at: dt.datetime, out: mp.Queue, dictionary: bool = True) -> None:
+    from engine.core import codec
+
+    if not dictionary:
+        codec.WRITE_DICTIONARY = None
     db = Database(url)
     t0 = time.perf_counter()
     report = timers.fire_due(db, at, worker=name, batch=100)
@@ -83,6 +87,7 @@ def main() -> int:
     ap.add_argument("--sqlite", action="store_true")
     ap.add_argument("-n", type=int, default=10_000)
     ap.add_argument("-w", "--workers", type=int, default=2)
+    ap.add_argument("--no-dictionary", action="store_true", help="store fired states without the state dictionary")
     args = ap.parse_args()
     cleanup = None
     if args.pg:
@@ -99,7 +104,8 @@ def main() -> int:
         print(f"set-up: {args.n} instances with a due timer in {time.perf_counter() - t0:.1f} s")
         at = T0 + dt.timedelta(days=3)
         queue: mp.Queue = mp.get_context("spawn").Queue()
-        procs = [mp.get_context("spawn").Process(target=worker, args=(url, f"w{i}", at, queue))
+        procs = [mp.get_context("spawn").Process(target=worker,
+                                                        args=(url, f"w{i}", at, queue, not args.no_dictionary))
                  for i in range(args.workers)]
         t0 = time.perf_counter()
         for p in procs:

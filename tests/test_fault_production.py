@@ -132,18 +132,8 @@ def _stop(procs: list[subprocess.Popen[str]]) -> None:
             proc.wait(timeout=10)
 
 
-def test_killed_worker_and_scheduler_lose_no_completion_and_fire_no_timer_twice(db, engine_model, clock,
-                                                                                 tmp_path: Path) -> None:
-    if not db.is_postgres:
-        pytest.skip("the production layout runs on PostgreSQL")
-    deploy(db)
-    add_user(db, "clerk", ["clerk"])
-    timer_ids = _timer_cases(db, clock)
-    env = process_env(db, {"YEKUO_CALENDAR_FALLBACK": "1", "YEKUO_SCHEDULER_INTERVAL": "1",
-                           "YEKUO_FORMS_DIR": str(ROOT / "forms"),
-                           "YEKUO_OUTBOX_FILE": str(tmp_path / "outbox.jsonl"),
-                           "YEKUO_ANCHOR_DIR": str(tmp_path / "anchors"),
-                           "YEKUO_DOCUMENTS_DIR": str(tmp_path / "documents")})
+def _run_with_kills(db: Database, env: dict[str, str], timer_ids: list[int]) -> tuple[Clients, int]:
+    """The layout under load; mid-run a web worker and a scheduler die. (clients, acks before the kills)"""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
 
@@ -187,6 +177,22 @@ def test_killed_worker_and_scheduler_lose_no_completion_and_fire_no_timer_twice(
             time.sleep(0.5)
     finally:
         _stop(procs)
+    return clients, killed_at
+
+
+def test_killed_worker_and_scheduler_lose_no_completion_and_fire_no_timer_twice(db, engine_model, clock,
+                                                                                 tmp_path: Path) -> None:
+    if not db.is_postgres:
+        pytest.skip("the production layout runs on PostgreSQL")
+    deploy(db)
+    add_user(db, "clerk", ["clerk"])
+    timer_ids = _timer_cases(db, clock)
+    env = process_env(db, {"YEKUO_CALENDAR_FALLBACK": "1", "YEKUO_SCHEDULER_INTERVAL": "1",
+                           "YEKUO_FORMS_DIR": str(ROOT / "forms"),
+                           "YEKUO_OUTBOX_FILE": str(tmp_path / "outbox.jsonl"),
+                           "YEKUO_ANCHOR_DIR": str(tmp_path / "anchors"),
+                           "YEKUO_DOCUMENTS_DIR": str(tmp_path / "documents")})
+    clients, killed_at = _run_with_kills(db, env, timer_ids)
     print(f"\nacknowledged {len(clients.acked)} completions ({killed_at} before the kills), "
           f"failures {dict(clients.failures)} {clients.last_refusal}")
     assert len(clients.acked) > killed_at > 0  # work went on after the kills

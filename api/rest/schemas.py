@@ -147,19 +147,6 @@ class PageArgsSchema(ma.Schema):
 _PAGE_CACHE: dict[str, type[ma.Schema]] = {}
 
 
-class TaskPageSchema(ma.Schema):
-    """The task list envelope: page numbers still work; `next_cursor` pages by key (fast at any depth)."""
-
-    items = fields.List(fields.Nested(lambda: TaskSchema()), required=True)
-    total = fields.Integer(required=True, metadata={
-        "description": f"matching items, counted up to {worklist.COUNT_CAP} (then `total_capped` is true)"})
-    total_capped = fields.Boolean(required=True, metadata={"description": "there are at least `total` matches"})
-    page = fields.Integer(required=True)
-    page_size = fields.Integer(required=True)
-    next_cursor = fields.String(required=True, allow_none=True, metadata={
-        "description": "pass as `cursor` for the next page; null on the last page"})
-
-
 def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
     """The list envelope: {items, total, page, page_size}."""
     if name not in _PAGE_CACHE:

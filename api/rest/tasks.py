@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from api.rest.common import actor, allow, db, may, page_of, path_param, window
 from api.rest.schemas import (
@@ -16,9 +17,23 @@ from api.rest.schemas import (
     OutcomeSchema,
     TaskArgsSchema,
     TaskDetailSchema,
-    TaskPageSchema,
+    TaskSchema,
 )
 from engine.core import clock, definitions, queries, runtime, worklist
+
+
+class TaskPageSchema(Schema):
+    """The task list envelope: page numbers still work; `next_cursor` pages by key (fast at any depth)."""
+
+    items = fields.List(fields.Nested(TaskSchema), required=True)
+    total = fields.Integer(required=True, metadata={
+        "description": f"matching items, counted up to {worklist.COUNT_CAP} (then `total_capped` is true)"})
+    total_capped = fields.Boolean(required=True, metadata={"description": "there are at least `total` matches"})
+    page = fields.Integer(required=True)
+    page_size = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "pass as `cursor` for the next page; null on the last page"})
+
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
                 description="Human tasks (work items) of running cases.")

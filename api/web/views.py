@@ -216,18 +216,14 @@ def index() -> Any:
 def _task_list(scope: str) -> Any:
     user = page_user()
     now = clock.now()
-    business_type = request.args.get("type") or None
-    if business_type not in labels.BUSINESS_TYPES:
-        business_type = None
-    overdue = request.args.get("overdue") == "1"
-    page_no = page_number()
+    business_type = request.args.get("type") if request.args.get("type") in labels.BUSINESS_TYPES else None
+    overdue, page_no = request.args.get("overdue") == "1", page_number()
     where = worklist.TaskFilter(business_type=business_type, overdue=True if overdue else None, now=now)
     if scope == "mine":
         where = replace(where, assignee=user.username)
     elif scope == "group":
         where = replace(where, visible_groups=user.groups, unassigned=True)
-    key = current_app.config["SECRET_KEY"]
-    cursor = request.args.get("cursor")
+    key, cursor = current_app.config["SECRET_KEY"], request.args.get("cursor")
     after = worklist.decode_cursor(cursor, "due", key) if cursor else None  # a bad one: 422
     rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE + 1,
                                   offset=(page_no - 1) * PAGE_SIZE, after=after)
