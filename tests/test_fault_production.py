@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import json
 import os
 import signal
 import subprocess
@@ -31,11 +30,11 @@ from engine.audit import replay
 from engine.core import runtime, step
 from engine.core.db import Database
 from engine.core.models import event_t, instance_t, timer_t, work_item_t
-from tests.api_support import PDF, add_user
+from tests.api_support import add_user
 from tests.cli_support import ROOT, command, process_env, yekuo
 from tests.helpers import ACCEPT, complete
 from tests.process_helpers import deploy, example
-from tests.test_wiring import _call, _free_port, _wait_for
+from tests.test_wiring import _call, _free_port, _upload_pdf, _wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -77,14 +76,7 @@ class Clients:
             self.acked.append((accept["id"], done["instance_id"]))
 
     def _upload(self, instance_id: int) -> str:
-        """A case document, as the counter clerk scans it in (the accept form names it)."""
-        body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.pdf\"\r\n"
-                b"Content-Type: application/pdf\r\n\r\n" + PDF + b"\r\n--b--\r\n")
-        request = urllib.request.Request(f"{self.base}/api/v1/documents?instance_id={instance_id}", data=body,
-                                         method="POST", headers={"Content-Type": "multipart/form-data; boundary=b",
-                                                                 "Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return str(json.loads(resp.read())["ref"])
+        return _upload_pdf(self.base, self.token, instance_id)
 
     def run(self) -> None:
         while not self.stop.is_set():
