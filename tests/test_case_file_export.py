@@ -41,7 +41,9 @@ def test_each_step_keeps_its_own_values_and_labels(db, clock, hv_case, app_conte
     for s in steps:
         by_task.setdefault(s.task_spec, []).append(s)
     # the field job's call-back and the case's final call-back both have `satisfaction`: each keeps its own
-    [job_cb] = by_task["job_callback"]
+    job_cbs = by_task["job_callback"]  # one after each field job: the survey and the installation
+    assert len(job_cbs) == 2 and "第 2 次" in job_cbs[1].title
+    job_cb = job_cbs[0]
     [final_cb] = by_task["callback"]
     assert "satisfaction" in {k for k, _t, _v in job_cb.rows} and "satisfaction" in {k for k, _t, _v in final_cb.rows}
     assert job_cb.process == "field_job" and final_cb.process == "new_connection"

@@ -74,9 +74,9 @@ def test_the_call_centre_rates_a_cases_call_back(api, peers, clock, tmp_path):  
     clock.advance(hours=2, seconds=1)
     peers.deliver(db)
     assert [r[0] for r in peer.flush()] == [200]
-    [record] = field.callbacks(db, instance_id=iid)
+    [record] = [r for r in field.callbacks(db, instance_id=iid) if r["job_no"].startswith("HF-")]  # the case's own
     assert (record["reachable"], record["satisfaction"], record["recorded_by"]) == (True, 4, "process")
-    assert [(t["attempt"], t["status"]) for t in call_center.calls(db, instance_id=iid)] == [(2, "answered"),
-                                                                                           (1, "unreached")]
+    calls = [t for t in call_center.calls(db, instance_id=iid) if t["status"] != call_center.CLOSED]  # job's: by hand
+    assert [(t["attempt"], t["status"]) for t in calls] == [(2, "answered"), (1, "unreached")]
     ph.drive(db, iid)
     assert queries.get_instance(db, iid).status == "completed"

@@ -28,15 +28,18 @@ from engine.core import actors, clock, history, runtime, store
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import Conflict, InvalidData, InvalidState, NotFound
-from engine.core.models import call_task_t, instance_t, work_item_t
+from engine.core.models import call_task_t, instance_t, outbox_t, work_item_t
 from engine.core.step import Step
 from engine.dispatch import appointments, field
+from engine.messages.outbox import CANCELLED, PENDING
 
 SYSTEM = "callcenter"
 ACTOR = actors.Actor(f"system:{SYSTEM}", system=True)
 #: The user tasks whose opening asks the call centre to call the customer back.
 CALLBACK_SPECS = ("job_callback", "callback")
 OPEN, ANSWERED, UNREACHED = "open", "answered", "unreached"
+#: A call-back done on the form (or gone with its case) before the call centre reported a result.
+CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,18 @@ RETRY_RULE = RetryRule()
 
 
 def on_write(conn: Connection, step: Step, written: store.Written) -> None:
-    """A call task for each call-back task the step opened."""
+    """A call task for each call-back task the step opened; call tasks of call-backs the step finished
+    another way (the dispatcher's form, a cancelled case) are closed, so a late result changes nothing."""
+    finished = sorted(written.done | written.gone)
+    if finished and step.actor != ACTOR.name:  # a call result records its own outcome on the call task
+        closed = conn.execute(select(call_task_t.c.task_no).where(
+            call_task_t.c.work_item_id.in_(finished), call_task_t.c.status == OPEN)).scalars().all()
+        if closed:
+            conn.execute(update(call_task_t).where(call_task_t.c.task_no.in_(closed))
+                         .values(status=CLOSED, result_at=step.now))
+            keys = [outbound.message_key(SYSTEM, step.instance_id, f"call:{no}") for no in closed]
+            conn.execute(update(outbox_t).where(outbox_t.c.idempotency_key.in_(keys), outbox_t.c.status == PENDING)
+                         .values(status=CANCELLED, last_error="the call-back was done before the call"))
     items = [i for i in written.new_items if i.get("task_spec") in CALLBACK_SPECS]
     if not items:
         return

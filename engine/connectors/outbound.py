@@ -40,7 +40,7 @@ def _json(kind: str, number: str | None, instance_id: int | None, now: dt.dateti
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
 
 
-def _key(system: str, instance_id: int | None, key: str) -> str:
+def message_key(system: str, instance_id: int | None, key: str) -> str:
     """The key travels as the `X-Yekuo-Message-Id` header, so it is percent-encoded to ASCII."""
     return urllib.parse.quote(f"{system}:{instance_id}:{key}", safe=":-_.")
 
@@ -48,7 +48,7 @@ def _key(system: str, instance_id: int | None, key: str) -> str:
 def push(step: Step, system: str, kind: str, key: str, **fields: Any) -> None:
     """Queue a document for `system` with the step; `key` (unique per case and fact) makes a repeat a
     no-op."""
-    step.effects.send(CHANNEL, system, document(kind, step, **fields), key=_key(system, step.instance_id, key),
+    step.effects.send(CHANNEL, system, document(kind, step, **fields), key=message_key(system, step.instance_id, key),
                       template=kind)
 
 
@@ -56,7 +56,7 @@ def queue(conn: Connection, system: str, kind: str, key: str, *, instance_id: in
           now: dt.datetime, not_before: dt.datetime | None = None, **fields: Any) -> None:
     """`push` for a write that is not a step (an inbound call, a timer): the same outbox row, in the
     caller's transaction, due at `not_before` (default now); a repeated key is a no-op."""
-    row = {"channel": CHANNEL, "recipient": system, "template": kind, "idempotency_key": _key(system, instance_id, key),
+    row = {"channel": CHANNEL, "recipient": system, "template": kind, "idempotency_key": message_key(system, instance_id, key),
            "body": _json(kind, number, instance_id, now, fields), "instance_id": instance_id, "status": "pending",
            "attempts": 0, "created_at": now, "next_attempt_at": not_before or now}
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert

@@ -42,7 +42,9 @@ from engine.messages.sinks import DeferredError, DeliveryError, OutboundMessage,
 
 log = logging.getLogger("yekuo.outbox")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-STATUSES = (PENDING, SENT, FAILED)
+#: Withdrawn before it went out: what it asked for was done another way (never retried, never a dead letter).
+CANCELLED = "cancelled"
+STATUSES = (PENDING, SENT, FAILED, CANCELLED)
 _ERROR_CHARS = 1000
 
 
