@@ -46,6 +46,7 @@ def _centre_context() -> dict[str, Any]:
     user = auth.current_user() if request.endpoint != "web.static" else None
     groups = set(user.groups) if user else set()
     return {"case_thread": _case_thread, "may_analyse": policy.may(groups, "analysis.read"),
+            "may_edit_areas": policy.may(groups, "areas.edit"),
             "may_switch_mode": policy.may(groups, "dispatch.mode"), "dispatch_modes": _modes}
 
 
@@ -131,8 +132,28 @@ def analysis_page() -> Any:
         f = analysis.Filters()
         result = analysis.analyse(page_db(), f)
     return render_template("analysis.html", r=result, f=f, chart=_chart_data(result), areas=teams.AREAS,
+                           sizes=teams.area_sizes(page_db()), max_km2=teams.MAX_AREA_KM2,
                            categories=analysis.CATEGORIES, alabel=analysis.label, now=clock.now(),
                            csv_args={k: v for k, v in request.args.items() if v})
+
+
+@bp.post("/analysis/areas")
+@page("areas.edit")
+def analysis_area_size() -> Any:
+    """An administrator sets an area's size (km²); errors are said in Chinese and nothing changes."""
+    area, raw = request.form.get("area", ""), (request.form.get("size_km2") or "").strip()
+    try:
+        km2 = float(raw)
+    except ValueError:
+        flash(_("The size “%(value)s” is not a number of km².", value=raw[:40]), "error")
+        return redirect(url_for("web.analysis_page"))
+    try:
+        teams.set_area_size(page_db(), area, km2, actor=page_user().username)
+    except YekuoError as err:
+        _fail(err)
+    else:
+        flash(_("%(area)s: the size is now %(km2)s km².", area=teams.AREAS[area], km2=f"{km2:g}"), "success")
+    return redirect(url_for("web.analysis_page"))
 
 
 @bp.get("/analysis.csv")

@@ -16,6 +16,10 @@ from engine.core import clock, history
 from engine.core.db import Database
 from engine.core.errors import NotFound
 from engine.core.models import event_t, instance_t
+from engine.dispatch import modes
+
+#: the chains that are no case's, by name: each verified by the module that writes it
+OTHER_CHAINS = {"dispatch_mode": modes.verify}
 
 
 def verify(db: Database, instance_id: int | None = None) -> list[history.ChainReport]:
@@ -37,6 +41,12 @@ def verify(db: Database, instance_id: int | None = None) -> list[history.ChainRe
     for iid in sorted(set(heads) | set(by_instance)):
         reports.append(history.verify_rows(iid, by_instance.get(iid, []), heads.get(iid, (0, history.GENESIS))))
     return reports
+
+
+def verify_others(db: Database) -> dict[str, history.ChainReport]:
+    """The chains kept beside the cases' (the dispatch-mode switches), so `yekuo audit verify` and
+    the chain page check every chain the system writes, not only the cases'."""
+    return {name: check(db) for name, check in OTHER_CHAINS.items()}
 
 
 def events(db: Database, instance_id: int, *, types: list[str] | None = None,
