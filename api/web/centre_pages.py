@@ -15,11 +15,11 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from api import policy
-from api.web.views import bp, display_name, friendly, page, page_db, page_user
+from api.web.views import bp, display_name, due_state, friendly, page, page_db, page_user
 from engine.audit import analysis
-from engine.core import clock
+from engine.core import clock, worklist
 from engine.core.errors import YekuoError
-from engine.dispatch import capacity, modes, teams
+from engine.dispatch import after_sales, capacity, modes, teams
 from engine.intake import threads
 
 
@@ -46,7 +46,7 @@ def _centre_context() -> dict[str, Any]:
     user = auth.current_user() if request.endpoint != "web.static" else None
     groups = set(user.groups) if user else set()
     return {"case_thread": _case_thread, "may_analyse": policy.may(groups, "analysis.read"),
-            "may_edit_areas": policy.may(groups, "areas.edit"),
+            "may_edit_areas": policy.may(groups, "areas.edit"), "follows_up": "manager" in groups,
             "may_switch_mode": policy.may(groups, "dispatch.mode"), "dispatch_modes": _modes}
 
 
@@ -163,3 +163,16 @@ def analysis_csv() -> Any:
     return Response(text.encode("utf-8"), headers={"Content-Type": "text/csv; charset=utf-8",
                                                    "Content-Disposition": 'attachment; filename="load-analysis.csv"'})
 
+
+
+# -- the customer manager's after-sales list -------------------------------------------------------------
+
+
+@bp.get("/after-sales")
+@page("staff.read")
+def after_sales_page() -> Any:
+    """Open follow-ups of finished cases the signed-in person may work (the one work-list query)."""
+    user = page_user()
+    rows = after_sales.follow_up_list(page_db(), worklist.TaskFilter(visible_groups=user.groups,
+                                                                     visible_user=user.username))
+    return render_template("after_sales.html", rows=rows, now=clock.now(), due_state=due_state)
