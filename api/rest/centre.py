@@ -14,8 +14,8 @@ from marshmallow import fields, validate
 from api.rest.common import actor, allow, db, may, path_param
 from api.rest.schemas import _nullable_when, _when
 from engine.audit import analysis
-from engine.core.errors import NotFound
 from engine.core import worklist
+from engine.core.errors import NotFound
 from engine.dispatch import after_sales, capacity, modes, teams
 from engine.intake import applications, threads
 
