@@ -91,7 +91,37 @@ def test_a_result_for_an_open_verification_task_finishes_it_at_once(api, peers, 
     assert set(ph.items(api.db, iid)) == {"report_completion"}  # no photos, no worker form
     again = peers["verification"].send({**result, "passed": False}, message_id="r-2")
     assert again[1]["result"]["applied"] is False
+    ph.fire_at(api.db, clock, clock.now() + dt.timedelta(seconds=1))  # the safety-net timer finds nothing to do
     _finished_by_the_platform(api.db, iid, number, passed=True, certificate="JDZS-2026-0001")
+
+
+def test_a_delivery_that_loses_a_race_is_made_by_the_next_pass(api, peers, clock, monkeypatch):  # noqa: F811
+    from engine.core import runtime
+    from engine.core.errors import Conflict
+
+    clock.set(ph.START)
+    status, reply = peers["95598"].send({"type": "meter_verification", "ticket_no": "95598-JD-4", "request": REQUEST},
+                                        message_id="jd-4")
+    iid, number = reply["result"]["instance_id"], reply["result"]["verification_no"]
+    ph.drive(api.db, iid, until="do_verify")
+    real = runtime.send_message
+    calls = []
+
+    def busy(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise Conflict("another command moved the job")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "send_message", busy)
+    result = {"type": "verification_result", "verification_no": number, "passed": True, "error_pct": 0.2,
+              "certificate_ref": "JDZS-RACE"}
+    status, body = peers["verification"].send(result, message_id="r-race")
+    assert status == 200 and body["result"]["applied"] is True  # kept, although the job did not move yet
+    assert "do_verify" in ph.items(api.db, iid)
+    ph.fire_at(api.db, clock, clock.now() + dt.timedelta(seconds=1))
+    assert set(ph.items(api.db, iid)) == {"report_completion"}
+    _finished_by_the_platform(api.db, iid, number, passed=True, certificate="JDZS-RACE")
 
 
 def test_the_worker_can_still_finish_a_verification_by_hand(api, peers, clock):  # noqa: F811

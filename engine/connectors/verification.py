@@ -13,7 +13,8 @@ message `verification_result` (the task's interrupting boundary event `verify_by
 recorded `message_received` input, so replay is exact and no worker photos are needed. A result
 that arrives before the worker's arrival opened the task waits on its request: the command that
 opens `do_verify` adds, through `on_write` (in the connectors' write hook), a timer (purpose
-`verification_result`) due at once, and the scheduler's pass delivers it (`fire_result`).
+`verification_result`) due at once, and the scheduler's pass delivers it (`fire_result`); the
+result's own arrival adds one too, so a delivery that lost a race with another command is retried.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def receive_result(db: Database, payload: dict[str, Any], message_id: str) -> tu
             "meter_verified", now, actor=f"system:{SYSTEM}",
             payload={"verification_no": number, "passed": passed, "error_pct": float(error),
                      "certificate_ref": certificate.strip(), "message_id": message_id})])
+        # the safety net: should the delivery below lose a race, the scheduler's next pass delivers it
+        conn.execute(insert(timer_t).values(**_timer(row.instance_id, now)))
     finish_job(db, row.instance_id)
     return {**out, "applied": True, "status": status}, row.instance_id
 
@@ -147,6 +150,13 @@ def finish_job(db: Database, instance_id: int) -> bool:
         row = conn.execute(select(meter_verification_t).where(meter_verification_t.c.instance_id == instance_id)).first()
     if row is None or row.status not in (PASSED, FAILED):
         return False
+    try:
+        return _deliver(db, instance_id, row)
+    except Conflict:  # another command moved the job meanwhile: the timer delivers it if it still waits
+        return False
+
+
+def _deliver(db: Database, instance_id: int, row: Any) -> bool:
     try:
         if MESSAGE not in runtime.waiting_messages(db, instance_id):
             return False
@@ -169,10 +179,16 @@ def on_write(conn: Connection, step: Step, written: store.Written) -> list[dict[
         return []
     status = conn.execute(select(meter_verification_t.c.status)
                           .where(meter_verification_t.c.instance_id == step.instance_id)).scalar()
-    if status not in (PASSED, FAILED):
+    if status not in (PASSED, FAILED) or conn.execute(select(timer_t.c.id).where(
+            timer_t.c.instance_id == step.instance_id, timer_t.c.purpose == PURPOSE,
+            timer_t.c.fired_at.is_(None))).first() is not None:  # one waiting delivery is enough
         return []
-    return [{"instance_id": step.instance_id, "task_id": f"{PURPOSE}:{step.instance_id}", "purpose": PURPOSE,
-             "due_at": step.now, "payload": {}}]
+    return [_timer(step.instance_id, step.now)]
+
+
+def _timer(instance_id: int, due: dt.datetime) -> dict[str, Any]:
+    return {"instance_id": instance_id, "task_id": f"{PURPOSE}:{instance_id}", "purpose": PURPOSE, "due_at": due,
+            "payload": {}}
 
 
 def fire_result(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any], now: dt.datetime,
@@ -181,7 +197,10 @@ def fire_result(db: Database, timer_id: int, instance_id: int, payload: dict[str
     with db.read() as conn:
         if conn.execute(select(timer_t.c.fired_at).where(timer_t.c.id == timer_id)).scalar() is not None:
             return False
-    delivered = finish_job(db, instance_id)
+    with db.read() as conn:
+        row = conn.execute(select(meter_verification_t).where(meter_verification_t.c.instance_id == instance_id)).first()
+    # a Conflict goes up: the pass tries again, so a result is never dropped by a race
+    delivered = row is not None and row.status in (PASSED, FAILED) and _deliver(db, instance_id, row)
     with db.write() as conn:
         conn.execute(update(timer_t).where(timer_t.c.id == timer_id, timer_t.c.fired_at.is_(None))
                      .values(fired_at=now))
