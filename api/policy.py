@@ -74,7 +74,8 @@ POLICY: dict[str, frozenset[str]] = {
     # -- the connected service centre ----------------------------------------------------------------
     "threads.post": frozenset({"channel", "clerk", "manager", "supervisor"}),  # the customer (own case) or staff
     "threads.answer": frozenset({"clerk", "manager", "supervisor"}),  # answer, log a call or a visit
-    "analysis.read": frozenset({"analyst", "supervisor", "auditor"}),  # load growth for grid planning
+    "analysis.read": frozenset({"analyst", "supervisor", "auditor", "admin"}),  # load growth for grid planning
+    "areas.edit": frozenset({"admin"}),  # areas' sizes in km² (the load density divides by them)
 }
 
 

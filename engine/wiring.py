@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.connectors import call_center, outbound, sms_platform, systems
+from engine.connectors import call_center, outbound, sms_platform, systems, verification
 from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
 from engine.dispatch import after_sales, booking, field, modes, plausibility, rescheduling, works
@@ -33,6 +33,7 @@ TIMER_HANDLERS: Mapping[str, Callable[..., Any]] = {
     works.PURPOSE: works.fire_follow_up,
     threads.OVERDUE: threads.fire_overdue,
     after_sales.PURPOSE: after_sales.fire_start,
+    verification.PURPOSE: verification.fire_result,
 }
 #: Form checks that need the case or the database, by form file (`runtime.FORM_CHECKS`).
 FORM_CHECKS: Mapping[str, runtime.FormCheck] = {"field-appointment.schema.json": booking.check_form}

@@ -389,6 +389,21 @@ def after_sales_follow_up(db: Database, clock: engine_clock.FixedClock) -> Case:
     return Case(follow_up, done, {"case": case.iid, "fired": report.fired})
 
 
+def meter_verification_by_platform(db: Database, clock: engine_clock.FixedClock) -> Case:
+    """A 现场申校 job whose 现场核查 the verification platform's result finishes (message
+    `verification_result`, as `engine.connectors.verification` delivers it): no worker form."""
+    data = {"customer_name": "张伟", "mobile": "13800138000", "address": "北京市东城区安德路12号",
+            "meter_no": "3300123456", "area": "urban", "job_kind": "verify", "application_no": "JD-TEST-1",
+            "verification_no": "JD-TEST-1", "request_kind": "meter_verification"}
+    iid = runtime.start_instance(db, "field_job", data).instance_id
+    done = drive(db, iid, until="do_verify")
+    runtime.send_message(db, iid, "verification_result", {"verification_no": "JD-TEST-1", "passed": True,
+                                                          "error_pct": 0.3, "certificate_ref": "JDZS-T"},
+                         actor=actors.SYSTEM)
+    done += drive(db, iid)
+    return Case(iid, done, {})
+
+
 CHANGE_KINDS = {"capacity_reduction": (0, "seal"), "suspend": (1, "seal"), "resume": (2, "unseal"),
                 "rename": (3, None), "reclassify": (4, "none")}
 
@@ -401,6 +416,7 @@ SCENARIOS: dict[str, Callable[[Database, engine_clock.FixedClock], Case]] = {
     "hv_dual_important": hv_dual_important,
     "lv_res_field_rebooked": lv_res_field_rebooked,
     "after_sales_follow_up": after_sales_follow_up,
+    "meter_verification_by_platform": meter_verification_by_platform,
     "withdraw_at_accept": withdraw_at_accept,
     "withdraw_during_lv": withdraw_during_lv,
     "withdraw_during_hv": withdraw_during_hv,

@@ -487,6 +487,7 @@ MATRIX: dict[str, Row] = {
     "dispatch.modes.switch": Row("PUT", "", "dispatch.mode", 200, _mode_switch),
     "analysis.load": Row("GET", "/api/v1/analysis/load", "analysis.read"),
     "analysis.csv": Row("GET", "/api/v1/analysis/load.csv", "analysis.read"),
+    "after_sales.follow_ups": Row("GET", "/api/v1/after-sales", "staff.read"),
 }
 
 
@@ -639,6 +640,7 @@ _PATH_OF = {
     "dispatch.modes.list": "/api/v1/dispatch/modes", "dispatch.modes.chain": "/api/v1/dispatch/modes/chain",
     "dispatch.modes.switch": "/api/v1/dispatch/modes/{area}/{job_type}",
     "analysis.load": "/api/v1/analysis/load", "analysis.csv": "/api/v1/analysis/load.csv",
+    "after_sales.follow_ups": "/api/v1/after-sales",
 }
 
 

@@ -6,8 +6,10 @@ with a contradicting late one — is kept once and closes the request; forged ca
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
+from engine.audit import replay
 from engine.connectors import inbound, verification
 from engine.core import history, queries
 from tests import connector_support as cs
@@ -50,8 +52,86 @@ def test_a_95598_request_opens_one_verification_job_and_the_platform_result_clos
         "failed", False, 3.5, "JDZS-LATE")  # the first result to arrive stands; the other changes nothing
     with api.db.read() as conn:
         assert [e.type for e in history.events_of(conn, iid)].count("meter_verified") == 1
-    ph.drive(api.db, iid, {"do_verify": ph.example("field-verify")})  # the worker completes the job as usual
-    assert queries.get_instance(api.db, iid).status == "completed"
+    # the worker's arrival opens 现场核查; the result that came first finishes it through the scheduler's pass
+    done = ph.drive(api.db, iid, until="do_verify")
+    assert "report_arrival" in done
+    ph.fire_at(api.db, clock, clock.now() + dt.timedelta(seconds=1))
+    assert "do_verify" not in ph.items(api.db, iid) and "report_completion" in ph.items(api.db, iid)
+    ph.fire_at(api.db, clock, clock.now() + dt.timedelta(seconds=1))  # the timer fired once: nothing sent again
+    _finished_by_the_platform(api.db, iid, number, passed=False, certificate="JDZS-LATE")
+
+
+def _finished_by_the_platform(db, iid: int, number: str, *, passed: bool, certificate: str) -> None:
+    """The job's history records the result as one message input, the job ends, and replay agrees."""
+    with db.read() as conn:
+        events = list(history.events_of(conn, iid))
+    received = [e for e in events if e.type == "message_received"]
+    assert len(received) == 1 and received[0].actor == "system:verification"
+    assert json.loads(received[0].payload)["payload"]["certificate_ref"] == certificate
+
+    ph.drive(db, iid)  # 完工报告 and 回访 as for every job
+    job = queries.get_instance(db, iid)
+    assert job.status == "completed"
+    assert job.data["meter_verification"]["verification_no"] == number
+    assert job.data["meter_verification"]["passed"] is passed
+    assert replay.replay(db, iid).ok
+
+
+def test_a_result_for_an_open_verification_task_finishes_it_at_once(api, peers, clock):  # noqa: F811
+    clock.set(ph.START)
+    status, reply = peers["95598"].send({"type": "meter_verification", "ticket_no": "95598-JD-2", "request": REQUEST},
+                                        message_id="jd-2")
+    assert status == 200, reply
+    iid, number = reply["result"]["instance_id"], reply["result"]["verification_no"]
+    ph.drive(api.db, iid, until="do_verify")
+    result = {"type": "verification_result", "verification_no": number, "passed": True, "error_pct": -0.4,
+              "certificate_ref": "JDZS-2026-0001"}
+    status, body = peers["verification"].send(result, message_id="r-1")
+    assert status == 200 and body["result"]["applied"] is True
+    assert set(ph.items(api.db, iid)) == {"report_completion"}  # no photos, no worker form
+    again = peers["verification"].send({**result, "passed": False}, message_id="r-2")
+    assert again[1]["result"]["applied"] is False
+    ph.fire_at(api.db, clock, clock.now() + dt.timedelta(seconds=1))  # the safety-net timer finds nothing to do
+    _finished_by_the_platform(api.db, iid, number, passed=True, certificate="JDZS-2026-0001")
+
+
+def test_a_delivery_that_loses_a_race_is_made_by_the_next_pass(api, peers, clock, monkeypatch):  # noqa: F811
+    from engine.core import runtime
+    from engine.core.errors import Conflict
+
+    clock.set(ph.START)
+    status, reply = peers["95598"].send({"type": "meter_verification", "ticket_no": "95598-JD-4", "request": REQUEST},
+                                        message_id="jd-4")
+    iid, number = reply["result"]["instance_id"], reply["result"]["verification_no"]
+    ph.drive(api.db, iid, until="do_verify")
+    real = runtime.send_message
+    calls = []
+
+    def busy(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise Conflict("another command moved the job")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "send_message", busy)
+    result = {"type": "verification_result", "verification_no": number, "passed": True, "error_pct": 0.2,
+              "certificate_ref": "JDZS-RACE"}
+    status, body = peers["verification"].send(result, message_id="r-race")
+    assert status == 200 and body["result"]["applied"] is True  # kept, although the job did not move yet
+    assert "do_verify" in ph.items(api.db, iid)
+    ph.fire_at(api.db, clock, clock.now() + dt.timedelta(seconds=1))
+    assert set(ph.items(api.db, iid)) == {"report_completion"}
+    _finished_by_the_platform(api.db, iid, number, passed=True, certificate="JDZS-RACE")
+
+
+def test_the_worker_can_still_finish_a_verification_by_hand(api, peers, clock):  # noqa: F811
+    clock.set(ph.START)
+    status, reply = peers["95598"].send({"type": "meter_verification", "ticket_no": "95598-JD-3", "request": REQUEST},
+                                        message_id="jd-3")
+    iid = reply["result"]["instance_id"]
+    ph.drive(api.db, iid, {"do_verify": ph.example("field-verify")})
+    assert queries.get_instance(api.db, iid).status == "completed" and replay.replay(api.db, iid).ok
+    assert verification.finish_job(api.db, iid) is False  # no result, nothing to deliver
 
 
 def test_a_channel_requests_verification_once_per_key(api):  # noqa: F811

@@ -16,6 +16,7 @@ JOB_TYPES = ["survey", "install", "verify"]
 
 def add_parsers(sub: Subparsers) -> None:
     _add_teams(sub)
+    _add_areas(sub)
     _add_capacity(sub)
     _add_dispatch(sub)
     _add_appointments(sub)
@@ -45,6 +46,40 @@ def _add_teams(sub: Subparsers) -> None:
     s.add_argument("team")
     s.add_argument("name")
     s.set_defaults(func=cmd_teams_remove_member)
+
+
+def _add_areas(sub: Subparsers) -> None:
+    ar = sub.add_parser("areas", help="areas (城区/农村) and their size in km²").add_subparsers(dest="areas_cmd",
+                                                                                          required=True)
+    s = ar.add_parser("list", help="each area with its size")
+    s.set_defaults(func=cmd_areas_list)
+    s = ar.add_parser("set-size", help="set an area's size in km² (load density divides by it)")
+    s.add_argument("area", help="urban or rural")
+    s.add_argument("km2", help="the size in km² (greater than 0)")
+    s.add_argument("--by", default="cli")
+    s.set_defaults(func=cmd_areas_set_size)
+
+
+def cmd_areas_list(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.dispatch import teams
+
+    sizes = teams.area_sizes(ctx.db)
+    for code, name in teams.AREAS.items():
+        print(f"{code}\t{name}\t{sizes[code]:g} km²" if code in sizes else f"{code}\t{name}\t—")
+    return 0
+
+
+def cmd_areas_set_size(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.dispatch import teams
+
+    try:
+        km2 = float(args.km2)
+    except ValueError:
+        print(f"error: 面积“{args.km2[:40]}”不是数字", file=sys.stderr)
+        return 1
+    teams.set_area_size(ctx.db, args.area, km2, actor=args.by)
+    print(f"{args.area} ({teams.AREAS[args.area]}): {km2:g} km²")
+    return 0
 
 
 def _add_capacity(sub: Subparsers) -> None:

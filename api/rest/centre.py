@@ -14,8 +14,9 @@ from marshmallow import fields, validate
 from api.rest.common import actor, allow, db, may, path_param
 from api.rest.schemas import _nullable_when, _when
 from engine.audit import analysis
+from engine.core import worklist
 from engine.core.errors import NotFound
-from engine.dispatch import capacity, modes, teams
+from engine.dispatch import after_sales, capacity, modes, teams
 from engine.intake import applications, threads
 
 threads_blp = Blueprint("threads", __name__, url_prefix="/api/v1/applications",
@@ -25,7 +26,9 @@ modes_blp = Blueprint("dispatch_modes", __name__, url_prefix="/api/v1/dispatch/m
                       description="Central or team self-dispatch per area and job type.")
 analysis_blp = Blueprint("analysis", __name__, url_prefix="/api/v1/analysis",
                          description="Load growth for grid planning.")
-blueprints = [threads_blp, modes_blp, analysis_blp]
+after_sales_blp = Blueprint("after_sales", __name__, url_prefix="/api/v1/after-sales",
+                            description="The customer manager's after-sales list: open follow-ups of finished cases.")
+blueprints = [threads_blp, modes_blp, analysis_blp, after_sales_blp]
 NO = [path_param("application_no", "YK20260302-0001")]
 
 
@@ -191,3 +194,32 @@ def load_analysis_csv(args: dict[str, Any]) -> Any:
     text = analysis.to_csv(analysis.analyse(db(), analysis_filters(args)))
     return Response(text.encode("utf-8"), headers={"Content-Type": "text/csv; charset=utf-8",
                                                    "Content-Disposition": 'attachment; filename="load-analysis.csv"'})
+
+
+# -- the after-sales list ------------------------------------------------------------------------------
+
+
+class FollowUpSchema(ma.Schema):
+    task_id = fields.String(required=True, metadata={"description": "the follow-up task (follow_up_marketing)"})
+    instance_id = fields.Integer(required=True, metadata={"description": "the after-sales case"})
+    case_id = fields.Integer(allow_none=True, metadata={"description": "the finished case it follows up"})
+    case_no = fields.String(allow_none=True, metadata={"description": "that case's application number"})
+    customer_name = fields.String(allow_none=True)
+    customer_mobile = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    finished_at = _nullable_when()
+    due_at = _nullable_when()
+
+
+@after_sales_blp.route("", methods=["GET"])
+@allow(after_sales_blp, "staff.read")
+@after_sales_blp.doc(summary="Open after-sales follow-ups",
+                     description="The follow-ups the caller may work (their groups' and their own), oldest due "
+                                 "first: the same work-list query as every task list.")
+@after_sales_blp.response(200, FollowUpSchema(many=True))
+def follow_ups() -> Any:
+    who = actor()
+    rows = after_sales.follow_up_list(db(), worklist.TaskFilter(visible_groups=who.groups, visible_user=who.name))
+    return [{"task_id": f.task.id, "instance_id": f.task.instance_id, "case_id": f.case_id, "case_no": f.case_no,
+             "customer_name": f.task.customer_name, "customer_mobile": f.task.customer_mobile,
+             "assignee": f.task.assignee, "finished_at": f.finished_at, "due_at": f.task.due_at} for f in rows]

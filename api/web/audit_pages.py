@@ -176,9 +176,12 @@ def audit_chains() -> Any:
     db = page_db()
     reports = audit.verify(db)
     failures = [r for r in reports if not r.ok]
+    others = audit.verify_others(db)
     s = settings()
     anchor_state = anchor.status(db, (s.anchor_key or "").encode(), s.anchor_dir)
-    return render_template("audit_chains.html", reports=reports, failures=failures,
+    return render_template("audit_chains.html", reports=reports, failures=failures, others=others,
+                           others_broken=sum(not r.ok for r in others.values()),
+                           chain_names={"dispatch_mode": _("Dispatch-mode switches (派工方式切换)")},
                            events=sum(r.events for r in reports), anchor=anchor_state, now=clock.now())
 
 

@@ -15,11 +15,11 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from api import policy
-from api.web.views import bp, display_name, friendly, page, page_db, page_user
+from api.web.views import bp, display_name, due_state, friendly, page, page_db, page_user
 from engine.audit import analysis
-from engine.core import clock
+from engine.core import clock, worklist
 from engine.core.errors import YekuoError
-from engine.dispatch import capacity, modes, teams
+from engine.dispatch import after_sales, capacity, modes, teams
 from engine.intake import threads
 
 
@@ -46,6 +46,7 @@ def _centre_context() -> dict[str, Any]:
     user = auth.current_user() if request.endpoint != "web.static" else None
     groups = set(user.groups) if user else set()
     return {"case_thread": _case_thread, "may_analyse": policy.may(groups, "analysis.read"),
+            "may_edit_areas": policy.may(groups, "areas.edit"), "follows_up": "manager" in groups,
             "may_switch_mode": policy.may(groups, "dispatch.mode"), "dispatch_modes": _modes}
 
 
@@ -131,8 +132,28 @@ def analysis_page() -> Any:
         f = analysis.Filters()
         result = analysis.analyse(page_db(), f)
     return render_template("analysis.html", r=result, f=f, chart=_chart_data(result), areas=teams.AREAS,
+                           sizes=teams.area_sizes(page_db()), max_km2=teams.MAX_AREA_KM2,
                            categories=analysis.CATEGORIES, alabel=analysis.label, now=clock.now(),
                            csv_args={k: v for k, v in request.args.items() if v})
+
+
+@bp.post("/analysis/areas")
+@page("areas.edit")
+def analysis_area_size() -> Any:
+    """An administrator sets an area's size (km²); errors are said in Chinese and nothing changes."""
+    area, raw = request.form.get("area", ""), (request.form.get("size_km2") or "").strip()
+    try:
+        km2 = float(raw)
+    except ValueError:
+        flash(_("The size “%(value)s” is not a number of km².", value=raw[:40]), "error")
+        return redirect(url_for("web.analysis_page"))
+    try:
+        teams.set_area_size(page_db(), area, km2, actor=page_user().username)
+    except YekuoError as err:
+        _fail(err)
+    else:
+        flash(_("%(area)s: the size is now %(km2)s km².", area=teams.AREAS[area], km2=f"{km2:g}"), "success")
+    return redirect(url_for("web.analysis_page"))
 
 
 @bp.get("/analysis.csv")
@@ -142,3 +163,16 @@ def analysis_csv() -> Any:
     return Response(text.encode("utf-8"), headers={"Content-Type": "text/csv; charset=utf-8",
                                                    "Content-Disposition": 'attachment; filename="load-analysis.csv"'})
 
+
+
+# -- the customer manager's after-sales list -------------------------------------------------------------
+
+
+@bp.get("/after-sales")
+@page("staff.read")
+def after_sales_page() -> Any:
+    """Open follow-ups of finished cases the signed-in person may work (the one work-list query)."""
+    user = page_user()
+    rows = after_sales.follow_up_list(page_db(), worklist.TaskFilter(visible_groups=user.groups,
+                                                                     visible_user=user.username))
+    return render_template("after_sales.html", rows=rows, now=clock.now(), due_state=due_state)

@@ -16,6 +16,10 @@ from engine.core import clock, history
 from engine.core.db import Database
 from engine.core.errors import NotFound
 from engine.core.models import event_t, instance_t, rule_audit_t
+from engine.dispatch import modes
+
+#: the chains that are no case's, by name: each verified by the module that writes it
+OTHER_CHAINS = {"dispatch_mode": modes.verify}
 
 
 def verify(db: Database, instance_id: int | None = None) -> list[history.ChainReport]:
@@ -47,6 +51,12 @@ def verify_rules(db: Database) -> history.ChainReport:
         rows = [SimpleNamespace(instance_id=0, task_id=None, task_spec=None, **r._mapping)
                 for r in conn.execute(select(rule_audit_t).order_by(rule_audit_t.c.seq))]
     return history.verify_rows(0, rows)
+
+
+def verify_others(db: Database) -> dict[str, history.ChainReport]:
+    """The chains kept beside the cases' (the dispatch-mode switches), so `yekuo audit verify` and
+    the chain page check every chain the system writes, not only the cases'."""
+    return {name: check(db) for name, check in OTHER_CHAINS.items()}
 
 
 def events(db: Database, instance_id: int, *, types: list[str] | None = None,

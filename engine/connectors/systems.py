@@ -23,9 +23,10 @@ INBOUND: Mapping[str, Mapping[str, Handler]] = {service_center.SYSTEM: service_c
 
 
 def on_write(conn: Connection, step: Step, written: store.Written) -> tuple[list[history.NewEvent], list[Any]]:
-    """Queue each system's documents with the command's write (no events or timers of its own)."""
+    """Queue each system's documents with the command's write; a verification result waiting for its task gets a timer."""
     if step.instance_id is not None:
         service_center.on_write(conn, step, written)
         marketing.on_write(conn, step, written)
         call_center.on_write(conn, step, written)
+        return [], verification.on_write(conn, step, written)
     return [], []

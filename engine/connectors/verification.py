@@ -6,8 +6,15 @@ key (the 95598 ticket, the channel's Idempotency-Key), opens a verification fiel
 with `job_kind` verify) that the dispatch centre books and dispatches like any other, and sends the
 platform a `verification_order` with the meter. In: the platform's `verification_result` (error %,
 pass or fail, certificate reference) is kept on the request, which it closes, and recorded in the
-job's history; the first result stands (a repeated or later one changes nothing). The job's own
-现场核查 form is still the worker's to complete: it needs his photos.
+job's history; the first result stands (a repeated or later one changes nothing).
+
+The result also finishes the job's 现场核查 (`do_verify`): it is delivered to the job as the BPMN
+message `verification_result` (the task's interrupting boundary event `verify_by_platform`), a
+recorded `message_received` input, so replay is exact and no worker photos are needed. A result
+that arrives before the worker's arrival opened the task waits on its request: the command that
+opens `do_verify` adds, through `on_write` (in the connectors' write hook), a timer (purpose
+`verification_result`) due at once, and the scheduler's pass delivers it (`fire_result`); the
+result's own arrival adds one too, so a delivery that lost a race with another command is retried.
 """
 
 from __future__ import annotations
@@ -16,18 +23,23 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.connectors import outbound
 from engine.core import clock, history, runtime, store
+from engine.core.actors import Actor
 from engine.core.db import Database
-from engine.core.errors import Conflict, InvalidData
-from engine.core.models import meter_verification_t
+from engine.core.errors import Conflict, InvalidData, InvalidState
+from engine.core.models import meter_verification_t, timer_t
+from engine.core.step import Step
 from engine.dispatch import teams
 
 SYSTEM = "verification"
 OPENING, OPEN, PASSED, FAILED = "opening", "open", "passed", "failed"
+#: the job's task the result finishes, the message it arrives as, the timer that delivers a waiting one
+TASK, MESSAGE, PURPOSE = "do_verify", "verification_result", "verification_result"
+ACTOR = Actor(f"system:{SYSTEM}", system=True)
 _MOBILE = re.compile(r"^1\d{10}$")
 _FIELDS = {"customer_name": 100, "address": 200, "meter_no": 40, "account_no": 40, "reason": 500}
 
@@ -126,7 +138,73 @@ def receive_result(db: Database, payload: dict[str, Any], message_id: str) -> tu
             "meter_verified", now, actor=f"system:{SYSTEM}",
             payload={"verification_no": number, "passed": passed, "error_pct": float(error),
                      "certificate_ref": certificate.strip(), "message_id": message_id})])
+        # the safety net: should the delivery below lose a race, the scheduler's next pass delivers it
+        conn.execute(insert(timer_t).values(**_timer(row.instance_id, now)))
+    finish_job(db, row.instance_id)
     return {**out, "applied": True, "status": status}, row.instance_id
+
+
+def finish_job(db: Database, instance_id: int) -> bool:
+    """Deliver the kept result to its job if the job's 现场核查 waits for it now (else it waits for the task)."""
+    with db.read() as conn:
+        row = conn.execute(select(meter_verification_t).where(meter_verification_t.c.instance_id == instance_id)).first()
+    if row is None or row.status not in (PASSED, FAILED):
+        return False
+    try:
+        return _deliver(db, instance_id, row)
+    except Conflict:  # another command moved the job meanwhile: the timer delivers it if it still waits
+        return False
+
+
+def _deliver(db: Database, instance_id: int, row: Any) -> bool:
+    try:
+        if MESSAGE not in runtime.waiting_messages(db, instance_id):
+            return False
+        runtime.send_message(db, instance_id, MESSAGE, result_message(row), actor=ACTOR)
+    except InvalidState:  # the job ended or the task closed meanwhile: the result stays on its request
+        return False
+    return True
+
+
+def result_message(row: Any) -> dict[str, Any]:
+    """What the job records of the platform's result (the message's payload, kept in `meter_verification`)."""
+    return {"verification_no": row.verification_no, "passed": row.passed, "error_pct": row.error_pct,
+            "certificate_ref": row.certificate_ref,
+            "verified_at": row.verified_at.isoformat() if row.verified_at is not None else None}
+
+
+def on_write(conn: Connection, step: Step, written: store.Written) -> list[dict[str, Any]]:
+    """A command that opens a verification job's 现场核查 after its result came adds the timer that delivers it."""
+    if step.instance_id is None or not any(i.get("task_spec") == TASK for i in written.new_items):
+        return []
+    status = conn.execute(select(meter_verification_t.c.status)
+                          .where(meter_verification_t.c.instance_id == step.instance_id)).scalar()
+    if status not in (PASSED, FAILED) or conn.execute(select(timer_t.c.id).where(
+            timer_t.c.instance_id == step.instance_id, timer_t.c.purpose == PURPOSE,
+            timer_t.c.fired_at.is_(None))).first() is not None:  # one waiting delivery is enough
+        return []
+    return [_timer(step.instance_id, step.now)]
+
+
+def _timer(instance_id: int, due: dt.datetime) -> dict[str, Any]:
+    return {"instance_id": instance_id, "task_id": f"{PURPOSE}:{instance_id}", "purpose": PURPOSE, "due_at": due,
+            "payload": {}}
+
+
+def fire_result(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any], now: dt.datetime,
+                worker: str) -> bool:
+    """The scheduler's pass: deliver a result that came before its task opened; the timer fires once."""
+    with db.read() as conn:
+        if conn.execute(select(timer_t.c.fired_at).where(timer_t.c.id == timer_id)).scalar() is not None:
+            return False
+    with db.read() as conn:
+        row = conn.execute(select(meter_verification_t).where(meter_verification_t.c.instance_id == instance_id)).first()
+    # a Conflict goes up: the pass tries again, so a result is never dropped by a race
+    delivered = row is not None and row.status in (PASSED, FAILED) and _deliver(db, instance_id, row)
+    with db.write() as conn:
+        conn.execute(update(timer_t).where(timer_t.c.id == timer_id, timer_t.c.fired_at.is_(None))
+                     .values(fired_at=now))
+    return delivered
 
 
 def get(db: Database, verification_no: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ succeeded before a crash is found by its business key, so a case is followed up 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -112,3 +113,34 @@ def fire_start(db: Database, timer_id: int, instance_id: int, payload: dict[str,
 def open_follow_ups(db: Database, *, group: str | None = "manager") -> list[worklist.TaskRow]:
     """The customer managers' after-sales list: their work list narrowed to the follow-up task."""
     return worklist.items(db, worklist.TaskFilter(task_specs=(TASK,), candidate_group=group), sort="created")
+
+
+@dataclass
+class FollowUp:
+    """One open follow-up as the customer manager's after-sales list shows it."""
+
+    task: worklist.TaskRow
+    case_id: int | None
+    case_no: str | None  # the finished case's application number (its business key)
+    finished_at: dt.datetime | None  # when the case ended
+
+
+def follow_up_list(db: Database, where: worklist.TaskFilter | None = None) -> list[FollowUp]:
+    """The open follow-ups `where` lets one see (the one work-list query), oldest due first, each with
+    the case it follows up and when that case finished."""
+    rows = worklist.items(db, replace(where or worklist.TaskFilter(), task_specs=(TASK,)), sort="due")
+    cases = {r.id: r for r in _cases(db, {c for c in (case_of(t.business_key) for t in rows) if c is not None})}
+    out = []
+    for t in rows:
+        case = cases.get(case_of(t.business_key))  # type: ignore[arg-type]
+        out.append(FollowUp(t, case.id if case else case_of(t.business_key), case.business_key if case else None,
+                            case.ended_at if case else None))
+    return out
+
+
+def _cases(db: Database, ids: set[int]) -> list[Any]:
+    if not ids:
+        return []
+    with db.read() as conn:
+        return list(conn.execute(select(instance_t.c.id, instance_t.c.business_key, instance_t.c.ended_at)
+                                 .where(instance_t.c.id.in_(sorted(ids)))))

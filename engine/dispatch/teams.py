@@ -10,6 +10,7 @@ never gets such jobs.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,12 +184,19 @@ def area_sizes(db: Database) -> dict[str, float]:
         return {r.code: float(r.size_km2) for r in conn.execute(select(area_size_t))}
 
 
+#: the largest area size accepted (km²): a county-level supply area is far below it; a typo is not
+MAX_AREA_KM2 = 100_000
+
+
 def set_area_size(db: Database, area: str, size_km2: float, *, actor: str) -> None:
-    """Record an area's size (km²)."""
+    """Record an area's size (km²), which the load density per area divides by."""
     if area not in AREAS:
-        raise InvalidData("unknown area", details={"area": ["区域须为 urban（城区）或 rural（农村）"]})
-    if isinstance(size_km2, bool) or not isinstance(size_km2, (int, float)) or not 0 < size_km2 < 1_000_000:
-        raise InvalidData("the size is not valid", details={"size_km2": ["面积须为大于0的平方公里数"]})
+        raise InvalidData("区域须为 urban（城区）或 rural（农村）",
+                          details={"area": ["区域须为 urban（城区）或 rural（农村）"]})
+    if (isinstance(size_km2, bool) or not isinstance(size_km2, (int, float)) or not math.isfinite(size_km2)
+            or not 0 < size_km2 <= MAX_AREA_KM2):
+        said = f"面积须为大于0且不超过{MAX_AREA_KM2}的平方公里数"
+        raise InvalidData(said, details={"size_km2": [said]})
     values = {"size_km2": float(size_km2), "updated_at": clock.now(), "updated_by": actor}
     with db.write() as conn:
         if conn.execute(update(area_size_t).where(area_size_t.c.code == area).values(**values)).rowcount == 0:

@@ -122,3 +122,36 @@ def test_the_analysis_page_draws_its_charts(new_context: Any, artifacts: Path, w
     body = Path(info.value.path()).read_bytes()
     assert body.startswith("\ufeff月份,区域".encode())
     assert "城区" in body.decode("utf-8") and "一般工商业" in body.decode("utf-8")
+
+
+def test_an_administrator_types_an_area_size_on_the_analysis_page(new_context: Any, artifacts: Path,
+                                                                   web_db: Database) -> None:
+    from engine.dispatch import teams
+    from tests.browser.support import assert_chinese
+
+    before = teams.area_sizes(web_db)
+    page = sign_in(new_context(), "admin")
+    try:
+        page.get_by_test_id("nav-analysis").click()
+        expect(page).to_have_url(re.compile(r"/analysis$"))
+        box = page.get_by_test_id("area-size-rural")
+        box.click()
+        box.press("Control+a")
+        box.press_sequentially("一千")
+        page.get_by_test_id("area-size-save-rural").click()
+        expect(page.get_by_test_id("flash")).to_contain_text("不是平方公里数")
+        assert teams.area_sizes(web_db) == before
+        box = page.get_by_test_id("area-size-rural")
+        box.click()
+        box.press("Control+a")
+        box.press_sequentially("1300.5")
+        page.get_by_test_id("area-size-save-rural").click()
+        expect(page.get_by_test_id("flash")).to_contain_text("农村面积已改为 1300.5 平方公里")
+        expect(page.get_by_test_id("area-size-rural")).to_have_value("1300.5")
+        expect(page.get_by_test_id("chart-density")).to_have_attribute("data-rendered", "true")
+        assert teams.area_sizes(web_db)["rural"] == 1300.5
+        assert_chinese(page, ignore=("CSV",))  # the file format on the download button
+        page.get_by_test_id("area-sizes").screenshot(path=str(artifacts / "centre-area-sizes.png"))
+    finally:  # the session's other tests see the seeded sizes
+        for area, km2 in before.items():
+            teams.set_area_size(web_db, area, km2, actor="test")
