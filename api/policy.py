@@ -55,6 +55,8 @@ POLICY: dict[str, frozenset[str]] = {
     "users.read": frozenset({"admin", "auditor"}),     # accounts and their groups (audit checks who could act)
     "users.admin": frozenset({"admin"}),
     "calendar.import": frozenset({"admin"}),            # the working-day calendar every deadline counts in
+    "connectors.read": frozenset({"admin", "supervisor"}),  # the connectors' health, queues and dead letters
+    "connectors.redeliver": frozenset({"admin", "supervisor"}),  # queue a connector's dead letter again
     # -- dispatch centre ----------------------------------------------------------------------------
     "dispatch.read": _DISPATCH_READERS,               # board, capacity, teams, appointments, lists
     "dispatch.availability": _DISPATCH_READERS | {"clerk"},  # free slots, for the counter booking a visit

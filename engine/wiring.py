@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.connectors import outbound, systems
+from engine.connectors import call_center, outbound, sms_platform, systems
 from engine.core import clock, runtime, services, step, store, timers
 from engine.deadlines import calendar_import, notices, sla, steps
 from engine.dispatch import after_sales, booking, field, modes, plausibility, rescheduling, works
@@ -69,6 +69,8 @@ def install() -> Installed:
             _add_once(store.CASE_END_HOOKS, *CASE_END_HOOKS)
             _add_once(store.WRITE_HOOKS, steps.on_write, systems.on_write, modes.on_write, after_sales.on_write)
             sinks.CHANNEL_SINKS.setdefault(outbound.CHANNEL, outbound.sink_from_settings)
+            sinks.CHANNEL_SINKS.setdefault(sms_platform.CHANNEL, sms_platform.sink_from_settings)
+            _add_once(field.URGING_HOOKS, call_center.on_urging)
             step.SCRIPT_HELPERS["workdays_before"] = steps.workdays_before
             _add_once(calendar_import.after_import, sla.after_calendar_import)
             _installed = Installed(tuple(sorted(SERVICES)), tuple(sorted(timers.HANDLERS)))

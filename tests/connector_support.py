@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.connectors import outbound, signing
+from engine.connectors import outbound, signing, sms_platform
 from engine.connectors.simulator import Faults, SimulatedPeer, serve
 from engine.core import clock as engine_clock
 from engine.intake import documents
@@ -16,12 +16,13 @@ from engine.messages import outbox
 from engine.messages.sinks import FileSink, RoutedSink
 from tests.api_support import PDF, application_example
 
-SECRETS = {"95598": "secret-95598", "marketing": "secret-marketing"}
+SECRETS = {"95598": "secret-95598", "marketing": "secret-marketing", "callcenter": "secret-callcenter",
+           "sms": "secret-sms", "verification": "secret-verification"}
 POLICY = outbox.RetryPolicy(max_attempts=4, backoff=__import__("datetime").timedelta(seconds=30))
 
 
 class Peers:
-    """Both simulated systems behind one loopback server, reaching the app through its test client."""
+    """The simulated systems behind one loopback server, reaching the app through its test client."""
 
     def __init__(self, app: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         self.client = app.test_client()
@@ -34,7 +35,9 @@ class Peers:
             monkeypatch.setenv(prefix + "SECRET", secret)
             monkeypatch.setenv(prefix + "ENABLED", "1")
             monkeypatch.setenv(prefix + "TIMEOUT", "0.5")
-        self.sink = RoutedSink(FileSink(tmp_path / "outbox.jsonl"), {outbound.CHANNEL: outbound.ConnectorSink()})
+        files = FileSink(tmp_path / "outbox.jsonl")
+        self.sink = RoutedSink(files, {outbound.CHANNEL: outbound.ConnectorSink(),
+                                       sms_platform.CHANNEL: sms_platform.SmsPlatformSink(files)})
 
     def _transport(self, system: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         r = self.client.post(f"/api/v1/inbound/{system}", data=body, headers=headers,

@@ -51,3 +51,32 @@ def test_a_95598_application_runs_with_both_systems(api, peers, clock, tmp_path)
     milestones = [d["milestone"] for d in peers["95598"].of_type("milestone")]
     assert "受理签约" in milestones and "施工接电" in milestones
     assert [d["status"] for d in peers["95598"].of_type("case_closed")] == ["completed"]
+
+
+def test_the_call_centre_rates_a_cases_call_back(api, peers, clock, tmp_path):  # noqa: F811
+    """The case's own 回访 opens, goes to the call centre as a call task, the first call is unreached
+    and the second answered with 4 points: the call-back register has the case's call-back rated 4
+    and the case goes on to its end."""
+    from engine.connectors import call_center
+    from engine.dispatch import field
+
+    db = api.db
+    clock.set(ph.START)
+    status, reply = peers["95598"].send(cs.application_95598(db, tmp_path, "95598-HF"), message_id="hf-app")
+    assert status == 200, reply
+    iid = reply["result"]["instance_id"]
+    ph.drive(db, iid, {"accept": ph.example("accept", channel="web95598")}, until="callback")
+    peer = peers["callcenter"]
+    peer.script += [{"result": "unreached", "duration_s": 0}, {"satisfaction": 4, "duration_s": 75}]
+    peers.deliver(db)
+    assert [r[0] for r in peer.flush()] == [200]  # unreached: the call-back stays open
+    assert "callback" in ph.items(db, iid)
+    clock.advance(hours=2, seconds=1)
+    peers.deliver(db)
+    assert [r[0] for r in peer.flush()] == [200]
+    [record] = field.callbacks(db, instance_id=iid)
+    assert (record["reachable"], record["satisfaction"], record["recorded_by"]) == (True, 4, "process")
+    assert [(t["attempt"], t["status"]) for t in call_center.calls(db, instance_id=iid)] == [(2, "answered"),
+                                                                                           (1, "unreached")]
+    ph.drive(db, iid)
+    assert queries.get_instance(db, iid).status == "completed"

@@ -51,7 +51,8 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     for m in messages:
         when = f"sent={m.sent_at.isoformat()}" if m.sent_at else f"next={m.next_attempt_at.isoformat()}"
         error = f"  error: {m.last_error}" if m.last_error and m.status != "sent" else ""
-        print(f"#{m.id} {m.status} attempts={m.attempts} {m.channel}->{m.recipient} "
+        receipt = f" receipt={m.delivery_state}" if m.delivery_state else ""
+        print(f"#{m.id} {m.status}{receipt} attempts={m.attempts} {m.channel}->{m.recipient} "
               f"{m.template or '-'} {when} key={m.idempotency_key}{error}")
     print(f"{len(messages)} message(s)")
     return 0

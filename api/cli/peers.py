@@ -1,4 +1,4 @@
-"""`yekuo peers`: the simulated 95598 and marketing systems, for demos next to `make run`."""
+"""`yekuo peers`: the simulated 95598, marketing, call centre and SMS systems, for demos next to `make run`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from api.cli.common import Context, Subparsers
 
 def add_parsers(sub: Subparsers) -> None:
     peers = sub.add_parser("peers", help="simulated peer systems").add_subparsers(dest="peers_cmd", required=True)
-    s = peers.add_parser("serve", help="serve the simulated 95598 and marketing systems at /<system>")
+    s = peers.add_parser("serve", help="serve the simulated systems (those with a secret) at /<system>")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8701)
     s.add_argument("--yekuo", default="http://127.0.0.1:8000", help="Yekuo's base URL, for the peers' calls")
@@ -25,7 +25,7 @@ def add_parsers(sub: Subparsers) -> None:
     s.add_argument("--every", type=float, default=5.0, help="seconds between sending queued calls")
     s.set_defaults(func=cmd_peers_serve)
     s = peers.add_parser("send", help="sign and send one call (a JSON file) to Yekuo as a system")
-    s.add_argument("system", choices=["95598", "marketing"])
+    s.add_argument("system", choices=["95598", "marketing", "callcenter", "sms", "verification"])
     s.add_argument("file", type=Path)
     s.add_argument("--id", help="message id (default: a fresh one)")
     s.add_argument("--yekuo", default="http://127.0.0.1:8000")
@@ -39,9 +39,11 @@ def _peers(args: argparse.Namespace, faults: object = None) -> dict[str, object]
     peers = {}
     for system in config.SYSTEMS:
         secret = config.get(system).secret
-        if not secret:
-            raise SystemExit(f"set YEKUO_CONNECTOR_{system.upper()}_SECRET (the same value Yekuo uses)")
-        peers[system] = SimulatedPeer(system, secret, faults or Faults(), transport=http_transport(args.yekuo))
+        if secret:
+            peers[system] = SimulatedPeer(system, secret, faults or Faults(), transport=http_transport(args.yekuo))
+    if not peers:
+        raise SystemExit("set YEKUO_CONNECTOR_<SYSTEM>_SECRET (the same value Yekuo uses) for at least one of "
+                         + ", ".join(config.SYSTEMS))
     return peers
 
 
@@ -67,7 +69,9 @@ def cmd_peers_serve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_peers_send(args: argparse.Namespace, ctx: Context) -> int:
-    peer = _peers(args)[args.system]
+    peer = _peers(args).get(args.system)
+    if peer is None:
+        raise SystemExit(f"set YEKUO_CONNECTOR_{args.system.upper()}_SECRET first")
     status, body = peer.send(json.loads(args.file.read_text(encoding="utf-8")), message_id=args.id)  # type: ignore[attr-defined]
     print(f"{status} {json.dumps(body, ensure_ascii=False)}")
     return 0 if status == 200 else 1

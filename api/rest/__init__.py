@@ -49,11 +49,12 @@ def _blueprints() -> list[Any]:
         notices,
         tasks,
         users,
+        verifications,
     )
 
     return [auth.blp, *deployments.blueprints, instances.blp, tasks.blp, *applications.blueprints, notices.blp,
             *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
-            inbound.blp, *centre.blueprints]
+            inbound.blp, verifications.blp, *centre.blueprints]
 
 
 def _limit_body() -> None:

@@ -80,6 +80,7 @@ def register(app: Flask) -> None:
         audit_pages,
         case_documents,
         centre_pages,
+        connector_pages,
         dispatch_pages,
         kpi_pages,
         modeler_pages,

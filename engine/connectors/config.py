@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from engine.core.errors import NotFound
 
 #: The systems with a connector, by the name used in URLs, channels and settings.
-SYSTEMS: dict[str, str] = {"95598": "95598 供电服务系统", "marketing": "营销系统"}
+SYSTEMS: dict[str, str] = {"95598": "95598 供电服务系统", "marketing": "营销系统", "callcenter": "话务平台",
+                           "sms": "短信平台", "verification": "鉴定平台"}
 #: Inbound calls outside this many seconds of our clock are refused (replays, skewed clocks).
 WINDOW_SECONDS = 300
 

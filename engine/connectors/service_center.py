@@ -6,6 +6,7 @@ case; an `urging` (催办) or `complaint` (投诉) about a case — named by `ap
 `ticket_no` — becomes a notice to the dispatch centre (to acknowledge) and an event in the case's
 history. A call about a case we do not know yet (it overtook its application) is answered 404 and
 not remembered, so the peer's retry applies it once the application is in.
+A `meter_verification` (现场申校) opens a verification field job (`verification`), once per ticket.
 Out: for cases that came from 95598, each customer-visible milestone and the case's end.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.engine import Connection
 
-from engine.connectors import outbound
+from engine.connectors import call_center, outbound, verification
 from engine.core import clock, history, store
 from engine.core.db import Database
 from engine.core.errors import InvalidData, NotFound
@@ -57,6 +58,10 @@ def receive_contact(db: Database, payload: dict[str, Any], message_id: str) -> t
             f"customer_{kind}", now, actor=f"system:{SYSTEM}",
             payload={"text": text, "ticket_no": payload.get("ticket_no"), "message_id": message_id,
                      "notice_id": nid, "caller": payload.get("caller")})])
+        if kind == "urging":  # the call centre calls the customer back about it
+            call_center.on_urging(conn, {"notice_id": nid, "instance_id": iid, "application_no": number, "at": now,
+                                         "title": f"{_TITLES[kind]}：{number}", "body": text,
+                                         "callee": payload.get("caller")})
     return {"instance_id": iid, "application_no": number, "notice_id": nid}, iid
 
 
@@ -81,7 +86,15 @@ def on_write(conn: Connection, step: Step, written: store.Written) -> None:
         outbound.push(step, SYSTEM, "case_closed", f"closed:{status}", status=status)
 
 
-INBOUND = {"application": receive_application, "urging": receive_contact, "complaint": receive_contact}
+def receive_meter_verification(db: Database, payload: dict[str, Any], message_id: str) -> tuple[dict[str, Any], int]:
+    """现场申校 through 95598: a verification field job, once per ticket (`verification`)."""
+    ticket = _text(payload, "ticket_no")
+    opened = verification.request_verification(db, payload.get("request"), source=CLIENT, key=ticket)
+    return {**opened, "ticket_no": ticket}, opened["instance_id"]
+
+
+INBOUND = {"application": receive_application, "urging": receive_contact, "complaint": receive_contact,
+           "meter_verification": receive_meter_verification}
 
 
 def _text(payload: dict[str, Any], key: str, *, limit: int = 64) -> str:

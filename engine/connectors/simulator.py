@@ -1,11 +1,16 @@
-"""A simulated peer of 95598 or the marketing system, for tests and demos (`yekuo peers serve`).
+"""A simulated peer of 95598, the marketing system, the call centre, the SMS platform or the meter
+verification platform, for tests
+and demos (`yekuo peers serve`).
 
 It receives Yekuo's signed documents like the real system: checks the signature, applies each
 message id once (a repeat is answered 200 and applied no more), and can misbehave on purpose —
 hold the answer past the sender's timeout (after applying, as a real peer whose answer got lost),
 answer 503 a number of times, send its own calls twice, or send queued calls newest first. The
-marketing peer answers an `account_request` with an `account_number` call back to Yekuo; both
-peers can send any call (`send`), signed with their secret.
+marketing peer answers an `account_request` with an `account_number` call back to Yekuo, the call
+centre a `call_task` with a `call_result`, the SMS platform an `sms` with a `delivery_receipt`, the
+verification platform a `verification_order` with a `verification_result` (what
+they answer can be scripted, e.g. unreached calls or failed SMS); every peer can send any call
+(`send`), signed with their secret.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class SimulatedPeer:
     applied: dict[str, dict[str, Any]] = field(default_factory=dict)  # message id → document, once each
     outbox: list[dict[str, Any]] = field(default_factory=list)  # calls to Yekuo waiting for `flush`
     replies: list[tuple[int, Any]] = field(default_factory=list)  # what Yekuo answered them
+    script: list[dict[str, Any]] = field(default_factory=list)  # the next answers' fields, in order (then defaults)
     _tries: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -86,6 +92,9 @@ class SimulatedPeer:
             self.outbox.append({"type": "account_number", "application_no": document.get("application_no"),
                                 "account_no": f"30{len(self.applied):08d}",
                                 "issued_at": self.now().isoformat()})
+        answer = ANSWERS.get((self.system, document.get("type")))
+        if answer is not None:
+            self.outbox.append({**answer(document, self.now()), **(self.script.pop(0) if self.script else {})})
         return 200, {"accepted": True}
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
@@ -121,6 +130,28 @@ class SimulatedPeer:
         with self._lock:
             self.outbox[:0] = keep
         return replies
+
+
+def _call_result(document: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    return {"type": "call_result", "task_no": document.get("task_no"), "result": "answered", "satisfaction": 5,
+            "duration_s": 95, "recording_ref": f"rec/{document.get('task_no')}.mp3", "called_at": now.isoformat()}
+
+
+def _receipt(document: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    return {"type": "delivery_receipt", "message_id": document.get("message_id"), "status": "delivered",
+            "reported_at": now.isoformat()}
+
+
+def _verification(document: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    return {"type": "verification_result", "verification_no": document.get("verification_no"), "passed": True,
+            "error_pct": 0.3, "certificate_ref": f"JDZS-{document.get('verification_no')}",
+            "verified_at": now.isoformat()}
+
+
+#: What a peer calls back after applying a document, by (system, document type).
+ANSWERS: dict[tuple[str, Any], Callable[[dict[str, Any], dt.datetime], dict[str, Any]]] = {
+    ("callcenter", "call_task"): _call_result, ("sms", "sms"): _receipt,
+    ("verification", "verification_order"): _verification}
 
 
 def http_transport(base_url: str, timeout: float = 10.0) -> Transport:

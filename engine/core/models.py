@@ -193,6 +193,11 @@ class Outbox(Base):
     next_attempt_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the receiver's delivery receipt (the SMS platform's): delivered, failed, unknown, given_up
+    delivery_state: Mapped[str | None] = mapped_column(String(12))
+    delivery_at: Mapped[dt.datetime | None]
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    resend_of: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
 
 
 class Counter(Base):
@@ -580,4 +585,9 @@ from engine.core.models_centre import (  # noqa: E402,F401  (same metadata)
     dispatch_mode_event_t,
     dispatch_mode_t,
 )
-from engine.core.models_exchange import case_reference_t, inbound_message_t  # noqa: E402,F401  (same metadata)
+from engine.core.models_exchange import (  # noqa: E402,F401  (same metadata)
+    call_task_t,
+    case_reference_t,
+    inbound_message_t,
+    meter_verification_t,
+)

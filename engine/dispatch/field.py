@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from engine.core import actors, clock, history, runtime, store, worklist
 from engine.core.clock import CHINA
@@ -295,15 +297,30 @@ def fire_arrival_check(db: Database, timer_id: int, instance_id: int, payload: d
                                                            work_item_t.c.status == "open",
                                                            work_item_t.c.task_spec.in_(("report_arrival", "dispatch_job")))
                             ).scalar()
-        conn.execute(insert(notice_t).values(
+        title = f"催办：{view.job_no}未报到达"
+        nid = conn.execute(insert(notice_t).values(
             instance_id=instance_id, work_item_id=item, kind="催办", recipient_group="dispatcher",
-            title=f"催办：{view.job_no}未报到达", body=body, requires_ack=True, created_at=now))
+            title=title, body=body, requires_ack=True, created_at=now).returning(notice_t.c.id)).scalar_one()
+        _urged(conn, view, nid, title, body, now)
         appointments.append_history(conn, instance_id, [history.NewEvent(
             "field_arrival_overdue", now, actor="scheduler", task_id=item,
             payload={"job_no": view.job_no, "due_at": appointments.local_iso(view.window_end), "worker": view.worker_name,
                      "to_group": "dispatcher", "timer_worker": worker})])
     return True
 
+
+
+#: Called in the transaction of each arrival 催办 as `hook(conn, urging)` (the call centre connector
+#: turns it into a call to the worker); filled by `engine.wiring`.
+URGING_HOOKS: list[Callable[[Connection, dict[str, Any]], None]] = []
+
+
+def _urged(conn: Connection, view: appointments.AppointmentView, notice_id: int, title: str, body: str,
+           now: dt.datetime) -> None:
+    urging = {"notice_id": notice_id, "instance_id": view.instance_id, "application_no": view.application_no,
+              "title": title, "body": body, "callee": view.worker_name, "mobile": view.worker_mobile, "at": now}
+    for hook in URGING_HOOKS:
+        hook(conn, urging)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,10 +352,11 @@ def urge_arrival(db: Database, job_no: str, *, actor: str) -> int:
             "job_no": view.job_no, "application_no": view.application_no or f"#{view.instance_id}",
             "customer_name": view.customer_name or "客户", "address": view.address or "—", "due": due,
             "worker": view.worker_name or "（未派工）"})
+        title = f"催办：{view.job_no}（{view.team_name}）未报到达"
         nid = conn.execute(insert(notice_t).values(
             instance_id=view.instance_id, work_item_id=None, kind="催办", recipient_group="lead",
-            title=f"催办：{view.job_no}（{view.team_name}）未报到达", body=body, requires_ack=True, created_at=now)
-            .returning(notice_t.c.id)).scalar_one()
+            title=title, body=body, requires_ack=True, created_at=now).returning(notice_t.c.id)).scalar_one()
+        _urged(conn, view, nid, title, body, now)
         appointments.append_history(conn, view.instance_id, [history.NewEvent(
             "field_arrival_urged", now, actor=actor,
             payload={"job_no": view.job_no, "team": view.team, "worker": view.worker_name, "to_group": "lead",

@@ -123,6 +123,8 @@ class MessageView:
     next_attempt_at: dt.datetime
     sent_at: dt.datetime | None
     last_error: str | None
+    delivery_state: str | None = None  # the receiver's receipt (SMS platform): delivered, failed, unknown, given_up
+    resend_of: int | None = None
 
 
 def deliver_due(db: Database, now: dt.datetime | None = None, *, sink: Sink | None = None, batch: int = 50,

@@ -238,6 +238,11 @@ def from_settings(settings: Any) -> Sink:
     return RoutedSink(default, {channel: factory(settings) for channel, factory in CHANNEL_SINKS.items()})
 
 
+def configured(settings: Any) -> Sink:
+    """The sink `YEKUO_OUTBOX_SINK` names, without the channel routes (a channel sink's fallback)."""
+    return _configured(settings)
+
+
 def _configured(settings: Any) -> Sink:
     kind = settings.outbox_sink
     if kind == "file":

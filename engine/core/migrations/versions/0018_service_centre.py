@@ -1,7 +1,7 @@
 """Service centre: case message threads, dispatch modes and their switch chain, area sizes
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0017
 Create Date: 2026-12-03 18:00:00
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from engine.core.column_types import UTCDateTime
 
 revision = '0018'
-down_revision = '0013'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
