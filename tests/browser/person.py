@@ -176,7 +176,8 @@ def chinese_only(page: Page) -> None:
     case's own data carries taken out first)."""
     text = CODES.sub(" ", page.locator("body").inner_text())
     words = [w for w in re.findall(r"[A-Za-z]{3,}", text) if not LATIN_OK.match(w)]
-    assert not words, f"English on a zh-CN page {page.url}: {sorted(set(words))[:20]}"
+    lines = [line for line in text.splitlines() if any(w in line for w in words)][:8]
+    assert not words, f"English on a zh-CN page {page.url}: {sorted(set(words))[:20]} in {lines}"
 
 
 def minute(now: dt.datetime) -> str:
