@@ -47,7 +47,7 @@ def lv_nonres(examples: list[dict[str, Any]], rng: random.Random, today: dt.date
     one_id = rng.random() < 0.3
     data.update(channel=rng.choice(CHANNELS), customer_name=name, customer_category=kind[1], industry=kind[2],
                 id_number=code, contact_name=contact.name, mobile=contact.mobile, address=address, capacity_kw=kw,
-                supply_voltage="380V", small_micro=kw <= 160, one_id_acceptance=one_id,
+                supply_voltage="380V", small_micro=rng.random() < 0.6, one_id_acceptance=one_id,
                 expected_date=(today + dt.timedelta(days=rng.randint(15, 30))).isoformat())
     docs = {"identity": "营业执照.pdf", "commitment_letter": "客户承诺书.pdf"}
     if one_id:

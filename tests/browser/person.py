@@ -87,7 +87,11 @@ class Desk:
     def submit(self, page: Page, spec: str) -> None:
         self.click(page.get_by_test_id("submit"))
         flash = page.get_by_test_id("flash").first
-        expect(flash).to_contain_text("已提交", timeout=10000)
+        try:
+            expect(flash).to_contain_text("已提交", timeout=10000)
+        except AssertionError:
+            self.shot(page, f"refused-{spec}")
+            raise AssertionError(f"{spec} not submitted: {page.get_by_test_id('form-errors').inner_text()}") from None
         self.tally.tasks += 1
         self.shot(page, f"done-{spec}")
 
