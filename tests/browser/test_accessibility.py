@@ -64,5 +64,13 @@ def test_main_pages_pass_axe_and_fit_the_screen(viewport: dict[str, int], new_co
         problems += [f"{path}: {p}" for p in axe_problems(page)]
         width = page.evaluate("document.documentElement.scrollWidth")
         if viewport["width"] == PHONE["width"] and width > PHONE["width"]:
-            problems.append(f"{path}: {width} px wide on a 390 px screen")
+            problems.append(f"{path}: {width} px wide on a 390 px screen: {_wide(page)}")
     assert not problems, "\n".join(problems)
+
+
+def _wide(page: Page) -> list[str]:
+    """The elements that stick out on the right, to say what made the page too wide."""
+    return page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .slice(0, 6).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') +
+                         (e.dataset.testid ? '[' + e.dataset.testid + ']' : ''))""")
