@@ -57,6 +57,10 @@ POLICY: dict[str, frozenset[str]] = {
     "calendar.import": frozenset({"admin"}),            # the working-day calendar every deadline counts in
     "connectors.read": frozenset({"admin", "supervisor"}),  # the connectors' health, queues and dead letters
     "connectors.redeliver": frozenset({"admin", "supervisor"}),  # queue a connector's dead letter again
+    "admin.pages": frozenset({"admin", "supervisor"}),  # the /admin landing (each section checks its own action)
+    "rules.read": frozenset({"admin", "supervisor"}),  # time-limit rule sets, versions, escalation chains
+    "rules.admin": frozenset({"admin"}),                # edit, copy, activate a rule set (every change versioned)
+    "teams.admin": _CENTRE | {"admin"},                 # field teams and their members, on the admin pages too
     # -- dispatch centre ----------------------------------------------------------------------------
     "dispatch.read": _DISPATCH_READERS,               # board, capacity, teams, appointments, lists
     "dispatch.availability": _DISPATCH_READERS | {"clerk"},  # free slots, for the counter booking a visit

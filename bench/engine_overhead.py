@@ -206,13 +206,13 @@ def stored_bytes(db: Database, iid: int) -> dict[str, int]:
 
 def prepare(url: str, model: Path, forms: Path) -> tuple[Database, str]:
     """A database set up as `yekuo init` leaves it (calendar, rule sets), with the model deployed."""
-    from engine.deadlines import calendar_import, rule_sets
+    from engine.deadlines import calendar_import, rule_versions
 
     db = Database(url)
     schema.upgrade(db)
     users.seed_groups(db)
     calendar_import.seed_from_package(db)
-    rule_sets.seed_rule_sets(db)
+    rule_versions.seed_rule_sets(db)
     results = definitions.deploy_paths(db, [model], forms_dir=forms)
     if model.is_dir():  # field jobs book against team capacity
         from tests.process_helpers import seed_field_teams

@@ -23,7 +23,7 @@ from engine.core import config, users
 from engine.core.clock import FixedClock
 from engine.core.db import Database
 from engine.core.models import membership_t, user_t
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from tests import process_helpers
 
 ROLES = [code for code, _ in users.ROLES]
@@ -119,7 +119,7 @@ def seed_deadlines(db: Database) -> None:
     from engine.deadlines import calendar_import
 
     calendar_import.seed_from_package(db, only=range(2025, 2028))
-    rule_sets.seed_rule_sets(db)
+    rule_versions.seed_rule_sets(db)
 
 
 @pytest.fixture

@@ -121,14 +121,25 @@ def complete(db: Database, iid: int, spec: str, data: dict[str, Any] | None = No
     return runtime.complete_task(db, item.id, data, actor=as_group(item))
 
 
-def _answer(item: worklist.WorkItemView, answers: dict[str, Any]) -> dict[str, Any]:
+def offered(db: Database, item: worklist.WorkItemView, data: dict[str, Any]) -> dict[str, Any]:
+    """An example with each choice the case does not offer (a worker of another team, from the
+    form's task-data options) replaced by the first choice it does offer, as a person would pick."""
+    schema = queries.task_detail(db, item.id).form
+    for key, prop in ((schema or {}).get("properties") or {}).items():
+        choices = prop.get("enum") if isinstance(prop, dict) else None
+        if key in data and isinstance(choices, list) and choices and data[key] not in choices:
+            data[key] = choices[0]
+    return data
+
+
+def _answer(db: Database, item: worklist.WorkItemView, answers: dict[str, Any]) -> dict[str, Any]:
     given = answers.get(item.task_spec)
     if isinstance(given, list):  # one answer per visit (loops, repeated field jobs)
         given = given.pop(0) if len(given) > 1 else given[0]
     if given is None:
-        return example(item.form_schema)
+        return offered(db, item, example(item.form_schema))
     if isinstance(given, int):
-        return example(item.form_schema, given)
+        return offered(db, item, example(item.form_schema, given))
     if callable(given):
         return given(item)
     return given
@@ -153,7 +164,7 @@ def drive(db: Database, iid: int, answers: dict[str, Any] | None = None, *, unti
             return done
         rank = {name: n for n, name in enumerate(prefer or [])}
         item = min(open_now, key=lambda i: (rank.get(i.task_spec, len(rank)), i.created_at, i.task_spec))
-        runtime.complete_task(db, item.id, _answer(item, answers), actor=as_group(item))
+        runtime.complete_task(db, item.id, _answer(db, item, answers), actor=as_group(item))
         done.append(item.task_spec)
     raise AssertionError(f"case {iid} did not settle within {limit} tasks: {done[-10:]}")
 

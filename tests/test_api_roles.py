@@ -227,6 +227,21 @@ def _calendar(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
     return "/api/v1/calendar/2030", {"data": CSV_EXAMPLE, "content_type": "text/csv"}
 
 
+def _rules_edit(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    from engine.deadlines import rule_versions
+
+    body = dict(rule_versions.get_version(c.api.db, "sgcc_default")["content"], reason=f"角色测试 {c.unique()}")
+    return "/api/v1/rule-sets/sgcc_default/versions", {"json": body}
+
+
+def _rules_copy(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/rule-sets/sgcc_default/copy", {"json": {"name": f"copy_{c.unique()}", "reason": "角色测试"}}
+
+
+def _rules_activate(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/rule-sets/sgcc_default/activate", {"json": {"version": 1, "reason": "角色测试"}}
+
+
 # -- dispatch centre setups --
 _DISPATCH_DAYS = [dt.date(2026, 3, d) for d in range(3, 28) if dt.date(2026, 3, d).weekday() < 5]
 
@@ -391,6 +406,12 @@ MATRIX: dict[str, Row] = {
     "calendar.list": Row("GET", "/api/v1/calendar", "staff.read"),
     "calendar.export": Row("GET", "/api/v1/calendar/2026", "staff.read"),
     "calendar.import": Row("POST", "", "calendar.import", 200, _calendar),
+    "rules.list": Row("GET", "/api/v1/rule-sets", "rules.read"),
+    "rules.get": Row("GET", "/api/v1/rule-sets/sgcc_default", "rules.read"),
+    "rules.version": Row("GET", "/api/v1/rule-sets/sgcc_default/versions/1", "rules.read"),
+    "rules.edit": Row("POST", "", "rules.admin", 201, _rules_edit),
+    "rules.copy": Row("POST", "", "rules.admin", 201, _rules_copy),
+    "rules.activate": Row("POST", "", "rules.admin", 200, _rules_activate),
     # -- dispatch centre rows --
     "dispatch.teams.list": Row("GET", "/api/v1/teams", "dispatch.read"),
     "dispatch.teams.create": Row("POST", "", "dispatch.centre", 201, _team_create),
@@ -577,6 +598,9 @@ _PATH_OF = {
     "users.update": "/api/v1/users/{username}", "users.deactivate": "/api/v1/users/{username}",
     "calendar.list": "/api/v1/calendar", "calendar.export": "/api/v1/calendar/{year}",
     "calendar.import": "/api/v1/calendar/{year}",
+    "rules.list": "/api/v1/rule-sets", "rules.get": "/api/v1/rule-sets/{name}",
+    "rules.version": "/api/v1/rule-sets/{name}/versions/{version}", "rules.edit": "/api/v1/rule-sets/{name}/versions",
+    "rules.copy": "/api/v1/rule-sets/{name}/copy", "rules.activate": "/api/v1/rule-sets/{name}/activate",
     # -- dispatch centre paths --
     "dispatch.teams.list": "/api/v1/teams", "dispatch.teams.create": "/api/v1/teams",
     "dispatch.teams.get": "/api/v1/teams/{code}", "dispatch.teams.update": "/api/v1/teams/{code}",

@@ -21,7 +21,7 @@ from engine.core import clock as engine_clock
 from engine.core import history
 from engine.core.clock import CHINA
 from engine.core.models import event_t
-from engine.deadlines import calendar, calendar_import, calendar_watch, notices, rule_sets, sla
+from engine.deadlines import calendar, calendar_import, calendar_watch, notices, rule_versions, sla
 from tests.process_helpers import complete, deploy, drive, example, items, start_case
 
 CAL_2027 = Path(__file__).parent / "data" / "calendar" / "2027.csv"
@@ -45,7 +45,7 @@ BOOK = {"book_appointment": _next_weekday}
 @pytest.fixture
 def setup(db, clock):
     calendar_import.seed_from_package(db)  # official through 2026
-    rule_sets.seed_rule_sets(db)  # sgcc_default active
+    rule_versions.seed_rule_sets(db)  # sgcc_default active
     deploy(db)
     return db
 
@@ -267,7 +267,7 @@ def test_accepting_a_10kv_case_today_never_blocks(db, monkeypatch):
     monkeypatch.delenv("YEKUO_CALENDAR_FALLBACK", raising=False)
     assert abs(engine_clock.now() - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(seconds=5)  # not frozen
     calendar_import.seed_from_package(db)
-    rule_sets.seed_rule_sets(db)
+    rule_versions.seed_rule_sets(db)
     deploy(db)
     iid = start_case(db)
     accept = example("accept", 2, power_sources=1, important_customer=False, load_level="2", capacity_kw=1600,

@@ -13,13 +13,13 @@ from engine.core import clock as engine_clock
 from engine.core.db import Database
 from engine.core.errors import NotFound
 from engine.core.worklist import TaskFilter
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from tests.process_helpers import complete, deploy, drive, example, start_case
 
 
 @pytest.fixture
 def bundled(calendar_db: Database, clock: engine_clock.FixedClock) -> Database:
-    rule_sets.seed_rule_sets(calendar_db)
+    rule_versions.seed_rule_sets(calendar_db)
     deploy(calendar_db)
     return calendar_db
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.audit import kpi
 from engine.core import definitions
-from engine.deadlines import calendar_import, rule_sets, sla
+from engine.deadlines import calendar_import, rule_versions, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import complete
 from tests.test_sla import TEST_RULES, at, start_case
@@ -17,7 +17,7 @@ from tests.test_sla import TEST_RULES, at, start_case
 @pytest.fixture
 def month(db, clock):
     calendar_import.seed_from_package(db)
-    rule_sets.load_rule_set(db, TEST_RULES, activate=True)
+    rule_versions.load_rule_set(db, TEST_RULES, activate=True)
     definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
     a = start_case(db, clock, at(2026, 3, 2, 9))
     b = start_case(db, clock, at(2026, 3, 2, 10))

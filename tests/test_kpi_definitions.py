@@ -45,7 +45,7 @@ import pytest
 from engine.audit import kpi
 from engine.core import actors, runtime, timers
 from engine.core.clock import CHINA
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from engine.dispatch import appointments, rescheduling
 from tests.process_helpers import START, deploy, drive, example, start_case
 
@@ -56,8 +56,8 @@ def at(d: int, h: int, mi: int = 0) -> dt.datetime:
 
 @pytest.fixture
 def march(db, clock):
-    rule_sets.seed_rule_sets(db)
-    rule_sets.activate_rule_set(db, "sgcc_default")
+    rule_versions.seed_rule_sets(db)
+    rule_versions.activate_rule_set(db, "sgcc_default")
     deploy(db)
     clock.set(START)
     a = start_case(db)

@@ -16,7 +16,7 @@ from pathlib import Path
 from engine.audit import chains as audit
 from engine.audit import kpi, replay
 from engine.core import actors, runtime, timers
-from engine.deadlines import calendar_import, rule_sets, sla
+from engine.deadlines import calendar_import, rule_versions, sla
 from tests.process_helpers import SCENARIOS, START, deploy, drive, run, start_case
 
 DATA = Path(__file__).parent / "data"
@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data"
 def test_a_month_of_cases_replays_exactly(db, clock):
     calendar_import.seed_from_package(db)
     calendar_import.import_year(db, DATA / "calendar" / "2027.csv", actor="admin")
-    rule_sets.seed_rule_sets(db)
+    rule_versions.seed_rule_sets(db)
     deploy(db)
     ids = [run(name, db, clock).iid for name in SCENARIOS]
     # an operator pause in the middle of a low-voltage case, and a case cancelled half-way

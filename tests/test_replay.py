@@ -10,7 +10,7 @@ from sqlalchemy import update
 from engine.audit import replay
 from engine.core import definitions, runtime, services, timers
 from engine.core.models import event_t
-from engine.deadlines import calendar_import, rule_sets, sla
+from engine.deadlines import calendar_import, rule_versions, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import ACCEPT, actor, complete, drive_engine_model, open_items
 from tests.test_sla import TEST_RULES, at, start_case
@@ -73,7 +73,7 @@ def test_cancelled_case_replays(db, engine_model):
 
 def test_deadlines_with_pauses_replay(db, clock):
     calendar_import.seed_from_package(db)
-    rule_sets.load_rule_set(db, TEST_RULES, activate=True)
+    rule_versions.load_rule_set(db, TEST_RULES, activate=True)
     definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
     iid = start_case(db, clock, at(2026, 2, 13))
     clock.set(at(2026, 2, 24))

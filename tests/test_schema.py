@@ -63,3 +63,33 @@ def test_upgrade_keeps_existing_data(kind, tmp_path):
     finally:
         db.dispose()
         _drop(cleanup)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_time_limits_become_version_one_of_their_rule_set(kind, tmp_path):
+    """0015: the rows of the old `time_limit` table become version 1 of each rule set, on the rule chain."""
+    import datetime as dt
+
+    from engine.audit import chains
+    from engine.deadlines import rule_sets
+
+    db, cleanup = _fresh(kind, tmp_path)
+    try:
+        schema.upgrade(db, "0012")
+        now = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.timezone.utc)
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO rule_set (name, title, source, thresholds, active, loaded_at, loaded_by) "
+                              "VALUES ('old_set', '旧时限', '', :t, :a, :now, 'cli')"),
+                         {"t": '{"prewarn": [0.6], "escalate_after_hours": 3}', "a": True, "now": now})
+            conn.execute(text("INSERT INTO time_limit (rule_set, business_type, sla_key, workdays, assessed, title) "
+                              "VALUES ('old_set', 'hv_single', 'scheme_reply', 15, :a, '供电方案答复')"), {"a": True})
+        schema.upgrade(db)
+        assert "time_limit" not in inspect(db.engine).get_table_names()
+        rules = rule_sets.active_rules(db)
+        assert (rules.name, rules.version, rules.find("hv_single", "scheme_reply").workdays) == ("old_set", 1, 15)
+        assert rules.warnings == [60.0] and rules.level("supervise").delay_hours == 3
+        report = chains.verify_rules(db)
+        assert report.ok and report.events == 1
+    finally:
+        db.dispose()
+        _drop(cleanup)

@@ -13,7 +13,7 @@ from engine.core import definitions, history, runtime, timers
 from engine.core.clock import CHINA
 from engine.core.errors import InvalidState
 from engine.core.models import notice_t, timer_t
-from engine.deadlines import calendar, calendar_import, calendar_watch, notices, rule_sets, sla
+from engine.deadlines import calendar, calendar_import, calendar_watch, notices, rule_sets, rule_versions, sla
 from tests.conftest import ENGINE_MODEL
 from tests.helpers import actor, complete, open_items
 
@@ -36,7 +36,7 @@ def at(y, m, d, h=9, mi=0):
 @pytest.fixture
 def sla_model(db, clock):
     calendar_import.seed_from_package(db)
-    rule_sets.load_rule_set(db, TEST_RULES, activate=True)
+    rule_versions.load_rule_set(db, TEST_RULES, activate=True)
     [result] = definitions.deploy_paths(db, [ENGINE_MODEL / "sla_model.bpmn"], forms_dir=ENGINE_MODEL / "forms")
     return result
 
@@ -130,7 +130,9 @@ def test_thresholds_fire_once_each_to_the_right_people(db, clock, sla_model):
         notes = conn.execute(select(notice_t).where(notice_t.c.work_item_id == item.id).order_by(notice_t.c.id)).all()
     assert [(n.kind, n.recipient_user, n.recipient_group) for n in notes] == [
         ("预警", "wang", None), ("预警", "wang", None), ("超期", None, "lead")]
-    timers.fire_due(db, at(2026, 3, 9, 21, 1))  # deadline + 4 h: supervision for the dispatch centre
+    timers.fire_due(db, at(2026, 3, 9, 21, 1))  # 4 calendar hours on: nothing (the delay is in working hours)
+    assert notices.list_notices(db, groups={"supervisor"}) == []
+    timers.fire_due(db, at(2026, 3, 10, 13, 1))  # 4 working hours after Monday 17:00: Tuesday 13:00
     supervision = notices.list_notices(db, groups={"supervisor"})
     assert len(supervision) == 1 and supervision[0]["requires_ack"]
     notices.acknowledge(db, supervision[0]["id"], actor="supervisor")
@@ -176,7 +178,7 @@ def test_changing_a_rule_keeps_issued_deadlines_until_recompute(db, clock, sla_m
     before = clock_of(db, iid, "scheme_reply").deadline_at
     tighter = {**TEST_RULES, "rules": [dict(r, workdays=3) if r["sla_key"] == "scheme_reply" else r
                                        for r in TEST_RULES["rules"]]}
-    rule_sets.load_rule_set(db, tighter)
+    rule_versions.load_rule_set(db, tighter)
     assert clock_of(db, iid, "scheme_reply").deadline_at == before
     later = start_case(db, clock, at(2026, 3, 2, 10))
     assert clock_of(db, later, "scheme_reply").limit_workdays == 3
@@ -186,8 +188,8 @@ def test_changing_a_rule_keeps_issued_deadlines_until_recompute(db, clock, sla_m
 
 
 def test_regulator_rule_set_can_be_activated(db, clock, sla_model):
-    rule_sets.seed_rule_sets(db)
-    rule_sets.activate_rule_set(db, "regulator_2009")
+    rule_versions.seed_rule_sets(db)
+    rule_versions.activate_rule_set(db, "regulator_2009")
     iid = start_case(db, clock, at(2026, 3, 2))
     assert clock_of(db, iid, "scheme_reply").limit_workdays == 20
     assert rule_sets.active_rules(db).name == "regulator_2009"
@@ -195,9 +197,9 @@ def test_regulator_rule_set_can_be_activated(db, clock, sla_model):
 
 def test_bad_rule_files_are_refused(db, clock):
     with pytest.raises(rule_sets.RuleError, match="workdays must be a whole number"):
-        rule_sets.load_rule_set(db, {**TEST_RULES, "rules": [{"business_type": "x", "sla_key": "y", "workdays": 0}]})
+        rule_versions.load_rule_set(db, {**TEST_RULES, "rules": [{"business_type": "x", "sla_key": "y", "workdays": 0}]})
     with pytest.raises(rule_sets.RuleError, match="appears twice"):
-        rule_sets.load_rule_set(db, {**TEST_RULES, "rules": [TEST_RULES["rules"][0], TEST_RULES["rules"][0]]})
+        rule_versions.load_rule_set(db, {**TEST_RULES, "rules": [TEST_RULES["rules"][0], TEST_RULES["rules"][0]]})
 
 
 def test_thresholds_follow_working_time(db, clock, sla_model):

@@ -28,7 +28,7 @@ from engine.core import clock as engine_clock
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.models import notice_t
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from engine.dispatch import appointments, booking, capacity, works
 from engine.dispatch import lists as dispatch
 from tests import process_helpers as ph
@@ -53,7 +53,7 @@ def web_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def app(web_db: Database, clock: engine_clock.FixedClock) -> Any:
-    rule_sets.seed_rule_sets(web_db)
+    rule_versions.seed_rule_sets(web_db)
     ph.deploy(web_db)
     for role in ROLES:
         users.upsert_user(web_db, role, "demo", [role], display_name=f"演示{role}")

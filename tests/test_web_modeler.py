@@ -19,7 +19,7 @@ from api.app import create_app
 from engine.core import clock as engine_clock
 from engine.core import config, definitions, runtime, users
 from engine.core.db import Database
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from tests.web_support import sign_in
 
 IMPORT = Path(__file__).parent / "data" / "import"
@@ -31,7 +31,7 @@ def app(tmp_path: Path, sqlite_template: Path, clock: engine_clock.FixedClock) -
     target = tmp_path / "web.db"
     shutil.copy(sqlite_template, target)
     db = Database(f"sqlite:///{target}")
-    rule_sets.seed_rule_sets(db)
+    rule_versions.seed_rule_sets(db)
     definitions.deploy_paths(db, [ROOT / "bpmn" / "design_review.bpmn"], forms_dir=ROOT / "forms",
                              actor="analyst", note="首版")
     for name in ("analyst", "clerk", "auditor", "supervisor", "admin"):

@@ -23,7 +23,7 @@ from api.web import NODE_MODULES, views
 from engine.core import clock as engine_clock
 from engine.core import config, queries, users, worklist
 from engine.core.db import Database
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 from tests.api_support import TEST_SECRET
 from tests.process_helpers import example, start_case
 from tests.web_support import csrf_of, sign_in
@@ -49,7 +49,7 @@ def calendar_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
 def app(calendar_db: Database, clock: engine_clock.FixedClock) -> Any:
     from tests.process_helpers import deploy
 
-    rule_sets.seed_rule_sets(calendar_db)
+    rule_versions.seed_rule_sets(calendar_db)
     deploy(calendar_db)
     for name, groups in (("clerk", ["clerk"]), ("dispatcher", ["dispatcher"]), ("auditor", ["auditor"]),
                          ("channel", ["channel"])):

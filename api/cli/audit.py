@@ -35,6 +35,12 @@ def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
     for r in bad:
         print(f"TAMPERED {r}", file=sys.stderr)
     print(f"{len(reports)} chain(s) checked, {len(bad)} broken")
+    rules = audit.verify_rules(ctx.db)
+    if not rules.ok:
+        print(f"TAMPERED rule changes: entry {rules.first_bad_seq} {rules.reason}", file=sys.stderr)
+        bad.append(rules)
+    else:
+        print(f"rule changes: {rules.events} entries, chain intact")
     anchored_ok = True
     if args.anchor:
         from engine.audit import anchor

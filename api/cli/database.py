@@ -16,14 +16,14 @@ def add_parsers(sub: Subparsers) -> None:
 
 def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
     from engine.core import schema, users
-    from engine.deadlines import calendar_import, rule_sets
+    from engine.deadlines import calendar_import, rule_sets, rule_versions
 
     db = ctx.db
     schema.upgrade(db)
     added = users.seed_groups(db)
     calendar_import.seed_from_package(db)
     print(f"database ready at revision {schema.current_revision(db)} ({added} role group(s) added)")
-    loaded = rule_sets.seed_rule_sets(db)
+    loaded = rule_versions.seed_rule_sets(db)
     if loaded:
         print(f"time-limit rule sets loaded: {', '.join(loaded)} (active: {rule_sets.active_rules(db).name})")
     if args.demo:

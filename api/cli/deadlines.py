@@ -105,17 +105,17 @@ def cmd_sla_recompute(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_rules_load(args: argparse.Namespace, ctx: Context) -> int:
-    from engine.deadlines import rule_sets
+    from engine.deadlines import rule_versions
 
-    name = rule_sets.load_rule_set(ctx.db, Path(args.file), actor="cli", activate=args.activate)
+    name = rule_versions.load_rule_set(ctx.db, Path(args.file), actor="cli", activate=args.activate)
     print(f"rule set {name} loaded" + (" and active" if args.activate else ""))
     return 0
 
 
 def cmd_rules_activate(args: argparse.Namespace, ctx: Context) -> int:
-    from engine.deadlines import rule_sets
+    from engine.deadlines import rule_versions
 
-    rule_sets.activate_rule_set(ctx.db, args.name)
+    rule_versions.activate_rule_set(ctx.db, args.name)
     print(f"rule set {args.name} is active")
     return 0
 

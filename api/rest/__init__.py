@@ -47,13 +47,14 @@ def _blueprints() -> list[Any]:
         instances,
         modeling,
         notices,
+        rules,
         tasks,
         users,
         verifications,
     )
 
     return [auth.blp, *deployments.blueprints, instances.blp, tasks.blp, *applications.blueprints, notices.blp,
-            *users.blueprints, calendar.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
+            *users.blueprints, calendar.blp, rules.blp, *dispatch.blueprints, *audit.blueprints, *modeling.blueprints,
             inbound.blp, verifications.blp, *centre.blueprints]
 
 

@@ -30,6 +30,7 @@ reused with another body), 413, 415, 422 (`details` maps field paths to messages
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>Yekuo API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" type="image/svg+xml" href="/favicon.svg">
 <style>
 body{font:14px/1.5 system-ui,"Noto Sans CJK SC",sans-serif;margin:0;color:#1f2933;background:#f5f7fa}
 header{background:#0b4f8a;color:#fff;padding:12px 24px}header h1{margin:0;font-size:20px}

@@ -30,7 +30,6 @@ from engine.core.errors import InvalidData
 from engine.modeling import authoring as modeling
 from engine.modeling import migration
 
-
 check_blp = Blueprint("deployment-checks", __name__, url_prefix="/api/v1/deployments",
                       description="Validate a bundle exactly as a deployment would, without deploying.")
 versions_blp = Blueprint("process-versions", __name__, url_prefix="/api/v1/process-definitions",
@@ -117,7 +116,7 @@ def _selected(body: dict[str, Any]) -> list[int]:
 @migrations_blp.response(200, MigrationCheckSchema)
 @migrations_blp.doc(summary="Dry run: which cases can move, and why not")
 def migration_check(body: dict[str, Any]) -> Any:
-    items = migration.check(db(), _selected(body), body.get("to_version"))
+    items = migration.check(db(), _selected(body), body.get("to_version"), key=body["key"])
     movable = sum(1 for i in items if i.can_migrate)
     return {"items": items, "movable": movable, "blocked": len(items) - movable}
 
@@ -129,7 +128,7 @@ def migration_check(body: dict[str, Any]) -> Any:
 @migrations_blp.doc(summary="Migrate the chosen cases (each one an audited command)")
 def migrate(body: dict[str, Any]) -> Any:
     items = migration.migrate_many(db(), _selected(body), body.get("to_version"), actor=actor().name,
-                                   note=body["note"])
+                                   note=body["note"], key=body["key"])
     return {"items": items, "migrated": sum(1 for i in items if i.migrated)}
 
 

@@ -87,6 +87,8 @@ class ElementChangeSchema(ma.Schema):
     name = fields.String(required=True)
     change = fields.String(required=True, metadata={"enum": ["added", "removed", "changed"]})
     fields_ = fields.List(fields.String(), data_key="fields", attribute="fields", required=True)
+    kind = fields.String(required=True, metadata={"enum": ["element", "flow", "form"],
+                                                  "description": "a flow node, a sequence flow, or a form file"})
 
 
 class DiffSchema(ma.Schema):

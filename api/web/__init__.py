@@ -77,6 +77,7 @@ def ensure_catalogs(app: Flask) -> None:
 def register(app: Flask) -> None:
     """Attach the page blueprint, Babel, the vendor static route."""
     from api.web import (  # noqa: F401 (routes on views.bp)
+        admin_pages,
         audit_pages,
         case_documents,
         centre_pages,
@@ -84,6 +85,8 @@ def register(app: Flask) -> None:
         dispatch_pages,
         kpi_pages,
         modeler_pages,
+        rules_pages,
+        task_pages,
         views,
     )
 
@@ -105,6 +108,14 @@ def register(app: Flask) -> None:
         if entry is None or not filename.endswith(entry[1]):
             abort(404)
         response = send_from_directory(entry[0], filename, max_age=3600)  # safe_join: ../ is a 404
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.get("/favicon.ico")
+    @app.get("/favicon.svg")
+    def favicon() -> Any:
+        """The site icon, for the pages and the API docs (browsers ask for /favicon.ico on their own)."""
+        response = send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

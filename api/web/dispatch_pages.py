@@ -65,7 +65,9 @@ def _back(endpoint: str, **args: Any) -> Any:
 
 
 def _fail(err: YekuoError) -> None:
-    flash(f"{friendly(err)}（{err.message}）", "error")
+    """The refusal in the page's words: the field messages (Chinese) when the engine gave them."""
+    said = "；".join(str(m) for ms in (err.details or {}).values() if isinstance(ms, list) for m in ms)
+    flash(said or friendly(err), "error")
 
 
 @bp.context_processor
@@ -171,7 +173,9 @@ def dispatch_lists() -> Any:
     db = page_db()
     found = dispatch.lists(db, day, slot=slot, team=team, area=_area_arg())
     led = _led_teams() if _may("dispatch.lead") else set()
-    members = {t.code: [m for m in t.members if m.active] for t in teams.list_teams(db)}
+    # each job offers the same choice as its 派工 form: the members of a team doing its job type
+    members = {e.appointment.job_no: appointments.worker_choices(db, e.appointment)
+               for lst in found for e in lst.entries if lst.team in led}
     return render_template("dispatch_lists.html", lists=found, day=day, slot=slot, team=team, led=led,
                            members=members, all_teams=teams.list_teams(db), may_generate=_may("dispatch.centre"),
                            slots=dispatch.SLOTS, status_text=dispatch.STATUS_TEXT, job_types=capacity.JOB_TYPES,
@@ -256,10 +260,25 @@ def _next_step(view: appointments.AppointmentView) -> tuple[str, str | None]:
 @page("field.report")
 def field_page() -> Any:
     user = page_user()
-    day = _today()
+    today = _today()
+    try:
+        day = _day_arg("day", today)
+    except InvalidData as err:
+        _fail(err)
+        day = today
     jobs = [(j, *_next_step(j)) for j in field.jobs_of(page_db(), user.username, day)]
-    return render_template("dispatch_field.html", jobs=jobs, day=day, job_types=capacity.JOB_TYPES,
-                           status_text=dispatch.STATUS_TEXT)
+    return render_template("dispatch_field.html", jobs=jobs, day=day, today=today, job_types=capacity.JOB_TYPES,
+                           status_text=dispatch.STATUS_TEXT, prev_day=day - dt.timedelta(days=1),
+                           next_day=day + dt.timedelta(days=1))
+
+
+def _field_back() -> Any:
+    """Back to the phone page on the day the worker was looking at."""
+    text = request.form.get("day") or ""
+    try:
+        return _back("web.field_page", day=dt.date.fromisoformat(text).isoformat())
+    except ValueError:
+        return redirect(url_for("web.field_page"))
 
 
 @bp.post("/field/<job_no>/arrival")
@@ -271,7 +290,7 @@ def field_arrival(job_no: str) -> Any:
                 time=clock.now().astimezone(CHINA).strftime("%H:%M")), "success")
     except YekuoError as err:
         _fail(err)
-    return redirect(url_for("web.field_page"))
+    return _field_back()
 
 
 @bp.post("/field/<job_no>/completion")
@@ -280,14 +299,14 @@ def field_completion(job_no: str) -> Any:
     summary = (request.form.get("work_summary") or "").strip()
     if not summary:
         flash(_("Describe the work done before reporting completion."), "error")
-        return redirect(url_for("web.field_page"))
+        return _field_back()
     try:
         field.report_completion(page_db(), job_no, actor=page_actor(), work_summary=summary,
                                 customer_signed=request.form.get("customer_signed") == "on")
         flash(_("Completion reported for %(job)s.", job=job_no), "success")
     except YekuoError as err:
         _fail(err)
-    return redirect(url_for("web.field_page"))
+    return _field_back()
 
 
 # -- capacity week grid ------------------------------------------------------------------------------

@@ -22,10 +22,8 @@ from api.web.views import bp, page, page_db, page_user
 from engine.core import definitions
 from engine.core.errors import InvalidData, NotFound
 from engine.deadlines import sla
-from engine.modeling import arena
+from engine.modeling import arena, called, migration
 from engine.modeling import authoring as modeling
-from engine.modeling import migration
-
 
 NEW_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" \
@@ -76,8 +74,9 @@ def _form_names() -> list[str]:
 def modeler_index() -> Any:
     db = page_db()
     processes = []
+    inside = migration.called_cases_all(db)  # one pass over running cases for every called key
     for d in definitions.list_definitions(db, latest_only=True):
-        found = migration.versions(db, d.key)
+        found = migration.versions(db, d.key, inside.get(d.key, {}))
         processes.append({"latest": found[0], "versions": found, "running": sum(v.running for v in found)})
     return render_template("modeler_index.html", processes=processes,
                            may_edit=policy.may(page_user().groups, "models.edit"))
@@ -140,7 +139,8 @@ def modeler_edit(key: str) -> Any:
                   "deployed_by": "", "note": ""}
     else:
         source = modeling.version_sources(db, definitions.latest_id(db, key, _version_arg()))
-    latest = None if key == "new" else migration.versions(db, key)[0]
+    found = [] if key == "new" else migration.versions(db, key)
+    latest = found[0] if found else None
     config = {
         "key": source["key"], "version": source["version"], "main": source["main"], "files": source["files"],
         "forms": source["forms"], "serverForms": _form_names(), "operators": modeling.service_operators(),
@@ -153,7 +153,9 @@ def modeler_edit(key: str) -> Any:
         "lang": "en" if str(request.args.get("lang") or "") == "en" else "zh_CN",
         "text": _texts(), "problemTexts": problem_texts.for_page(),
     }
-    return render_template("modeler_edit.html", source=source, config=config, latest=latest)
+    used_by = [] if key == "new" else called.used_by(db, key)
+    return render_template("modeler_edit.html", source=source, config=config, latest=latest, used_by=used_by,
+                           running=sum(v.running for v in found))
 
 
 @bp.post("/modeler/import")
@@ -214,7 +216,7 @@ def modeler_versions(key: str) -> Any:
         "diffUrl": url_for("process-versions.diff", key=key, **{"from": from_v, "to": to_v}),
         "text": {"added": _("Added"), "removed": _("Removed"), "changed": _("Changed"),
                  "loadFailed": _("The diagram could not be drawn."), "noChanges": _("No differences."),
-                 "fields": _("changed: %(f)s", f="%(f)s")},
+                 "fields": _("changed: %(f)s", f="%(f)s"), "flow": _("Sequence flow"), "form": _("Form file")},
     }
     return render_template("modeler_versions.html", key=key, versions=found, from_v=from_v, to_v=to_v,
                            config=config, may_edit=policy.may(page_user().groups, "models.edit"))
@@ -239,6 +241,7 @@ def modeler_migrate(key: str) -> Any:
     config = {
         "key": key, "from": from_v, "to": to_v, "csrf": auth.csrf_token(),
         "checkUrl": url_for("migrations.migration_check"), "migrateUrl": url_for("migrations.migrate"),
+        "versionsUrl": url_for("process-versions.list_versions", key=key),
         "revertUrl": url_for("migrations.revert", instance_id=1).replace("/1/revert", "/__ID__/revert"),
         "caseUrl": url_for("web.case", instance_id=0).replace("/0", "/__ID__"),
         "text": {"can": _("Can move"), "cannot": _("Cannot move"), "migrated": _("Migrated"),
@@ -246,7 +249,10 @@ def modeler_migrate(key: str) -> Any:
                                                                                           n="%(n)s"),
                  "chooseSome": _("Choose at least one case."), "network": _("The server could not be reached."),
                  "summary": _("%(a)s can move, %(b)s cannot.", a="%(a)s", b="%(b)s"),
-                 "done": _("%(n)s case(s) migrated.", n="%(n)s"), "failed": _("The request failed:")},
+                 "done": _("%(n)s case(s) migrated.", n="%(n)s"), "failed": _("The request failed:"),
+                 "confirm": _("Move %(n)s case(s) from version %(a)s to version %(b)s?", n="%(n)s", a="%(a)s", b="%(b)s"),
+                 "running": _("%(n)s running", n="%(n)s"),
+                 "all": _("All %(n)s running cases of v%(v)s", n="%(n)s", v="%(v)s")},
     }
     return render_template("modeler_migrate.html", key=key, versions=found, from_v=from_v, to_v=to_v, cases=cases,
                            steps=steps, config=config)

@@ -14,7 +14,6 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,7 +79,8 @@ def _page_context() -> dict[str, Any]:
         counts = worklist.counts(page_db(), user=user.username, groups=user.groups, now=clock.now())
     return {"user": user, "demo": is_demo(), "csrf_token": auth.csrf_token, "counts": counts,
             "labels": labels, "label": labels.label, "read_all": bool(user and policy.may(user.groups, "tasks.read_all")),
-            "may_start": bool(user and policy.may(user.groups, "cases.start")), "vendor_ready": vendor_ready()}
+            "may_start": bool(user and policy.may(user.groups, "cases.start")), "vendor_ready": vendor_ready(),
+            "person": display_name}  # a username as the person's display name
 
 
 @bp.errorhandler(YekuoError)
@@ -92,7 +92,18 @@ def _page_error(err: YekuoError) -> Any:
         return redirect(url_for("web.login", next=_here()))
     if isinstance(err, auth.CsrfError) and request.endpoint == "web.login":
         return _login_page(error=friendly(err), status=400)
-    return render_template("error.html", message=friendly(err), detail=err.message, status=err.status), err.status
+    return render_template("error.html", message=friendly(err), detail=_page_detail(err), status=err.status), err.status
+
+
+def _page_detail(err: YekuoError) -> str:
+    """The line under an error page's message: who the page is for (a 403), in the page's language;
+    the engine's own English wording only on English pages."""
+    action = getattr(current_app.view_functions.get(request.endpoint or ""), "policy_action", None)
+    user = auth.current_user()
+    if isinstance(err, Forbidden) and action and user is not None and not policy.may(user.groups, action):
+        roles = "、".join(str(labels.label(labels.ROLES, r)) for r in policy.holders(action))
+        return _("This page is for: %(roles)s.", roles=roles)
+    return err.message if str(session.get("lang")) == "en" else ""
 
 
 def _wants_json() -> bool:
@@ -211,45 +222,6 @@ def index() -> Any:
     return redirect(url_for("web.my_tasks"))
 
 
-# -- task lists -------------------------------------------------------------------------------------
-
-def _task_list(scope: str) -> Any:
-    user = page_user()
-    now = clock.now()
-    business_type = request.args.get("type") or None
-    if business_type not in labels.BUSINESS_TYPES:
-        business_type = None
-    overdue = request.args.get("overdue") == "1"
-    page_no = page_number()
-    where = worklist.TaskFilter(business_type=business_type, overdue=True if overdue else None, now=now)
-    if scope == "mine":
-        where = replace(where, assignee=user.username)
-    elif scope == "group":
-        where = replace(where, visible_groups=user.groups, unassigned=True)
-    rows, total = worklist.search(page_db(), where, sort="due", limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
-    return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
-                           pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=business_type or "",
-                           overdue=overdue, now=now, due_state=due_state)
-
-
-@bp.get("/tasks")
-@page("staff.read")
-def my_tasks() -> Any:
-    return _task_list("mine")
-
-
-@bp.get("/tasks/group")
-@page("staff.read")
-def group_tasks() -> Any:
-    return _task_list("group")
-
-
-@bp.get("/tasks/all")
-@page("tasks.read_all")
-def all_tasks() -> Any:
-    return _task_list("all")
-
-
 # -- one task ---------------------------------------------------------------------------------------
 
 def _may_view(user: users.UserInfo, item: worklist.WorkItemView) -> bool:
@@ -278,8 +250,10 @@ def fresh_example(schema: dict[str, Any], today: dt.date) -> dict[str, Any] | No
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples or not isinstance(examples[0], dict):
         return None
-    example = dict(examples[0])
     props = schema.get("properties") or {}
+    # a choice the case does not offer (a worker of another team) is left for the person to choose
+    example = {k: v for k, v in examples[0].items()
+               if not isinstance((props.get(k) or {}).get("enum"), list) or v in props[k]["enum"]}
     dates = {k: dt.date.fromisoformat(v) for k, v in example.items()
              if isinstance(v, str) and len(v) == 10 and (props.get(k) or {}).get("format") in ("date", "date-not-past")
              and _is_date(v)}
@@ -396,13 +370,28 @@ def complete(item_id: str) -> Any:
         text = _("Submitted: %(task)s. The case is complete.", task=item.name)
     else:
         text = _("Submitted: %(task)s.", task=item.name)
-    flash(text, "success")
     actor = page_actor()
     follow = [i for i in outcome.new_items if actor.may_work_in(i.candidate_group)]
     # the same person goes on with the case's next step when it is theirs (the clerk signs the
-    # contract right after accepting, with the customer still at the counter)
-    target = url_for("web.task", item_id=follow[0].id) if follow else url_for("web.my_tasks")
+    # contract right after accepting, with the customer still at the counter), else with the
+    # next task they hold; with none left, back to the list
+    if follow:
+        target = url_for("web.task", item_id=follow[0].id)
+    else:
+        target, note = next_task(actor.name, done=item_id)
+        text = f"{text} {note}"
+    flash(text, "success")
     return jsonify(ok=True, redirect=target, instance=outcome.instance_id)
+
+
+def next_task(username: str, *, done: str) -> tuple[str, str]:
+    """Where a person goes after finishing a task, and the note saying so: their next held task
+    (most urgent first), else their list with a note that nothing is left."""
+    rows, _n = worklist.search(page_db(), worklist.TaskFilter(assignee=username), sort="due", limit=2)
+    following = next((r for r in rows if r.id != done), None)
+    if following is not None:
+        return url_for("web.task", item_id=following.id), _("Your next task: %(task)s.", task=following.name)
+    return url_for("web.my_tasks"), _("You hold no more tasks. Claim the next one from Group tasks.")
 
 
 # -- cases ------------------------------------------------------------------------------------------
@@ -501,6 +490,8 @@ def event_summary(ev: Any, payload: dict[str, Any], names: dict[str, str],
         return str(payload.get("reason", ""))
     if kind in ("instance_migrated", "instance_migration_reverted"):
         text = f"v{payload.get('from_version', '')} → v{payload.get('to_version', '')}"
+        if payload.get("called_name"):
+            text = f"{payload['called_name']} {text}"
         return text + (f" · {payload['note']}" if payload.get("note") else "")
     if kind.startswith("field_"):
         parts = [payload.get("job_no"), payload.get("team"), payload.get("worker") or payload.get("worker_name")]

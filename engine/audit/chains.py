@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from engine.core import clock, history
 from engine.core.db import Database
 from engine.core.errors import NotFound
-from engine.core.models import event_t, instance_t
+from engine.core.models import event_t, instance_t, rule_audit_t
 
 
 def verify(db: Database, instance_id: int | None = None) -> list[history.ChainReport]:
@@ -37,6 +37,16 @@ def verify(db: Database, instance_id: int | None = None) -> list[history.ChainRe
     for iid in sorted(set(heads) | set(by_instance)):
         reports.append(history.verify_rows(iid, by_instance.get(iid, []), heads.get(iid, (0, history.GENESIS))))
     return reports
+
+
+def verify_rules(db: Database) -> history.ChainReport:
+    """The chain of rule-set changes (`rule_versions`), checked like a case's (reported as instance 0)."""
+    from types import SimpleNamespace
+
+    with db.read() as conn:
+        rows = [SimpleNamespace(instance_id=0, task_id=None, task_spec=None, **r._mapping)
+                for r in conn.execute(select(rule_audit_t).order_by(rule_audit_t.c.seq))]
+    return history.verify_rows(0, rows)
 
 
 def events(db: Database, instance_id: int, *, types: list[str] | None = None,

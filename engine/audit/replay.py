@@ -186,14 +186,11 @@ def _service_record(ev: Any) -> dict[str, Any]:
 
 
 def _migrate(db: Database, step: Any, payload: dict[str, Any]) -> Any:
-    """Move the replayed workflow to the version the case was moved to, as the migration did."""
-    from engine.modeling.migration import _move
+    """Move the replayed workflow to the version the case was moved to, as the migration did
+    (of its main process, or of the called process the event names)."""
+    from engine.modeling.migration import replay_move
 
-    target = definitions.load(db, payload["to_definition_id"])
-    _move(step.wf, target)
-    step.definition = target
-    step.advance()
-    return target
+    return replay_move(db, step, payload)
 
 
 def _apply(step: Any, ev: Any) -> None:

@@ -6,6 +6,8 @@ sign in, and tokens already issued stop working.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +31,19 @@ def _check_groups(db: Database, groups: list[str]) -> list[str]:
     return sorted(set(groups))
 
 
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,80}$")
+
+
+def _check_names(username: str | None, display_name: str | None) -> None:
+    problems = {}
+    if username is not None and not _USERNAME.match(username):
+        problems["username"] = ["用户名为2至80位字母、数字、_ . -"]
+    if display_name is not None and not 1 <= len(display_name.strip()) <= 100:
+        problems["display_name"] = ["姓名为1至100个字"]
+    if problems:
+        raise InvalidData("the account is not valid", details=problems)
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise InvalidData("the password is too short",
@@ -50,6 +65,7 @@ def list_users(db: Database, *, group: str | None = None, active: bool | None = 
 
 def create_user(db: Database, username: str, password: str, groups: list[str],
                 display_name: str | None = None) -> users.UserInfo:
+    _check_names(username, display_name)
     _check_password(password)
     groups = _check_groups(db, groups)
     try:
@@ -70,6 +86,7 @@ def create_user(db: Database, username: str, password: str, groups: list[str],
 
 def update_user(db: Database, username: str, *, groups: list[str] | None = None, active: bool | None = None,
                 display_name: str | None = None, password: str | None = None) -> users.UserInfo:
+    _check_names(None, display_name)
     if groups is not None:
         groups = _check_groups(db, groups)
     if password is not None:

@@ -153,6 +153,13 @@ class Codec:
         workflow.subprocess_specs = specs
         return workflow
 
+    def called_inside(self, blob: bytes) -> tuple[dict[str, int], set[str]]:
+        """Without restoring the workflow: the called versions a stored state bound (key ->
+        definition id) and the called processes it is inside now (subprocesses not completed)."""
+        dct = orjson.loads(decompress(blob))
+        active = {sp.get("spec") for sp in (dct.get("subprocesses") or {}).values() if not sp.get("completed")}
+        return dict(dct.get(CALLED_KEY) or {}), {name for name in active if isinstance(name, str)}
+
     def to_jsonable(self, value: Any) -> Any:
         """Task data as plain JSON types (datetimes and the like in Spiff's typed form)."""
         return orjson.loads(orjson.dumps(value, default=self._default,

@@ -72,7 +72,10 @@ def _walk(node: Any, fill: Any) -> Any:
         found = _placeholder(node)
         out = {k: _walk(v, fill) for k, v in node.items() if not (found and k == found[0])}
         if found:
-            out.update(fill(*found))
+            extra = fill(*found)
+            if isinstance(out.get("options"), dict) and isinstance(extra.get("options"), dict):
+                extra["options"] = {**out["options"], **extra["options"]}
+            out.update(extra)
         return out
     if isinstance(node, list):
         return [_walk(v, fill) for v in node]
@@ -86,8 +89,9 @@ def resolve(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 
     def fill(key: str, var: str) -> dict[str, Any]:
         options = _options(data, var)
-        if key == "enum":
-            return {"enum": [v for v, _ in options]} if options else {"not": {}}
+        if key == "enum":  # the labels as json-editor's `options.enum_titles`, which the task page shows
+            return ({"enum": [v for v, _ in options], "options": {"enum_titles": [label for _, label in options]}}
+                    if options else {"not": {}})
         return {key: [{"const": v, "title": label} for v, label in options] or [{"not": {}}]}
 
     return _walk(copy.deepcopy(schema), fill)

@@ -134,6 +134,20 @@ class WorkItem(Base):
     claimed_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(80))
+    # 跟进日期: the day its holder means to come back to it (set on the task page, a work-list filter)
+    follow_up_on: Mapped[dt.date | None]
+
+
+class SavedFilter(Base):
+    """A work-list filter a user named to pick again later; only its owner sees it."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_filter_username_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(60))
+    params: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
 
 
 class Timer(Base):
@@ -225,22 +239,36 @@ class RuleSet(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     thresholds: Mapped[dict[str, Any]]
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_version: Mapped[int | None]
     loaded_at: Mapped[dt.datetime]
     loaded_by: Mapped[str] = mapped_column(String(80))
 
 
-class TimeLimit(Base):
-    """One limit in working days for a business type (or `*`) and a step's SLA key."""
+class RuleSetVersion(Base):
+    """One version of a rule set: its whole content (limits, warnings, escalation chain), immutable."""
 
-    __tablename__ = "time_limit"
-    __table_args__ = (UniqueConstraint("rule_set", "business_type", "sla_key", name="uq_time_limit_rule"),)
+    __tablename__ = "rule_set_version"
+    __table_args__ = (UniqueConstraint("rule_set", "version", name="uq_rule_set_version"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rule_set: Mapped[str] = mapped_column(ForeignKey("rule_set.name", ondelete="CASCADE"))
-    business_type: Mapped[str] = mapped_column(String(20))
-    sla_key: Mapped[str] = mapped_column(String(60))
-    workdays: Mapped[int]
-    assessed: Mapped[bool] = mapped_column(Boolean, default=True)
-    title: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[int]
+    content: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RuleAudit(Base):
+    """The hash chain of rule-set changes (versions saved, activations), verified like a case's."""
+
+    __tablename__ = "rule_audit"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime]
+    actor: Mapped[str | None] = mapped_column(String(80))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class SlaClock(Base):
@@ -255,8 +283,10 @@ class SlaClock(Base):
     sla_key: Mapped[str] = mapped_column(String(60))
     title: Mapped[str] = mapped_column(String(200), default="")
     rule_set: Mapped[str] = mapped_column(String(60))
+    rule_version: Mapped[int | None]
     business_type: Mapped[str] = mapped_column(String(20))
     limit_workdays: Mapped[int]
+    limit_hours: Mapped[int | None]
     assessed: Mapped[bool] = mapped_column(Boolean, default=True)
     started_at: Mapped[dt.datetime]
     deadline_at: Mapped[dt.datetime]
@@ -349,204 +379,6 @@ class Document(Base):
     instance_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
 
 
-# ---------------------------------------------------------------------------------------------
-# the dispatch centre (engine.dispatch.teams, capacity, booking, dispatch, field, works)
-
-_BIG = BigInteger().with_variant(Integer, "sqlite")
-#: Appointment statuses that hold capacity; a case has at most one such appointment per job type.
-ACTIVE_APPOINTMENT = "status IN ('booked', 'dispatched', 'arrived')"
-
-
-class Team(Base):
-    """A field team (班所) with its area (urban / rural); members in `team_member`."""
-
-    __tablename__ = "team"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
-    name: Mapped[str] = mapped_column(String(100))
-    area: Mapped[str] = mapped_column(String(10))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime]
-    created_by: Mapped[str] = mapped_column(String(80))
-
-
-class TeamMember(Base):
-    """A lead or worker of a team; `username` links a system user (the lead who dispatches)."""
-
-    __tablename__ = "team_member"
-    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_team_member_team_name"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(40))
-    mobile: Mapped[str] = mapped_column(String(20))
-    username: Mapped[str | None] = mapped_column(String(80))
-    role: Mapped[str] = mapped_column(String(10))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    added_at: Mapped[dt.datetime]
-
-
-class CapacityReport(Base):
-    """One version of a team's capacity (承载力) for a job type: a week (7 daily numbers from its
-    Monday, `kind` week) or one adjusted day (`kind` day). The highest version counts; the rows are
-    the history of who reported what, when."""
-
-    __tablename__ = "capacity_report"
-    __table_args__ = (UniqueConstraint("team_id", "job_type", "kind", "day", "version",
-                                       name="uq_capacity_report_version"),)
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
-    job_type: Mapped[str] = mapped_column(String(10))
-    kind: Mapped[str] = mapped_column(String(6))
-    day: Mapped[dt.date]
-    days: Mapped[list[Any]]
-    version: Mapped[int]
-    reported_at: Mapped[dt.datetime]
-    reported_by: Mapped[str] = mapped_column(String(80))
-    note: Mapped[str] = mapped_column(Text, default="")
-
-
-class CapacityUsage(Base):
-    """How many jobs are booked on a team's day for a job type: the row the guarded UPDATE of a
-    booking increments only while it stays below the day's capacity."""
-
-    __tablename__ = "capacity_usage"
-    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(primary_key=True)
-    job_type: Mapped[str] = mapped_column(String(10), primary_key=True)
-    booked: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Appointment(Base):
-    """A booked field job (预约): mode, team, day and window, then dispatch, arrival, completion."""
-
-    __tablename__ = "appointment"
-    __table_args__ = (
-        Index("uq_appointment_active_job", "job_key", unique=True, postgresql_where=text(ACTIVE_APPOINTMENT),
-              sqlite_where=text(ACTIVE_APPOINTMENT)),
-        Index("ix_appointment_team_day", "team_id", "day", "slot"),
-    )
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    job_no: Mapped[str] = mapped_column(String(32), unique=True)
-    job_key: Mapped[str] = mapped_column(String(80))
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
-    job_type: Mapped[str] = mapped_column(String(10))
-    mode: Mapped[str] = mapped_column(String(10))
-    request: Mapped[dict[str, Any]]
-    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
-    area: Mapped[str] = mapped_column(String(10))
-    day: Mapped[dt.date]
-    slot: Mapped[str] = mapped_column(String(2))
-    window_start: Mapped[dt.datetime]
-    window_end: Mapped[dt.datetime]
-    status: Mapped[str] = mapped_column(String(12), index=True)
-    application_no: Mapped[str | None] = mapped_column(String(64))
-    customer_name: Mapped[str | None] = mapped_column(String(100))
-    address: Mapped[str | None] = mapped_column(String(200))
-    mobile: Mapped[str | None] = mapped_column(String(20))
-    worker_name: Mapped[str | None] = mapped_column(String(40))
-    worker_mobile: Mapped[str | None] = mapped_column(String(20))
-    planned_at: Mapped[dt.datetime | None]
-    route_seq: Mapped[int | None]
-    arrived_at: Mapped[dt.datetime | None]
-    completed_at: Mapped[dt.datetime | None]
-    booked_at: Mapped[dt.datetime]
-    booked_by: Mapped[str] = mapped_column(String(80))
-    updated_at: Mapped[dt.datetime]
-    note: Mapped[str] = mapped_column(Text, default="")
-
-
-class AppointmentLog(Base):
-    """Everything that happened to an appointment: booked, rescheduled, cancelled, dispatched…"""
-
-    __tablename__ = "appointment_log"
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), index=True)
-    at: Mapped[dt.datetime]
-    actor: Mapped[str] = mapped_column(String(80))
-    action: Mapped[str] = mapped_column(String(20))
-    details: Mapped[dict[str, Any]]
-
-
-class DispatchList(Base):
-    """A team's dispatch list (派工单) for a day's morning or afternoon: made once per team/day/slot."""
-
-    __tablename__ = "dispatch_list"
-    __table_args__ = (UniqueConstraint("team_id", "day", "slot", name="uq_dispatch_list_team_day_slot"),)
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
-    day: Mapped[dt.date]
-    slot: Mapped[str] = mapped_column(String(2))
-    generated_at: Mapped[dt.datetime]
-    generated_by: Mapped[str] = mapped_column(String(80))
-
-
-class DispatchEntry(Base):
-    """One job on a dispatch list, at its place in the route; `late` if booked after the list was made."""
-
-    __tablename__ = "dispatch_entry"
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("dispatch_list.id", ondelete="CASCADE"), index=True)
-    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), unique=True)
-    seq: Mapped[int]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    added_at: Mapped[dt.datetime]
-
-
-class CallbackRecord(Base):
-    """A call-back (回访) after a field job: reached or not, satisfaction 1–5, problems and their follow-up."""
-
-    __tablename__ = "callback_record"
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
-    job_no: Mapped[str] = mapped_column(String(32), unique=True)
-    job_type: Mapped[str] = mapped_column(String(10))
-    called_at: Mapped[dt.datetime]
-    reachable: Mapped[bool]
-    satisfaction: Mapped[int | None]
-    problems: Mapped[str] = mapped_column(Text, default="")
-    follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
-    follow_up_status: Mapped[str | None] = mapped_column(String(10), index=True)
-    resolution: Mapped[str] = mapped_column(Text, default="")
-    resolved_at: Mapped[dt.datetime | None]
-    resolved_by: Mapped[str | None] = mapped_column(String(80))
-    recorded_at: Mapped[dt.datetime]
-    recorded_by: Mapped[str] = mapped_column(String(80))
-
-
-class WorksEntry(Base):
-    """A case on the works tracking list (清册): the customer's internal works or the external (grid) works."""
-
-    __tablename__ = "works_entry"
-    __table_args__ = (UniqueConstraint("instance_id", "kind", name="uq_works_entry_instance_kind"),)
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(10))
-    title: Mapped[str] = mapped_column(String(200))
-    application_no: Mapped[str | None] = mapped_column(String(64))
-    customer_name: Mapped[str | None] = mapped_column(String(100))
-    address: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(12), index=True)
-    next_follow_up: Mapped[dt.date | None]
-    interval_days: Mapped[int]
-    work_item_id: Mapped[str | None] = mapped_column(String(36))
-    source: Mapped[str] = mapped_column(String(10))
-    created_at: Mapped[dt.datetime]
-    updated_at: Mapped[dt.datetime]
-    done_at: Mapped[dt.datetime | None]
-
-
-class WorksLog(Base):
-    """One follow-up of a works entry: who, when, the status found, the note, the next date."""
-
-    __tablename__ = "works_log"
-    id: Mapped[int] = mapped_column(_BIG, primary_key=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("works_entry.id", ondelete="CASCADE"), index=True)
-    at: Mapped[dt.datetime]
-    actor: Mapped[str] = mapped_column(String(80))
-    status: Mapped[str] = mapped_column(String(12))
-    note: Mapped[str] = mapped_column(Text, default="")
-    next_follow_up: Mapped[dt.date | None]
-
 
 group_t = Group.__table__
 user_t = User.__table__
@@ -554,36 +386,41 @@ membership_t = Membership.__table__
 definition_t = ProcessDefinition.__table__
 instance_t = ProcessInstance.__table__
 work_item_t = WorkItem.__table__
+saved_filter_t = SavedFilter.__table__
 timer_t = Timer.__table__
 event_t = Event.__table__
 counter_t = Counter.__table__
 scheduler_beat_t = SchedulerBeat.__table__
 outbox_t = Outbox.__table__
 rule_set_t = RuleSet.__table__
-time_limit_t = TimeLimit.__table__
+rule_set_version_t = RuleSetVersion.__table__
+rule_audit_t = RuleAudit.__table__
 sla_clock_t = SlaClock.__table__
 sla_pause_t = SlaPause.__table__
 notice_t = Notice.__table__
 calendar_day_t = CalendarDay.__table__
 application_t = Application.__table__
 document_t = Document.__table__
-team_t = Team.__table__
-team_member_t = TeamMember.__table__
-capacity_report_t = CapacityReport.__table__
-capacity_usage_t = CapacityUsage.__table__
-appointment_t = Appointment.__table__
-appointment_log_t = AppointmentLog.__table__
-dispatch_list_t = DispatchList.__table__
-dispatch_entry_t = DispatchEntry.__table__
-callback_record_t = CallbackRecord.__table__
-works_entry_t = WorksEntry.__table__
-works_log_t = WorksLog.__table__
 
 from engine.core.models_centre import (  # noqa: E402,F401  (same metadata)
     area_size_t,
     case_message_t,
     dispatch_mode_event_t,
     dispatch_mode_t,
+)
+from engine.core.models_dispatch import (  # noqa: E402,F401  (same metadata)
+    ACTIVE_APPOINTMENT,
+    appointment_log_t,
+    appointment_t,
+    callback_record_t,
+    capacity_report_t,
+    capacity_usage_t,
+    dispatch_entry_t,
+    dispatch_list_t,
+    team_member_t,
+    team_t,
+    works_entry_t,
+    works_log_t,
 )
 from engine.core.models_exchange import (  # noqa: E402,F401  (same metadata)
     call_task_t,

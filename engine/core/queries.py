@@ -14,7 +14,7 @@ from typing import Any
 
 from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 
 from engine.core import calls, definitions, form_options, worklist
 from engine.core.codec import CODEC
@@ -175,9 +175,7 @@ def list_instances(db: Database, *, query: str | None = None, status: str | None
                instance_t.c.ended_at).join(definition_t, definition_t.c.id == instance_t.c.definition_id)
     conds = []
     if query:
-        like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"  # literal % _
-        conds.append(or_(*(c.like(like, escape="\\") for c in (instance_t.c.business_key, instance_t.c.customer_name,
-                                                                instance_t.c.customer_mobile))))
+        conds.append(worklist.case_matches(query))
     if status:
         conds.append(instance_t.c.status == status)
     if key:

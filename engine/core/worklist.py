@@ -21,7 +21,9 @@ from engine.core.db import Database
 from engine.core.errors import InvalidData
 from engine.core.models import instance_t, work_item_t
 
-SORTS = ("due", "-due", "priority", "-priority", "created", "-created")
+SORTS = ("due", "-due", "priority", "-priority", "created", "-created", "follow_up")
+#: `TaskFilter.text` and case search read at most this many characters.
+TEXT_MAX = 100
 STATUSES = ("open", "completed", "cancelled", "all")
 
 
@@ -44,6 +46,7 @@ class WorkItemView:
     completed_by: str | None = None
     completed_at: dt.datetime | None = None
     due_provisional: bool = False  # counted over a year with no official calendar (an estimate)
+    follow_up_on: dt.date | None = None  # 跟进日期 its holder set
 
 
 @dataclass
@@ -75,6 +78,8 @@ class TaskFilter:
     now: dt.datetime | None = None
     instance_id: int | None = None
     task_specs: tuple[str, ...] | None = None
+    text: str | None = None  # part of the application number, customer name or mobile
+    follow_up_by: dt.date | None = None  # a follow-up day on or before this day
 
     def conditions(self) -> list[Any]:
         if self.status not in STATUSES:
@@ -98,10 +103,22 @@ class TaskFilter:
             conds.append(w.assignee.is_(None) if self.unassigned else w.assignee.is_not(None))
         if self.due_before is not None:
             conds.append(w.due_at <= self.due_before)
+        if self.text:
+            conds.append(case_matches(self.text))
+        if self.follow_up_by is not None:
+            conds.append(w.follow_up_on <= self.follow_up_by)
         if self.overdue is not None:
             at = self.now or clock.now()
             conds.append(w.due_at < at if self.overdue else or_(w.due_at.is_(None), w.due_at >= at))
         return conds
+
+
+def case_matches(text: str) -> Any:
+    """The case's application number, customer name or mobile contains `text` literally (`%`, `_`
+    and `\\` match themselves): the one text search of the task lists and of case search."""
+    like = "%" + text.strip()[:TEXT_MAX].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(*(c.like(like, escape="\\") for c in (instance_t.c.business_key, instance_t.c.customer_name,
+                                                      instance_t.c.customer_mobile)))
 
 
 _CASE_COLUMNS = (instance_t.c.business_key, instance_t.c.business_type, instance_t.c.customer_name,
@@ -123,6 +140,7 @@ def _order(sort: str | None) -> list[Any]:
         "-priority": [w.priority.asc(), due_asc],
         "created": [w.created_at.asc()],
         "-created": [w.created_at.desc()],
+        "follow_up": [w.follow_up_on.asc().nulls_last(), due_asc],
     }
     if sort not in orders:
         raise InvalidData("unknown sort", details={"sort": [f"use one of: {', '.join(SORTS)}"]})
@@ -155,7 +173,7 @@ def search(db: Database, where: TaskFilter = TaskFilter(), *, sort: str = "due",
     order = _order(sort)
     conds = where.conditions()
     counted = select(work_item_t.c.id).where(*conds)
-    if where.business_type is not None:
+    if where.business_type is not None or where.text:
         counted = counted.join(instance_t, instance_t.c.id == work_item_t.c.instance_id)
     counted = counted.limit(count_cap)
     with db.read() as conn:

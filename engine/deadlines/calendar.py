@@ -31,7 +31,7 @@ from engine.core.db import Database
 from engine.core.errors import YekuoError
 from engine.core.models import calendar_day_t
 
-BUSINESS_CLOSE = dt.time(17, 0)
+BUSINESS_OPEN, BUSINESS_CLOSE = dt.time(9, 0), dt.time(17, 0)
 CACHE_SECONDS = 300.0
 MISSING_CACHE_SECONDS = 5.0
 MAX_WORKDAYS = 2500  # about ten years: far beyond any time limit, small enough to stop a runaway
@@ -127,6 +127,34 @@ def add_workdays(db: Database, start: dt.date, n: int, *, fallback: bool | None 
                 fallback_years.append(cal.year)
         counted += cal.workday(day)
     return WorkdayResult(day, bool(fallback_years), tuple(fallback_years))
+
+
+def add_working_hours(db: Database, start: dt.datetime, hours: float, *, fallback: bool | None = None,
+                      tz: dt.tzinfo = CHINA) -> tuple[dt.datetime, bool]:
+    """The instant `hours` of business time (09:00–17:00 of working days) after `start`, and whether
+    a year without an official calendar was counted (provisional).
+
+    Escalations and limits in hours count like this, so a delay after a 17:00 deadline lands the
+    next working morning instead of in the evening or on a holiday."""
+    if start.tzinfo is None:
+        raise YekuoError("add_working_hours takes an aware instant")
+    if hours < 0 or hours > MAX_WORKDAYS * 8:
+        raise YekuoError(f"the number of working hours must be between 0 and {MAX_WORKDAYS * 8}, not {hours}")
+    remaining, local = dt.timedelta(hours=hours), start.astimezone(tz)
+    if not remaining:
+        return start, False
+    day, provisional = local.date(), False
+    while True:
+        cal = _year(db, day.year, fallback)
+        provisional |= not cal.official
+        if cal.workday(day):
+            lo = max(local, dt.datetime.combine(day, BUSINESS_OPEN, tzinfo=tz))
+            hi = dt.datetime.combine(day, BUSINESS_CLOSE, tzinfo=tz)
+            if hi > lo:
+                if remaining <= hi - lo:
+                    return (lo + remaining).astimezone(dt.timezone.utc), provisional
+                remaining -= hi - lo
+        day += ONE_DAY
 
 
 def workdays_between(db: Database, a: dt.date, b: dt.date, *, fallback: bool | None = None) -> int:
@@ -267,3 +295,12 @@ def export_csv(db: Database, year: int) -> str:
 
 def _csv_field(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
+
+
+def special_days(db: Database, year: int) -> list[tuple[dt.date, str, str | None]]:
+    """The holidays and adjusted working days (调休) of a loaded year: (date, kind, name), in order."""
+    t = calendar_day_t
+    with db.read() as conn:
+        rows = conn.execute(select(t.c.date, t.c.kind, t.c.name).where(
+            t.c.year == year, t.c.kind.in_(("holiday", "adjusted_workday"))).order_by(t.c.date)).all()
+    return [(r.date, r.kind, r.name) for r in rows]

@@ -1,7 +1,8 @@
 """Notices: what SLA thresholds and task reminders raise when their timers fire, and reading them.
 
-`fire` (timer purpose `sla`) turns a threshold of a running clock into a notice to the holder,
-the team lead or the supervisors; `fire_reminder` (purpose `reminder`) reminds whoever holds a
+`fire` (timer purpose `sla`) turns a threshold of a running clock into a notice: a pre-warning to
+the task's holder, an escalation level to the recipient its rule-set version names (the holder or
+a group, e.g. the team lead for 催办, the supervisors for 督办); `fire_reminder` (purpose `reminder`) reminds whoever holds a
 task left untouched. Both mark their timer fired in the same transaction, so each fires once.
 """
 
@@ -17,15 +18,11 @@ from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidState
 from engine.core.models import instance_t, notice_t, sla_clock_t, timer_t, work_item_t
-from engine.deadlines.rule_sets import active_rules
+from engine.deadlines.rule_sets import HOLDER, Level, active_rules, rules_for_clock
 from engine.messages import templates
 
 REMINDER = "reminder"
-LEVELS = ("prewarn_50", "prewarn_80", "overdue", "supervise")
-
-
-_TEMPLATE = {"prewarn_50": ("预警", "pre_warning"), "prewarn_80": ("预警", "pre_warning"),
-             "overdue": ("超期", "overdue"), "supervise": ("督办", "supervision")}
+LEVELS = ("prewarn_50", "prewarn_80", "overdue", "supervise")  # the shipped rule sets' thresholds
 
 
 def fire(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any], now: dt.datetime,
@@ -44,41 +41,48 @@ def fire(db: Database, timer_id: int, instance_id: int, payload: dict[str, Any],
         if c.work_item_id:
             item = conn.execute(select(work_item_t.c.assignee, work_item_t.c.candidate_group, work_item_t.c.name)
                                 .where(work_item_t.c.id == c.work_item_id)).first()
-        user, group = _recipient(level, item)
-        kind, template = _TEMPLATE[level]
+        if level.startswith("prewarn"):
+            step_level = Level(level, "预警", HOLDER, 0, False)
+        else:
+            step_level = rules_for_clock(db, c.rule_set, c.rule_version).level(level) or Level(
+                level, level, "supervisor", 0, True)  # a level the version no longer names still reaches someone
+        user, group = _recipient(step_level, item)
+        kind = step_level.label
+        template = "pre_warning" if level.startswith("prewarn") else (
+            "overdue" if step_level.delay_hours == 0 else "supervision")
         step_title = c.title or (item.name if item else c.sla_key)
         holder = (item.assignee or item.candidate_group) if item is not None else "—"
         number = conn.execute(select(instance_t.c.business_key).where(instance_t.c.id == instance_id)).scalar()
         body = templates.render(template, {
             "assignee": holder or "—", "application_no": number or f"#{instance_id}", "step": step_title,
-            "percent": level[-2:] if level.startswith("prewarn") else "100",
+            "percent": level[len("prewarn_"):] if level.startswith("prewarn") else "100",
             "deadline": c.deadline_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
             "team": (item.candidate_group if item is not None else None) or "—"})
         conn.execute(insert(notice_t).values(
             instance_id=instance_id, work_item_id=c.work_item_id, clock_id=c.id, kind=kind,
             recipient_user=user, recipient_group=group, title=f"{kind}：{step_title}", body=body,
-            requires_ack=(level == "supervise"), created_at=now))
+            requires_ack=step_level.requires_ack, created_at=now))
         head = store.case_head(conn, instance_id)
         store.append_to_chain(conn, head, [history.NewEvent("sla_" + level, now, actor="scheduler", task_id=c.work_item_id,
                                               payload={"clock_id": c.id, "sla_key": c.sla_key, "worker": worker,
-                                                       "to_user": user, "to_group": group})])
+                                                       "to_user": user, "to_group": group,
+                                                       "rule_version": c.rule_version})])
     return True
 
 
-def _recipient(level: str, item: Any) -> tuple[str | None, str | None]:
-    if level.startswith("prewarn"):
-        if item is not None and item.assignee:
-            return item.assignee, None
-        return None, item.candidate_group if item is not None else "lead"
-    if level == "overdue":
-        return None, "lead"
-    return None, "supervisor"
+def _recipient(level: Level, item: Any) -> tuple[str | None, str | None]:
+    """(user, group) a level reaches: the holder is the assignee, else the task's group."""
+    if level.recipient != HOLDER:
+        return None, level.recipient
+    if item is not None and item.assignee:
+        return item.assignee, None
+    return None, item.candidate_group if item is not None else "lead"
 
 
 def reminder_rows(db: Database, instance_id: int, items: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
     """A reminder per new work item, due when it has waited the configured hours untouched."""
     rules = active_rules(db)
-    hours = float(rules.thresholds.get("reminder_after_hours", 0)) if rules else 0
+    hours = rules.reminder_after_hours if rules else 0
     if hours <= 0:
         return []
     due = now + dt.timedelta(hours=hours)

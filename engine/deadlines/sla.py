@@ -7,10 +7,11 @@ frozen on the clock: changing a rule never moves deadlines already issued, unles
 asked to. Deadlines are the end of the business day (17:00 China time) of the N-th working day
 after the start (start day excluded), counted in the working-day calendar.
 
-Thresholds become rows in the `timer` table (purpose `sla`): pre-warnings at 50 % and 80 % of the
-working time, overdue at 100 % (to the team lead), supervision (督办) after a further delay (to the
-dispatch centre, to be acknowledged). They fire exactly once through `engine.core.timers`, which
-calls `notices.fire`.
+Thresholds become rows in the `timer` table (purpose `sla`): pre-warnings at the rule set's
+percentages of the working time (`prewarn_<pct>`), then each level of its escalation chain (催办 at
+the deadline, 督办 and 升级 later) a number of *working* hours after the deadline. The clock keeps
+the rule-set version it started under, so its thresholds come from that version even after another
+is activated. They fire exactly once through `engine.core.timers`, which calls `notices.fire`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from engine.core.db import Database
 from engine.core.errors import InvalidState
 from engine.core.models import sla_clock_t, sla_pause_t, timer_t, work_item_t
 from engine.deadlines import calendar
-from engine.deadlines.rule_sets import Rule, RuleSet, active_rules
+from engine.deadlines.rule_sets import Rule, RuleSet, active_rules, rules_for_clock
 
 PURPOSE = "sla"
-OPEN, CLOSE = dt.time(9, 0), dt.time(17, 0)  # business hours: warnings land while people are at work
+OPEN, CLOSE = calendar.BUSINESS_OPEN, calendar.BUSINESS_CLOSE  # warnings land while people are at work
 PROCESS_KEY = "whole_process"
 PAUSE_REASONS = {
     "customer_documents": "客户资料不全",
@@ -43,7 +44,8 @@ PAUSE_REASONS = {
 # deadlines in working time
 
 
-def deadline_after(db: Database, start: dt.datetime, workdays: int) -> tuple[dt.datetime, bool]:
+def deadline_after(db: Database, start: dt.datetime, workdays: int,
+                   hours: int | None = None) -> tuple[dt.datetime, bool]:
     """End of the business day of the N-th working day after `start`'s local date, and whether it
     is provisional.
 
@@ -51,6 +53,8 @@ def deadline_after(db: Database, start: dt.datetime, workdays: int) -> tuple[dt.
     deadline is marked provisional — shown as such wherever it appears, announced daily by
     `calendar_watch`, and recomputed when the year is imported (`after_calendar_import`).
     """
+    if hours:  # a limit in working hours counts business time from the start instant
+        return calendar.add_working_hours(db, start, hours, fallback=True)
     result = calendar.add_workdays(db, start.astimezone(CHINA).date(), workdays, fallback=True)
     end = dt.datetime.combine(result.date, CLOSE, tzinfo=CHINA)
     return end.astimezone(dt.timezone.utc), result.provisional
@@ -113,10 +117,10 @@ def threshold_at(db: Database, start: dt.datetime, deadline: dt.datetime, fracti
 def _threshold_rows(db: Database, rules: RuleSet, clock_id: int, instance_id: int, start: dt.datetime,
                     deadline: dt.datetime) -> list[dict[str, Any]]:
     rows = []
-    for level, fraction in zip(("prewarn_50", "prewarn_80"), rules.prewarn):
-        rows.append((level, threshold_at(db, start, deadline, fraction)))
-    rows.append(("overdue", deadline))
-    rows.append(("supervise", deadline + rules.escalate_after))
+    for percent in rules.warnings:
+        rows.append((f"prewarn_{percent:g}", threshold_at(db, start, deadline, percent / 100)))
+    for level in rules.escalation:
+        rows.append((level.key, calendar.add_working_hours(db, deadline, level.delay_hours, fallback=True)[0]))
     return [{"instance_id": instance_id, "task_id": f"sla:{clock_id}:{level}", "purpose": PURPOSE, "due_at": due,
              "payload": {"clock_id": clock_id, "level": level}} for level, due in rows]
 
@@ -168,10 +172,10 @@ def start_process_clock(conn: Connection, db: Database, *, instance_id: int, bus
 def _start(conn: Connection, db: Database, rules: RuleSet, rule: Rule, *, instance_id: int,
            work_item_id: str | None, scope: str, sla_key: str, business_type: str,
            start: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-    deadline, provisional = deadline_after(db, start, rule.workdays)
+    deadline, provisional = deadline_after(db, start, rule.workdays, rule.hours)
     row = {"instance_id": instance_id, "work_item_id": work_item_id, "scope": scope, "sla_key": sla_key,
-           "title": rule.title, "rule_set": rules.name, "business_type": business_type,
-           "limit_workdays": rule.workdays, "assessed": rule.assessed, "started_at": start,
+           "title": rule.title, "rule_set": rules.name, "rule_version": rules.version, "business_type": business_type,
+           "limit_workdays": rule.workdays, "limit_hours": rule.hours, "assessed": rule.assessed, "started_at": start,
            "deadline_at": deadline, "provisional": provisional, "status": "running", "paused_at": None,
            "paused_workdays": 0, "ended_at": None}
     row["id"] = conn.execute(insert(sla_clock_t).values(**row).returning(sla_clock_t.c.id)).scalar_one()
@@ -183,7 +187,8 @@ def _start(conn: Connection, db: Database, rules: RuleSet, rule: Rule, *, instan
 
 def _event_payload(row: dict[str, Any]) -> dict[str, Any]:
     return {"clock_id": row["id"], "sla_key": row["sla_key"], "scope": row["scope"], "rule_set": row["rule_set"],
-            "limit_workdays": row["limit_workdays"], "deadline": row["deadline_at"].isoformat(),
+            "rule_version": row["rule_version"], "limit_workdays": row["limit_workdays"],
+            **({"limit_hours": row["limit_hours"]} if row["limit_hours"] else {}), "deadline": row["deadline_at"].isoformat(),
             "provisional": row["provisional"]}
 
 
@@ -276,7 +281,6 @@ def resume(db: Database, instance_id: int, *, actor: str) -> int:
 def resume_in(conn: Connection, db: Database, instance_id: int, *, actor: str | None, now: dt.datetime,
               strict: bool = True) -> tuple[int, list[history.NewEvent]]:
     """Resume inside an open transaction; returns the events to append."""
-    rules = active_rules(db)
     pause_row = conn.execute(select(sla_pause_t).where(sla_pause_t.c.instance_id == instance_id,
                                                        sla_pause_t.c.resumed_at.is_(None))).first()
     if pause_row is None:
@@ -295,7 +299,7 @@ def resume_in(conn: Connection, db: Database, instance_id: int, *, actor: str | 
         if c.work_item_id:
             conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(
                 due_at=deadline, due_provisional=c.provisional or provisional))
-        ruleset = rules or RuleSet(c.rule_set, {})
+        ruleset = rules_for_clock(db, c.rule_set, c.rule_version)
         future = [r for r in _threshold_rows(db, ruleset, c.id, instance_id, c.started_at, deadline)
                   if r["due_at"] > now]
         _insert_timers(conn, future)
@@ -351,21 +355,26 @@ def recompute(db: Database, *, instance_ids: list[int] | None = None, provisiona
         clocks = conn.execute(q).all()
     for c in clocks:
         rule = rules.find(c.business_type, c.sla_key) if (rules and not provisional_only) else None
-        limit = rule.workdays if rule else c.limit_workdays
-        deadline, provisional = deadline_after(db, c.started_at, limit + c.paused_workdays)
-        if (deadline, provisional, limit) == (c.deadline_at, c.provisional, c.limit_workdays):
+        limit, hours = (rule.workdays, rule.hours) if rule else (c.limit_workdays, c.limit_hours)
+        deadline, provisional = deadline_after(db, c.started_at, limit, hours)
+        if c.paused_workdays:
+            deadline, more = shift_deadline(db, deadline, c.paused_workdays)
+            provisional = provisional or more
+        source = (rules.name, rules.version) if rule else (c.rule_set, c.rule_version)
+        if (deadline, provisional, limit, hours) == (c.deadline_at, c.provisional, c.limit_workdays, c.limit_hours):
             continue
         with db.write() as conn:
             head = store.case_head(conn, c.instance_id)
             conn.execute(update(sla_clock_t).where(sla_clock_t.c.id == c.id).values(
-                deadline_at=deadline, provisional=provisional, limit_workdays=limit))
+                deadline_at=deadline, provisional=provisional, limit_workdays=limit, limit_hours=hours,
+                rule_set=source[0], rule_version=source[1]))
             if c.work_item_id:
                 conn.execute(update(work_item_t).where(work_item_t.c.id == c.work_item_id).values(
                     due_at=deadline, due_provisional=provisional))
             conn.execute(delete(timer_t).where(timer_t.c.purpose == PURPOSE, timer_t.c.fired_at.is_(None),
                                                timer_t.c.task_id.like(f"sla:{c.id}:%")))
             if c.status == "running":
-                ruleset = rules or RuleSet(c.rule_set, {})
+                ruleset = rules_for_clock(db, *source)
                 _insert_timers(conn, [r for r in _threshold_rows(db, ruleset, c.id, c.instance_id, c.started_at,
                                                                  deadline) if r["due_at"] > now])
             store.append_to_chain(conn, head, [history.NewEvent(

@@ -22,7 +22,7 @@ from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData, NotFound
 from engine.core.models import appointment_log_t, appointment_t, outbox_t, team_t
-from engine.dispatch import capacity
+from engine.dispatch import capacity, teams
 from engine.messages import sms
 
 MODES = {"fixed": "约时", "within": "限时", "by_date": "限期"}
@@ -237,6 +237,22 @@ def list_appointments(db: Database, *, day: dt.date | None = None, team: str | N
         rows = conn.execute(q.order_by(appointment_t.c.day, appointment_t.c.window_start, appointment_t.c.id)
                             .limit(limit)).all()
     return [view_of(r) for r in rows]
+
+
+def worker_choices(db: Database, view: AppointmentView) -> list[teams.MemberView]:
+    """Who may take this job: the active members of its team, when that team does the job's type
+    (has capacity for it in the job's week). The 派工 form, the dispatch lists and `lists.assign`
+    all read this one list."""
+    week = capacity.board(db, capacity.week_of(view.day), 7, team=view.team, job_type=view.job_type)
+    if not any(c.capacity > 0 for c in week):
+        return []
+    return [m for m in teams.get_team(db, view.team).members if m.active]
+
+
+def worker_options(db: Database, view: AppointmentView) -> list[dict[str, str]]:
+    """`worker_choices` as form options (`options_from_task_data_var:worker_options`)."""
+    return [{"value": m.name, "label": f"{m.name}（{view.team_name}·{teams.ROLES.get(m.role, m.role)}）"}
+            for m in worker_choices(db, view)]
 
 
 def process_result(view: AppointmentView, note: str = "") -> dict[str, Any]:

@@ -54,6 +54,7 @@ from engine.dispatch.appointments import (
     process_result,
     view_of,
     window,
+    worker_options,
 )
 
 OFFER_COUNT = 5
@@ -386,4 +387,6 @@ def book_in_command(db: Database, instance_id: int, data: dict[str, Any], *, now
     except (InvalidData, InvalidState, NotFound, Conflict) as exc:  # a closed window, an unknown team, a race
         said = "；".join(m for ms in _on_form(exc).values() for m in ms)
         return {"booked": False, "reason": exc.message, "offers": [], "note": f"无法预约：{said}"}, []
-    return process_result(booked.view), booked.logs
+    result = process_result(booked.view)
+    result["workers"] = worker_options(db, booked.view)  # the 派工 form's choices (`worker_options`)
+    return result, booked.logs

@@ -28,7 +28,14 @@ from engine.core import actors, clock, history, queries, runtime, worklist
 from engine.core.clock import CHINA
 from engine.core.db import Database
 from engine.core.errors import InvalidData, InvalidState, NotFound
-from engine.core.models import appointment_log_t, appointment_t, dispatch_entry_t, dispatch_list_t, team_t
+from engine.core.models import (
+    appointment_log_t,
+    appointment_t,
+    dispatch_entry_t,
+    dispatch_list_t,
+    team_member_t,
+    team_t,
+)
 from engine.dispatch import appointments, capacity, rescheduling, teams
 
 SLOTS = {"am": "上午", "pm": "下午"}
@@ -261,7 +268,9 @@ def record_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
                     "note": f"预约{view.job_no}已{STATUS_TEXT.get(view.status, view.status)}（{view.note}），请重新预约"}, []
         seq = data.get("route_seq") or _seq_on_list(conn, view.id) or 1
         planned = _instant(data.get("planned_at")) or suggest_time(view, seq)
-        values = {"worker_name": data.get("worker_name"), "worker_mobile": data.get("worker_mobile"),
+        mobile = conn.execute(select(team_member_t.c.mobile).join(team_t, team_t.c.id == team_member_t.c.team_id).where(
+            team_t.c.code == view.team, team_member_t.c.name == data.get("worker_name"))).scalar()
+        values = {"worker_name": data.get("worker_name"), "worker_mobile": mobile or data.get("worker_mobile"),
                   "route_seq": seq, "planned_at": planned, "updated_at": now}
         if view.status == "booked":
             values["status"] = "dispatched"
@@ -270,7 +279,7 @@ def record_in_command(db: Database, data: dict[str, Any], *, now: dt.datetime,
     log = {"appointment_id": view.id, "at": now, "actor": actor, "action": "dispatched",
            "details": {"worker": view.worker_name, "planned_at": appointments.local_iso(planned), "route_seq": seq}}
     return {"valid": True, "booking": appointments.process_result(view), "worker_name": view.worker_name,
-            "planned_at": planned.astimezone(CHINA).isoformat(), "route_seq": seq, "note": ""}, [log]
+            "worker_mobile": view.worker_mobile, "planned_at": planned.astimezone(CHINA).isoformat(), "route_seq": seq, "note": ""}, [log]
 
 
 def _instant(value: Any) -> dt.datetime | None:
@@ -291,10 +300,13 @@ def assign(db: Database, job_no: str, worker: str, *, actor: actors.Actor, plann
     view = appointments.get(db, job_no)
     if view.status not in ("booked", "dispatched", "arrived"):
         raise InvalidState(f"job {job_no} is {view.status}; it cannot be assigned")
-    member = teams.get_team(db, view.team).member(worker)
+    member = next((m for m in appointments.worker_choices(db, view) if m.name == worker), None)
+    if not worker:
+        raise InvalidData("no worker chosen", details={"worker": ["请从名单中选择作业人员"]})
     if member is None:
-        raise InvalidData(f"{worker} is not an active member of team {view.team}",
-                          details={"worker": [f"{worker}不是{view.team_name}的在岗人员"]})
+        raise InvalidData(f"{worker} is not an active member of a team doing {view.job_type} ({view.team})",
+                          details={"worker": [f"{worker[:40]}不是承担{capacity.JOB_TYPES.get(view.job_type, view.job_type)}"
+                                              f"的{view.team_name}在岗人员，请从名单中选择"]})
     with db.read() as conn:
         seq = route_seq or _seq_on_list(conn, view.id) or 1
     item = open_task(db, view, "dispatch_job")

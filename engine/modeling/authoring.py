@@ -198,15 +198,7 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
                     changed = True
             elif q.namespace == ZEEBE_NS:
                 out.problems.append(Problem(name, f"zeebe:{q.localname} {ZEEBE_REASON}", _owner(node), node.sourceline))
-        q = etree.QName(node)
-        if q.namespace == BPMN_NS and q.localname == "scriptTask":
-            fmt = (node.get("scriptFormat") or "").strip().lower()
-            if fmt and fmt not in ("python", "python3", "text/x-python"):
-                out.problems.append(Problem(name, NON_PYTHON.format(fmt=fmt), _owner(node), node.sourceline))
-        if q.namespace == BPMN_NS and q.localname in ("conditionExpression", "timeDate", "timeDuration", "timeCycle",
-                                                       "loopCardinality", "completionCondition"):
-            if JUEL.search(node.text or ""):
-                out.problems.append(Problem(name, juel_message(q.localname, node.text), _owner(node), node.sourceline))
+        _foreign_expressions(name, node, out)
     for node in list(root.iter(f"{{{CAMUNDA_NS}}}*", f"{{{ZEEBE_NS}}}*")):
         if node.getparent() is None:
             continue
@@ -252,6 +244,20 @@ def _normalize_tree(name: str, root: etree._Element, out: ImportResult) -> bool:
         etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF_NS},
                                  keep_ns_prefixes=sorted(_prefixes_in_values(root)))
     return changed
+
+
+def _foreign_expressions(name: str, node: etree._Element, out: ImportResult) -> None:
+    """Scripts in another language and JUEL expressions would not run here: refused where they are."""
+    q = etree.QName(node)
+    if q.namespace != BPMN_NS:
+        return
+    if q.localname == "scriptTask":
+        fmt = (node.get("scriptFormat") or "").strip().lower()
+        if fmt and fmt not in ("python", "python3", "text/x-python"):
+            out.problems.append(Problem(name, NON_PYTHON.format(fmt=fmt), _owner(node), node.sourceline))
+    if q.localname in ("conditionExpression", "timeDate", "timeDuration", "timeCycle", "loopCardinality",
+                       "completionCondition") and JUEL.search(node.text or ""):
+        out.problems.append(Problem(name, juel_message(q.localname, node.text), _owner(node), node.sourceline))
 
 
 def _task_of(node: etree._Element) -> etree._Element:

@@ -73,7 +73,7 @@ def references(db: Database, files: dict[str, bytes]) -> tuple[dict[str, bytes],
                     problems.append(Problem(name, f"{PIN} {version}: {exc}", element))
                 continue  # an unknown process: the bundle's own check reports the call
             defined.add(key)
-            main, own_forms = _own_files(db, found.id)
+            main, own_forms = own_files(db, found.id)
             for file, text in main.items():
                 if file not in files and file not in refs:
                     refs[file] = text.encode()
@@ -85,7 +85,7 @@ def references(db: Database, files: dict[str, bytes]) -> tuple[dict[str, bytes],
     return refs, forms, problems
 
 
-def _own_files(db: Database, definition_id: int) -> tuple[dict[str, str], dict[str, Any]]:
+def own_files(db: Database, definition_id: int) -> tuple[dict[str, str], dict[str, Any]]:
     """A version's main file and decision tables (older versions also kept copies of callees)."""
     with db.read() as conn:
         row = conn.execute(select(definition_t.c.source_file, definition_t.c.sources, definition_t.c.forms)
@@ -98,7 +98,7 @@ def used_by(db: Database, key: str) -> list[dict[str, Any]]:
     """The latest versions that call `key`: which call activity, bound to latest or pinned."""
     out = []
     for summary in definitions.list_definitions(db, latest_only=True):
-        files, _forms = _own_files(db, summary.id)
+        files, _forms = own_files(db, summary.id)
         for file, text in files.items():
             root = _root(text) if file.lower().endswith(".bpmn") else None
             for element, called, pin in calls_in(root) if root is not None else []:

@@ -31,7 +31,7 @@ from engine.core import clock as engine_clock
 from engine.core import config, schema, users
 from engine.core.clock import CHINA
 from engine.core.db import Database
-from engine.deadlines import rule_sets
+from engine.deadlines import rule_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -114,37 +114,47 @@ def console_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     assert not errors, "\n".join(errors)
 
 
-@pytest.fixture(scope="session")
-def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.FixedClock) -> Iterator[Database]:
+def seeded_database(path: Path, frozen_clock: engine_clock.FixedClock) -> Database:
     """What `yekuo init --demo && yekuo deploy bpmn/` leaves, on a scratch SQLite file."""
     from engine.deadlines import calendar_import
     from tests.process_helpers import deploy
 
-    path = tmp_path_factory.mktemp("web") / "yekuo.db"
     db = Database(f"sqlite:///{path}")
     previous = engine_clock.set_clock(frozen_clock)
     try:
         schema.upgrade(db)
         users.seed_groups(db)
         calendar_import.seed_from_package(db, only=range(2025, 2027))
-        rule_sets.seed_rule_sets(db)
+        rule_versions.seed_rule_sets(db)
         users.seed_demo_users(db, "demo")
         deploy(db)
     finally:
         engine_clock.set_clock(previous)
+    return db
+
+
+def serve(db: Database) -> LiveServer:
+    """The app on `db` in a live server (enter it with `with`)."""
+    from api import auth
+    from api.app import create_app
+
+    settings = config.Settings(database_url=str(db.engine.url), secret_key="browser-tests", demo=True)
+    app = create_app(settings, db=db)
+    auth.reset_throttle()
+    return LiveServer(app)
+
+
+@pytest.fixture(scope="session")
+def web_db(tmp_path_factory: pytest.TempPathFactory, frozen_clock: engine_clock.FixedClock) -> Iterator[Database]:
+    """The database the browser tests share (see `seeded_database`)."""
+    db = seeded_database(tmp_path_factory.mktemp("web") / "yekuo.db", frozen_clock)
     yield db
     db.dispose()
 
 
 @pytest.fixture(scope="session")
 def live_server(web_db: Database) -> Iterator[LiveServer]:
-    from api import auth
-    from api.app import create_app
-
-    settings = config.Settings(database_url=str(web_db.engine.url), secret_key="browser-tests", demo=True)
-    app = create_app(settings, db=web_db)
-    auth.reset_throttle()
-    with LiveServer(app) as server:
+    with serve(web_db) as server:
         yield server
 
 

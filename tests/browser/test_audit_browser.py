@@ -31,7 +31,7 @@ def drive_slowly(db: Database, clock: engine_clock.FixedClock, iid: int) -> list
             return done
         item = min(open_now, key=lambda i: (i.created_at, i.task_spec))
         clock.advance(hours=1 + (len(done) * 7) % 11)  # uneven waits: the heatmap has something to show
-        runtime.complete_task(db, item.id, _answer(item, {}), actor=as_group(item))
+        runtime.complete_task(db, item.id, _answer(db, item, {}), actor=as_group(item))
         done.append(item.task_spec)
     raise AssertionError(f"case {iid} did not settle: {done[-5:]}")
 

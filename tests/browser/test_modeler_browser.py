@@ -193,6 +193,7 @@ def _migrate_the_case(page: Any, artifacts: Path, case: Any) -> None:
     expect(page.get_by_test_id(f"verdict-{case.instance_id}")).to_have_class(re.compile("verdict-ok"))
     page.get_by_test_id("mig-note").fill("增加资质复核")
     page.get_by_test_id("migrate").click()
+    page.get_by_test_id("confirm-ok").click()  # asked first (issue #19)
     expect(page.get_by_test_id(f"result-{case.instance_id}")).to_contain_text("v1 → v2")
     expect(page.get_by_test_id(f"revert-{case.instance_id}")).to_be_visible()
     page.screenshot(path=artifacts / "23-modeler-migrated.png", full_page=True)

@@ -72,6 +72,53 @@
   var modeler, modeling, moddle, registry, canvas, overlays, selection;
 
   // ---------------------------------------------------------------------------------------------
+  // bpmn-js modules: Chinese texts (a `translate` override) and the task types our models use in
+  // the palette (bpmn-js only offers a plain task there; the others hid behind the wrench menu)
+
+  var ZH = cfg.lang === 'zh_CN' ? window.yekuoModelerZh || null : null;
+
+  function translate(template, replacements) {
+    var values = replacements || {};
+    var text = (ZH && ZH.dict[template]) || template;
+    return text.replace(/{([^}]+)}/g, function (_m, k) { return values[k] !== undefined ? values[k] : '{' + k + '}'; });
+  }
+
+  function typeName(type) { return (ZH && ZH.types[type]) || type.replace('bpmn:', ''); }
+
+  var PALETTE_TASKS = [
+    ['create.user-task', 'bpmn:UserTask', 'bpmn-icon-user-task', 'Create user task'],
+    ['create.manual-task', 'bpmn:ManualTask', 'bpmn-icon-manual-task', 'Create manual task'],
+    ['create.service-task', 'bpmn:ServiceTask', 'bpmn-icon-service-task', 'Create service task'],
+    ['create.script-task', 'bpmn:ScriptTask', 'bpmn-icon-script-task', 'Create script task'],
+    ['create.business-rule-task', 'bpmn:BusinessRuleTask', 'bpmn-icon-business-rule-task', 'Create business rule task'],
+    ['create.call-activity', 'bpmn:CallActivity', 'bpmn-icon-call-activity', 'Create call activity']
+  ];
+
+  function TaskPalette(palette, create, elementFactory, t) {
+    this._create = create;
+    this._factory = elementFactory;
+    this._t = t;
+    palette.registerProvider(500, this);  // after bpmn-js's own provider (1000): adds to its entries
+  }
+  TaskPalette.$inject = ['palette', 'create', 'elementFactory', 'translate'];
+  TaskPalette.prototype.getPaletteEntries = function () {
+    var self = this;
+    return function (entries) {
+      var out = {};
+      Object.keys(entries).forEach(function (id) {
+        out[id] = entries[id];
+        if (id !== 'create.task') return;
+        PALETTE_TASKS.forEach(function (p) {
+          var start = function (event) { self._create.start(event, self._factory.createShape({ type: p[1] })); };
+          out[p[0]] = { group: 'activity', className: p[2], title: self._t(p[3]), action: { dragstart: start, click: start } };
+        });
+      });
+      return out;
+    };
+  };
+  var MODULES = [{ translate: ['value', translate] }, { __init__: ['ykTaskPalette'], ykTaskPalette: ['type', TaskPalette] }];
+
+  // ---------------------------------------------------------------------------------------------
   // moddle helpers
 
   function bo(element) { return element.businessObject; }
@@ -238,7 +285,7 @@
     }
     var b = bo(element);
     var rows = [];
-    rows.push(el('div', { class: 'ptype' }, [el('strong', { text: element.type.replace('bpmn:', '') }), ' ',
+    rows.push(el('div', { class: 'ptype' }, [el('strong', { text: typeName(element.type), 'data-testid': 'prop-type' }), ' ',
       el('code', { text: element.id, 'data-testid': 'prop-id' })]));
     rows.push(field(T.name, input(b.name, function (v) { modeling.updateLabel(element, v); }), 'prop-name'));
 
@@ -527,8 +574,18 @@
   function showTab(name) {
     document.querySelectorAll('.modeler-side .tab').forEach(function (b) { b.classList.toggle('active', b.getAttribute('data-tab') === name); });
     document.querySelectorAll('.side-panel').forEach(function (p) { p.hidden = p.getAttribute('data-panel') !== name; });
-    if (name === 'forms') { fillFormSelect(); if (!openFormName) { var first = Object.keys(state.forms).sort()[0]; if (first) openForm(first); } }
+    if (name === 'forms') formOfSelection();
   }
+
+  function formOfSelection() {
+    // the 表单 tab shows the selected task's form; with no task selected, the one open before
+    fillFormSelect();
+    var own = state.current && isA(state.current, 'bpmn:UserTask') ? getProp(state.current, 'formJsonSchemaFilename') : '';
+    if (own && own in state.forms) { if (own !== openFormName) openForm(own); return; }
+    if (!openFormName) { var first = Object.keys(state.forms).sort()[0]; if (first) openForm(first); }
+  }
+
+  function formsTabOpen() { return !document.querySelector('.side-panel[data-panel="forms"]').hidden; }
   document.querySelectorAll('.modeler-side .tab').forEach(function (b) {
     b.addEventListener('click', function () { showTab(b.getAttribute('data-tab')); });
   });
@@ -559,6 +616,7 @@
     if (!element) return;
     canvas.scrollToElement(element);
     selection.select(element);
+    canvas.focus();  // keyboard back on the canvas: Delete, Ctrl+Z act on the selected element
   }
 
   function showProblems(problems, notes) {
@@ -615,6 +673,15 @@
 
   document.getElementById('check').addEventListener('click', runCheck);
 
+  function showVersion(version) {
+    // the header names the version now deployed (no reload); the "latest is" hint no longer applies
+    var badge = document.getElementById('editing-version');
+    if (badge) badge.textContent = 'v' + version;
+    var stale = document.getElementById('latest-hint');
+    if (stale) stale.hidden = true;
+    cfg.version = version;
+  }
+
   var dialog = document.getElementById('deploy-dialog');
   var noteEl = document.getElementById('deploy-note');
   var deployError = document.getElementById('deploy-error');
@@ -647,6 +714,8 @@
           'data-testid': 'deployed-versions-link' });
         statusEl.appendChild(link);
         state.dirty = false;
+        var own = r.data.results.filter(function (x) { return x.key === state.key; })[0];
+        if (own) showVersion(own.version);
         window.yekuoModeler.deployed = r.data.results;
         return;
       }
@@ -706,9 +775,23 @@
   // ---------------------------------------------------------------------------------------------
   // start
 
+  function fitClearOfPalette() {
+    // fit the diagram into the part of the canvas right of the palette, so the palette neither
+    // covers the start of the process nor takes its clicks
+    canvas.zoom('fit-viewport', 'auto');
+    var vb = canvas.viewbox();
+    var pal = document.querySelector('#canvas .djs-palette');
+    var left = (pal ? pal.getBoundingClientRect().right - document.getElementById('canvas').getBoundingClientRect().left : 60) + 16;
+    var inner = vb.inner, outer = vb.outer;
+    if (!inner.width || !inner.height) return;
+    var scale = Math.min((outer.width - left - 24) / inner.width, (outer.height - 48) / inner.height, 1);
+    canvas.viewbox({ x: inner.x - left / scale, y: inner.y - ((outer.height / scale) - inner.height) / 2,
+      width: outer.width / scale, height: outer.height / scale });
+  }
+
   function load(xml) {
     return modeler.importXML(xml).then(function (result) {
-      canvas.zoom('fit-viewport', 'auto');
+      fitClearOfPalette();
       state.current = null;
       renderProps();
       fillFormSelect();
@@ -717,7 +800,8 @@
   }
 
   fetch(cfg.descriptorUrl, { credentials: 'same-origin' }).then(function (r) { return r.json(); }).then(function (descriptor) {
-    modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: descriptor } });
+    modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: descriptor },
+      additionalModules: MODULES });
     modeling = modeler.get('modeling');
     moddle = modeler.get('moddle');
     registry = modeler.get('elementRegistry');
@@ -726,7 +810,11 @@
     selection = modeler.get('selection');
     window.yekuoModeler = { modeler: modeler, state: state, check: runCheck, setProp: function (id, n, v) { setProp(registry.get(id), n, v); },
       getProp: function (id, n) { return getProp(registry.get(id), n); }, bundle: bundle, moveToLane: function (id, lane) { moveToLane(registry.get(id), lane); } };
-    modeler.on('selection.changed', function (e) { state.current = e.newSelection.length === 1 ? e.newSelection[0] : null; renderProps(); });
+    modeler.on('selection.changed', function (e) {
+      state.current = e.newSelection.length === 1 ? e.newSelection[0] : null;
+      renderProps();
+      if (formsTabOpen()) formOfSelection();
+    });
     modeler.on('commandStack.changed', function () {
       state.dirty = true;
       var typing = propsEl.contains(document.activeElement) &&

@@ -1,6 +1,7 @@
 /* Two versions side by side (bpmn-js navigated viewers): removed and changed elements marked on the
- * older one, added and changed ones on the newer one; the table lists every change, also those in
- * called processes that have no shape on this diagram. */
+ * older one, added and changed ones on the newer one (sequence flows too); the table lists every
+ * change, also those in called processes that have no shape on this diagram, and the form files
+ * added, removed or changed. */
 (function () {
   'use strict';
 
@@ -42,7 +43,10 @@
         var tr = document.createElement('tr');
         tr.setAttribute('data-change', c.change);
         tr.setAttribute('data-element', c.element);
-        [T[c.change], c.name + ' (' + c.element + ')', c.process,
+        tr.setAttribute('data-kind', c.kind || 'element');
+        var what = c.kind === 'form' ? T.form + '：' + c.element
+          : (c.kind === 'flow' ? T.flow + '：' : '') + c.name + ' (' + c.element + ')';
+        [T[c.change], what, c.process,
          c.fields.length ? T.fields.replace('%(f)s', c.fields.join(', ')) : ''].forEach(function (text, i) {
           var td = document.createElement('td');
           if (i === 0) { var b = document.createElement('span'); b.className = 'lg lg-' + c.change; b.textContent = text; td.appendChild(b); }

@@ -82,14 +82,52 @@
       post(cfg.revertUrl.replace('__ID__', id)).then(function (r) {
         if (r.status !== 200) { failed(r); b.disabled = false; return; }
         b.replaceWith(document.createTextNode(T.reverted.replace('%(n)s', r.data.version)));
+        refreshCounts([]);
       });
     });
     return b;
   }
 
+  var confirmDialog = document.getElementById('confirm-dialog');
+  var pending = null;
+
   migrateBtn.addEventListener('click', function () {
+    // asked first: how many cases move from which version to which
     var body = request();
     if (!body) return;
+    var n = window.yekuoDryRun ? window.yekuoDryRun.movable : '';
+    document.getElementById('confirm-text').textContent = T.confirm.replace('%(n)s', n)
+      .replace('%(a)s', cfg.from).replace('%(b)s', cfg.to);
+    pending = body;
+    confirmDialog.showModal();
+  });
+  document.getElementById('confirm-cancel').addEventListener('click', function () { pending = null; confirmDialog.close(); });
+  document.getElementById('confirm-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    confirmDialog.close();
+    if (pending) run(pending);
+    pending = null;
+  });
+
+  function refreshCounts(moved) {
+    // what the page shows afterwards: moved cases leave the list, each version's count is re-read
+    moved.forEach(function (id) {
+      var row = document.querySelector('tr[data-id="' + id + '"]');
+      if (row) row.remove();
+    });
+    var left = document.querySelectorAll('.tick').length;
+    document.getElementById('all-label').textContent = T.all.replace('%(n)s', left).replace('%(v)s', cfg.from);
+    return fetch(cfg.versionsUrl, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } })
+      .then(function (r) { return r.json(); }).then(function (data) {
+        (data.items || []).forEach(function (v) {
+          var opt = document.querySelector('[data-testid="mig-from"] option[data-version="' + v.version + '"]');
+          if (opt) opt.textContent = 'v' + v.version + ' (' + T.running.replace('%(n)s', v.running) + ')';
+        });
+        window.yekuoCounts = data.items;
+      });
+  }
+
+  function run(body) {
     migrateBtn.disabled = true;
     post(cfg.migrateUrl, body).then(function (r) {
       if (r.status !== 200) { failed(r); migrateBtn.disabled = false; return; }
@@ -112,6 +150,7 @@
       });
       say(T.done.replace('%(n)s', r.data.migrated), 'success');
       window.yekuoMigrated = r.data;
+      return refreshCounts(r.data.items.filter(function (it) { return it.migrated; }).map(function (it) { return it.instance_id; }));
     }).catch(function () { say(T.network, 'error'); migrateBtn.disabled = false; });
-  });
+  }
 })();

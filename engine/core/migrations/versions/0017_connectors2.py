@@ -2,7 +2,7 @@
 receipts on the outbox; meter verification requests and results
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-03 18:00:00
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 from engine.core.column_types import Json, UTCDateTime
 
 revision = '0017'
-down_revision = '0013'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
