@@ -76,6 +76,10 @@ def answer(form: dict[str, Any] | None, case: dict[str, Any], *, rework: bool, n
         if key in data and case.get(key) not in (None, ""):
             data[key] = case[key]
     _loads(data, case, rng)
+    for key, prop in ((form or {}).get("properties") or {}).items():
+        options = prop.get("enum") if isinstance(prop, dict) else None
+        if key in data and options and data[key] not in options:  # a list filled from the case (派工's workers)
+            data[key] = rng.choice(options)
     return _retime(data, now, rng)
 
 
