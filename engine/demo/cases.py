@@ -111,8 +111,10 @@ def _start(db: Database, plan: Plan, rng: random.Random, now: dt.datetime) -> No
     accept_task = next(t for t in definition.tasks.values() if t.bpmn_id == accept_spec)
     examples = definition.forms[accept_task.form_schema]["examples"]
     data = applications.BUILDERS[plan.kind](examples, rng, now.astimezone(CHINA).date())
+    starter = "clerk" if data["channel"] == "counter" else "channel"  # the counter, or an online channel
     plan.iid = runtime.start_instance(db, key, {"channel": data["channel"], "customer_name": data["customer_name"],
-                                                "mobile": data["mobile"]}).instance_id
+                                                "mobile": data["mobile"]},
+                                      actor=actors.Actor(starter, frozenset({starter}))).instance_id
     plan.rework = {spec for spec, share in REWORK.items() if rng.random() < share}
     if rng.random() < STALL_SHARE:
         plan.stall_after = rng.randint(1, 12)
