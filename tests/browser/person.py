@@ -9,7 +9,6 @@ Nothing here calls the API or sets a value behind the page's back: every value g
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +181,3 @@ def chinese_only(page: Page) -> None:
     words = [w for w in re.findall(r"[A-Za-z]{3,}", text) if not LATIN_OK.match(w)]
     lines = [line for line in text.splitlines() if any(w in line for w in words)][:8]
     assert not words, f"English on a zh-CN page {page.url}: {sorted(set(words))[:20]} in {lines}"
-
-
-def minute(now: dt.datetime) -> str:
-    return now.replace(second=0, microsecond=0).isoformat()

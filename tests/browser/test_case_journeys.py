@@ -14,9 +14,7 @@ moved forward a quarter of an hour per step so reported times follow each other 
 
 from __future__ import annotations
 
-import datetime as dt
 import random
-import re
 from pathlib import Path
 from typing import Any, Callable
 
