@@ -2,7 +2,8 @@
 
 Grows a fresh PostgreSQL database (or SQLite) to `--items` work items (5 % open, spread over six
 groups and 50 users, due times around now), ANALYZEs, and prints p50/p95 (ms) of the group, mine
-and overdue lists as the REST API asks them (`worklist.search`: capped count + first page).
+and overdue lists as the REST API asks them (`worklist.search`: capped count + first page), and a
+deep page of the group list by OFFSET and by keyset cursor.
 
     .venv/bin/python bench/worklist.py [--items 100000] [--repeat 50] [--pg URL]
 """
@@ -84,6 +85,19 @@ def main() -> int:
             _, total = worklist.search(db, where, sort="due", limit=50)
             times.append(time.perf_counter() - t)
         out[name] = {"p50_ms": round(pct(times, 50), 2), "p95_ms": round(pct(times, 95), 2), "total": total}
+    # a deep page of the group list: by OFFSET, and by keyset cursor after the same row
+    group = lists["group"]
+    deep = max(0, min(out["group"]["total"], worklist.COUNT_CAP) - 60)
+    rows, _ = worklist.search(db, group, sort="due", limit=1, offset=deep)
+    if rows:
+        after = worklist.decode_cursor(worklist.cursor_after(rows[0], "due", "bench"), "due", "bench")
+        for name, kw in ((f"group_offset_{deep}", {"offset": deep}), (f"group_keyset_after_{deep}", {"after": after})):
+            times = []
+            for _ in range(a.repeat):
+                t = time.perf_counter()
+                worklist.search(db, group, sort="due", limit=50, **kw)
+                times.append(time.perf_counter() - t)
+            out[name] = {"p50_ms": round(pct(times, 50), 2), "p95_ms": round(pct(times, 95), 2)}
     out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out), flush=True)
     db.dispose()

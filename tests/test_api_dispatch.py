@@ -343,3 +343,15 @@ def test_the_operations_document_their_roles(api: Api) -> None:
     assert set(paths["/api/v1/capacity/{code}/days/{day}"]["put"]["x-roles"]) == {"lead", "dispatcher", "supervisor"}
     assert set(paths["/api/v1/field-jobs/{job_no}/arrival"]["post"]["x-roles"]) == {"dispatcher", "surveyor", "metering"}
     assert "/api/v1/dispatch-lists.csv" in spec["paths"]
+
+
+def test_a_date_beyond_the_booking_horizon_is_422_for_every_mode(api: Api) -> None:
+    """Found by schemathesis: a by-date appointment in 6500 listed every day up to it in one statement;
+    the horizon is two years (the forms' examples book a year ahead)."""
+    [iid] = bare_cases(api.db, 1)
+    for body in ({"mode": "by_date", "date": "6500-07-09"}, {"mode": "fixed", "date": "6500-07-09", "period": "am"},
+                 {"mode": "by_date", "date": "9999-12-31"}):
+        err = _error(api.post("/api/v1/appointments", as_="dispatcher",
+                              json={"instance_id": iid, "job_type": "survey", **body}), 422)
+        assert "date" in err["details"], err
+    assert appointments.list_appointments(api.db, instance_id=iid) == []

@@ -263,3 +263,18 @@ def test_moving_a_job_within_its_full_day_keeps_its_own_place(centre, now):
     with pytest.raises(booking.CapacityFull):  # still full for anyone else
         booking.book(centre, b_case, fixed("2027-03-03", team="CQ-2"), actor="d")
     assert booking.book(centre, c_case, fixed("2027-03-03"), actor="d").team == "CQ-1"
+
+
+def test_the_booking_horizon_is_two_years_and_its_last_day_books(centre, now):
+    """A by-date window up to the horizon is a list of 732 days: it books (rows made in bounded
+    statements); one day more is refused before any list of days is built."""
+    [iid, other] = bare_cases(centre, 2)
+    last = (now.now().astimezone(CHINA).date() + appointments.HORIZON)
+    a = booking.book(centre, iid, {"job_type": "survey", "mode": "by_date", "date": last.isoformat()}, actor="d")
+    assert a.status == "booked" and a.day == dt.date(2027, 3, 1)
+    with pytest.raises(InvalidData) as refused:
+        booking.book(centre, other, {"job_type": "survey", "mode": "by_date",
+                                     "date": (last + dt.timedelta(days=1)).isoformat()}, actor="d")
+    assert "date" in refused.value.details
+    with pytest.raises(InvalidData):
+        booking.book(centre, other, fixed("6500-07-09", "am"), actor="d")

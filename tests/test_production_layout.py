@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import PG_URL
 from tests.process_helpers import example
-from tests.test_wiring import BPMN, ROOT, _call, _free_port, _wait_for
+from tests.test_wiring import BPMN, ROOT, _call, _free_port, _upload_pdf, _wait_for
 
 PGBOUNCER_URL = os.environ.get("YEKUO_TEST_PGBOUNCER_URL")
 if os.environ.get("CI") and not PGBOUNCER_URL:
@@ -64,7 +64,10 @@ def _one_case(base: str, token: str) -> dict[str, object]:
     [accept] = started["new_items"]
     claimed = _call(base, "POST", f"/api/v1/tasks/{accept['id']}/claim", {}, token)
     assert claimed["assignee"] == "clerk", claimed
-    done = _call(base, "POST", f"/api/v1/tasks/{accept['id']}/complete", {"data": example("accept")}, token)
+    docs = {kind: {"ref": _upload_pdf(base, token, started["instance_id"]), "name": f"{kind}.pdf"}
+            for kind in ("identity", "property_proof")}
+    done = _call(base, "POST", f"/api/v1/tasks/{accept['id']}/complete",
+                 {"data": example("accept", documents=docs)}, token)
     assert done["status"] == "running" and done["error"] is None, done
     return _call(base, "GET", f"/api/v1/process-instances/{started['instance_id']}", token=token)
 

@@ -11,9 +11,8 @@ from sqlalchemy import event, update
 
 from engine.core import definitions, users
 from engine.core.clock import FixedClock
-from engine.core.models import user_t
-
 from engine.core.db import Database
+from engine.core.models import user_t
 from tests.api_support import Api, accept_example, api  # noqa: F401  (fixture)
 
 #: issue 17's targets, on PostgreSQL (where each statement is a network round trip); SQLite's claim

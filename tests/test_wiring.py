@@ -82,6 +82,19 @@ def _call(base: str, method: str, path: str, body: Any = None, token: str | None
         return json.loads(resp.read())
 
 
+def _upload_pdf(base: str, token: str, instance_id: int) -> str:
+    """A case document, as the counter clerk scans it in through the API (the accept form names it)."""
+    from tests.api_support import PDF
+
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.pdf\"\r\n"
+            b"Content-Type: application/pdf\r\n\r\n" + PDF + b"\r\n--b--\r\n")
+    request = urllib.request.Request(f"{base}/api/v1/documents?instance_id={instance_id}", data=body, method="POST",
+                                     headers={"Content-Type": "multipart/form-data; boundary=b",
+                                              "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return str(json.loads(resp.read())["ref"])
+
+
 def _wait_for(base: str, proc: subprocess.Popen[str]) -> None:
     for _ in range(300):
         try:

@@ -29,7 +29,7 @@ FROM generate_series(1, :rows) AS n
 """
 
 
-def _plans(db: Database, where: TaskFilter) -> list[str]:
+def _plans(db: Database, where: TaskFilter, after: list[Any] | None = None) -> list[str]:
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -38,7 +38,7 @@ def _plans(db: Database, where: TaskFilter) -> list[str]:
 
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        worklist.search(db, where, sort="due", limit=50)
+        worklist.search(db, where, sort="due", limit=50, after=after)
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     plans = []
@@ -75,3 +75,25 @@ def test_group_mine_and_overdue_lists_use_the_open_item_indexes(db: Database, cl
             assert "Seq Scan on work_item" not in plan, f"{name}:\n{plan}"
             assert "ix_work_item_open" in plan, f"{name}:\n{plan}"
         print(f"\n--- {name}\n" + "\n\n".join(plans))
+
+
+def test_a_keyset_page_deep_in_the_list_uses_the_index(db: Database, clock: FixedClock) -> None:
+    if not db.is_postgres:
+        pytest.skip("plans are checked on PostgreSQL")
+    deploy(db)
+    iid = start_case(db)
+    now = clock.now()
+    with db.engine.begin() as conn:
+        conn.execute(text(GROW_SQL), {"iid": iid, "now": now, "rows": 60_000})
+        conn.execute(text("ANALYZE work_item"))
+        conn.execute(text("ANALYZE process_instance"))
+    where = TaskFilter(visible_groups={"clerk"}, visible_user="user7", candidate_group="clerk")
+    rows, _ = worklist.search(db, where, sort="due", limit=50, offset=400)  # a row deep in the list
+    after = worklist.decode_cursor(worklist.cursor_after(rows[-1], "due", "k"), "due", "k")
+    following, _ = worklist.search(db, where, sort="due", limit=50, after=after)
+    assert [r.id for r in following] == [r.id for r in worklist.search(db, where, sort="due", limit=50,
+                                                                          offset=450)[0]]
+    for plan in _plans(db, where, after):
+        assert "Seq Scan on work_item" not in plan, plan
+        assert "ix_work_item_open" in plan, plan
+    print("\n--- keyset page\n" + _plans(db, where, after)[1])

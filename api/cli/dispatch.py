@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.cli.common import Context, Subparsers, optional_date, optional_instant, parse_date, print_json, today
 from api import policy
+from api.cli.common import Context, Subparsers, optional_date, optional_instant, parse_date, print_json, today
 from engine.core import clock
 from engine.core.errors import YekuoError
 

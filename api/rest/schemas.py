@@ -317,6 +317,9 @@ class TaskArgsSchema(PageArgsSchema):
     state = fields.String(load_default="open", validate=validate.OneOf(worklist.STATUSES))
     sort = fields.String(load_default="due", validate=validate.OneOf(worklist.SORTS),
                          metadata={"description": "due date or priority (`-` for descending); ties by priority, age"})
+    cursor = fields.String(validate=validate.Length(min=1, max=1000), metadata={
+        "description": "`next_cursor` of the previous answer (same filters and sort): the page after it, "
+                       "fast at any depth; `page` is ignored then"})
 
 
 class CompleteRequestSchema(ma.Schema):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from api.rest.common import actor, allow, db, may, page_of, path_param, window
 from api.rest.schemas import (
@@ -16,9 +18,22 @@ from api.rest.schemas import (
     TaskArgsSchema,
     TaskDetailSchema,
     TaskSchema,
-    page_schema,
 )
 from engine.core import clock, definitions, queries, runtime, worklist
+
+
+class TaskPageSchema(Schema):
+    """The task list envelope: page numbers still work; `next_cursor` pages by key (fast at any depth)."""
+
+    items = fields.List(fields.Nested(TaskSchema), required=True)
+    total = fields.Integer(required=True, metadata={
+        "description": f"matching items, counted up to {worklist.COUNT_CAP} (then `total_capped` is true)"})
+    total_capped = fields.Boolean(required=True, metadata={"description": "there are at least `total` matches"})
+    page = fields.Integer(required=True)
+    page_size = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "pass as `cursor` for the next page; null on the last page"})
+
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
                 description="Human tasks (work items) of running cases.")
@@ -58,7 +73,7 @@ def _detail(task_id: str) -> dict[str, Any]:
 @blp.doc(summary="List tasks", description="Only tasks of the caller's groups and the caller's own (auditors: all). "
                                            "`assignee=me` means the caller.")
 @blp.arguments(TaskArgsSchema, location="query")
-@blp.response(200, page_schema(TaskSchema, "TaskPage"))
+@blp.response(200, TaskPageSchema)
 def list_tasks(args: dict[str, Any]) -> Any:
     who = actor()
     read_all = may("tasks.read_all")
@@ -66,13 +81,18 @@ def list_tasks(args: dict[str, Any]) -> Any:
     if assignee == "me":
         assignee = who.name
     limit, offset = window(args)
+    key = current_app.config["SECRET_KEY"]
+    after = worklist.decode_cursor(args["cursor"], args["sort"], key) if "cursor" in args else None
     where = worklist.TaskFilter(
         visible_groups=None if read_all else who.groups, visible_user=None if read_all else who.name,
         candidate_group=args.get("candidate_group"), assignee=assignee, unassigned=args.get("unassigned"),
         business_type=args.get("business_type"), due_before=args.get("due_before"), overdue=args.get("overdue"),
         instance_id=args.get("instance"), status=args["state"])
-    found, total = worklist.search(db(), where, sort=args["sort"], limit=limit, offset=offset)
-    return page_of([_row(t) for t in found], total, args)
+    found, total = worklist.search(db(), where, sort=args["sort"], limit=limit + 1, offset=offset, after=after)
+    more = len(found) > limit
+    found = found[:limit]
+    return {**page_of([_row(t) for t in found], total, args), "total_capped": total >= worklist.COUNT_CAP,
+            "next_cursor": worklist.cursor_after(found[-1], args["sort"], key) if more else None}
 
 
 @blp.route("/<string:task_id>", methods=["GET"], parameters=ID)

@@ -15,7 +15,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from api import policy
@@ -65,11 +65,18 @@ def _task_list(scope: str) -> Any:
         where = replace(where, assignee=user.username)
     elif scope == "group":
         where = replace(where, visible_groups=user.groups, unassigned=True)
-    rows, total = worklist.search(page_db(), where, sort=args["sort"], limit=PAGE_SIZE,
-                                  offset=(page_no - 1) * PAGE_SIZE)
+    key, cursor = current_app.config["SECRET_KEY"], request.args.get("cursor")
+    after = worklist.decode_cursor(cursor, args["sort"], key) if cursor else None  # a bad one: 422
+    rows, total = worklist.search(page_db(), where, sort=args["sort"], limit=PAGE_SIZE + 1,
+                                  offset=(page_no - 1) * PAGE_SIZE, after=after)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    # past the counted pages (or already paging by key) the next page starts after the last row shown
+    later = (worklist.cursor_after(rows[PAGE_SIZE - 1], args["sort"], key)
+             if len(rows) > PAGE_SIZE and (after is not None or page_no >= pages) else None)
     filtered = bool(args["type"] or args["overdue"] or args["q"] or args["follow_up"])
-    return render_template("tasks.html", scope=scope, rows=rows, total=total, page=page_no,
-                           pages=max(1, math.ceil(total / PAGE_SIZE)), business_type=args["type"] or "",
+    return render_template("tasks.html", scope=scope, rows=rows[:PAGE_SIZE], total=total, page=page_no,
+                           pages=pages, capped=total >= worklist.COUNT_CAP, keyset=after is not None, later=later,
+                           business_type=args["type"] or "",
                            overdue=args["overdue"], query=args["q"], follow_up=args["follow_up"], sort=args["sort"],
                            filtered=filtered, now=now, today=_today(), due_state=due_state,
                            saved=worklist_prefs.saved_filters(page_db(), user.username),

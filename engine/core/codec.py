@@ -7,7 +7,14 @@ Three measured choices (see docs/architecture.md, "Persistence"):
 - orjson plus zstd level 3. zstd's long window matters here: call activities keep copies of the
   case data in each subprocess, far more than zlib's 32 KB apart, and zstd folds them (the real
   process's 105 KB end state: zlib-1 14 KB in 0.5 ms, zstd-3 9 KB in 0.13 ms). States written with
-  zlib (the first releases) still load.
+  zlib (the first releases) still load;
+- a finished call activity's subprocess keeps its tasks (history, diagrams) but not their copies
+  of the case data: its end data went to the calling task when it finished;
+- a zstd dictionary trained on real states (`engine/core/state_dictionaries/`, made by
+  `bench/train_state_dictionary.py`): the field names, task-spec names and Spiff's structure every
+  state repeats are in the dictionary, not in each row. The zstd frame names the dictionary's id,
+  so a state says which dictionary wrote it; dictionaries are never changed or removed, only new
+  ids added (`WRITE_DICTIONARY`), and states written before or without one still load.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,20 +41,59 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _zstd = threading.local()  # zstd (de)compressor objects must not be shared between threads
 
 
-def _zstd_pair() -> tuple[Any, Any]:
-    pair = getattr(_zstd, "pair", None)
+#: Drop the task data copies of finished call activities from stored states (off: as before, for benchmarks).
+PRUNE_FINISHED_CALLS = True
+#: Trained state dictionaries, `<id>.zdict`, by the zstd dictionary id their frames carry.
+DICTIONARY_DIR = Path(__file__).with_name("state_dictionaries")
+#: The dictionary new states are written with (None: none, as before dictionaries).
+WRITE_DICTIONARY: int | None = 0x59450001
+
+
+@cache
+def _dictionary(dict_id: int) -> Any:
+    path = DICTIONARY_DIR / f"{dict_id:08x}.zdict"
+    if not path.exists():
+        raise LookupError(f"state written with zstd dictionary {dict_id:08x}, which this release does not ship")
+    dictionary = zstandard.ZstdCompressionDict(path.read_bytes())
+    dictionary.precompute_compress(level=3)  # once per process, not on every compress
+    return dictionary
+
+
+def _zstd_for(dict_id: int | None) -> tuple[Any, Any]:
+    """This thread's (compressor, decompressor) for a dictionary id (None or 0: no dictionary)."""
+    key = dict_id or 0
+    pairs = getattr(_zstd, "pairs", None)
+    if pairs is None:
+        pairs = _zstd.pairs = {}
+    pair = pairs.get(key)
     if pair is None:
-        pair = _zstd.pair = (zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor())
+        if key:
+            d = _dictionary(key)
+            pair = (zstandard.ZstdCompressor(level=3, dict_data=d), zstandard.ZstdDecompressor(dict_data=d))
+        else:
+            pair = (zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor())
+        pairs[key] = pair
     return pair
 
 
 def compress(raw: bytes) -> bytes:
-    return _zstd_pair()[0].compress(raw)
+    """Plain zstd (specs, tools): no dictionary."""
+    return _zstd_for(None)[0].compress(raw)
+
+
+def compress_state(raw: bytes) -> bytes:
+    """An instance state, with the current state dictionary (its id goes into the frame)."""
+    return _zstd_for(WRITE_DICTIONARY)[0].compress(raw)
+
+
+def dictionary_of(blob: bytes) -> int:
+    """The id of the dictionary a stored blob was written with (0: none, or zlib)."""
+    return zstandard.get_frame_parameters(blob).dict_id if blob[:4] == _ZSTD_MAGIC else 0
 
 
 def decompress(blob: bytes) -> bytes:
     if blob[:4] == _ZSTD_MAGIC:
-        return _zstd_pair()[1].decompress(blob)
+        return _zstd_for(dictionary_of(blob))[1].decompress(blob)
     return zlib.decompress(blob)
 
 
@@ -53,6 +101,10 @@ class _StateOnlyConverter(BpmnWorkflowConverter):
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         dct = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        for sp_id, sp in workflow.subprocesses.items():
+            if sp.completed and PRUNE_FINISHED_CALLS:  # its end data went to the calling task: the tasks' copies are dead weight
+                for task in dct["subprocesses"][str(sp_id)]["tasks"].values():
+                    task["data"] = {}
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
@@ -138,7 +190,7 @@ class Codec:
             dct[CALLED_KEY] = called
         raw = orjson.dumps(dct, default=parts.default,
                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
-        return compress(raw)
+        return compress_state(raw)
 
     def loads(self, blob: bytes, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
               bound: Callable[[dict[str, int]], dict[str, BpmnProcessSpec]] | None = None) -> BpmnWorkflow:

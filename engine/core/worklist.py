@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
-from engine.core import clock
+from engine.core import clock, keyset
 from engine.core.actors import Actor
 from engine.core.db import Database
 from engine.core.errors import InvalidData
@@ -128,23 +128,33 @@ _WORK_ITEM_KEYS = tuple(WorkItemView.__dataclass_fields__)
 _ROW_KEYS = tuple(TaskRow.__dataclass_fields__)
 
 
-def _order(sort: str | None) -> list[Any]:
-    """A public sort (`SORTS`); `None` is the engine's own order: priority, then age."""
-    w = work_item_t.c
-    due_asc, due_desc = w.due_at.asc().nulls_last(), w.due_at.desc().nulls_last()
-    orders = {
-        None: [w.priority.desc()],
-        "due": [due_asc, w.priority.desc()],
-        "-due": [due_desc, w.priority.desc()],
-        "priority": [w.priority.desc(), due_asc],
-        "-priority": [w.priority.asc(), due_asc],
-        "created": [w.created_at.asc()],
-        "-created": [w.created_at.desc()],
-        "follow_up": [w.follow_up_on.asc().nulls_last(), due_asc],
-    }
-    if sort not in orders:
+#: each public sort (`SORTS`) as its keys; `None` is the engine's own order: priority, then age.
+#: Every order ends with age and id, so it is total and a keyset cursor can resume it.
+_SORT_KEYS: dict[str | None, tuple[tuple[str, bool], ...]] = {
+    None: (("priority", True),),
+    "due": (("due_at", False), ("priority", True)),
+    "-due": (("due_at", True), ("priority", True)),
+    "priority": (("priority", True), ("due_at", False)),
+    "-priority": (("priority", False), ("due_at", False)),
+    "created": (("created_at", False),),
+    "-created": (("created_at", True),),
+    "follow_up": (("follow_up_on", False), ("due_at", False)),
+}
+_KINDS: dict[str, type] = {"due_at": dt.datetime, "created_at": dt.datetime, "priority": int, "id": str,
+                           "follow_up_on": dt.date}
+_NULLABLE = {"due_at", "follow_up_on"}
+
+
+def sort_keys(sort: str | None) -> list[keyset.Key]:
+    """The keys of a sort, ties broken by age and id."""
+    if sort not in _SORT_KEYS:
         raise InvalidData("unknown sort", details={"sort": [f"use one of: {', '.join(SORTS)}"]})
-    return [*orders[sort], w.created_at.asc(), w.id.asc()]
+    named = (*_SORT_KEYS[sort], ("created_at", False), ("id", False))
+    return [keyset.Key(work_item_t.c[name], desc, name in _NULLABLE, _KINDS[name]) for name, desc in named]
+
+
+def _order(sort: str | None) -> list[Any]:
+    return [k.order() for k in sort_keys(sort)]
 
 
 def joined(*extra: Any) -> Select[Any]:
@@ -162,24 +172,37 @@ def task_row(r: Any) -> TaskRow:
     return TaskRow(**{k: getattr(r, k) for k in _ROW_KEYS})
 
 
-#: `search` counts matches up to this many (then answers this number): counting every open item
-#: of a big group on each page view costs more than the page.
-COUNT_CAP = 10_000
+#: `search` counts matches up to this many (then answers this number, shown as "1000+"): counting
+#: every open item of a big group on each page view costs more than the page.
+COUNT_CAP = 1_000
 
 
 def search(db: Database, where: TaskFilter = TaskFilter(), *, sort: str = "due", limit: int = 50,
-           offset: int = 0, count_cap: int = COUNT_CAP) -> tuple[list[TaskRow], int]:
-    """One page of the tasks matching `where`, and how many match in all (at most `count_cap`)."""
-    order = _order(sort)
+           offset: int = 0, count_cap: int = COUNT_CAP, after: list[Any] | None = None) -> tuple[list[TaskRow], int]:
+    """One page of the tasks matching `where`, and how many match in all (at most `count_cap`).
+    `after` (from `decode_cursor`) starts the page after that row instead of at `offset`."""
+    keys = sort_keys(sort)
     conds = where.conditions()
     counted = select(work_item_t.c.id).where(*conds)
     if where.business_type is not None or where.text:
         counted = counted.join(instance_t, instance_t.c.id == work_item_t.c.instance_id)
     counted = counted.limit(count_cap)
+    page = joined().where(*conds)
+    page = page.where(keyset.after(keys, after)) if after is not None else page.offset(offset)
     with db.read() as conn:
         total = conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
-        rows = conn.execute(joined().where(*conds).order_by(*order).limit(limit).offset(offset)).all()
+        rows = conn.execute(page.order_by(*(k.order() for k in keys)).limit(limit)).all()
     return [task_row(r) for r in rows], total
+
+
+def cursor_after(row: WorkItemView, sort: str, key: str | bytes) -> str:
+    """The opaque cursor of the page after `row` in `sort`."""
+    return keyset.encode(sort, [getattr(row, k.column.name) for k in sort_keys(sort)], key)
+
+
+def decode_cursor(token: str, sort: str, key: str | bytes) -> list[Any]:
+    """A cursor's key values for `search(after=...)`; `InvalidData` (422) if it is not one of ours for `sort`."""
+    return keyset.decode(token, sort, sort_keys(sort), key)
 
 
 def items(db: Database, where: TaskFilter, *, sort: str | None = None) -> list[TaskRow]:

@@ -23,7 +23,6 @@ from engine.core.errors import YekuoError
 from engine.core.models import rule_set_t, rule_set_version_t
 
 DEFAULT_FIRST_RESPONSE_HOURS = 4.0
-BUNDLED = Path(__file__).resolve().parent / "rules"
 PROCESS_KEY = "whole_process"
 HOLDER = "holder"  # the escalation recipient "whoever holds the task" (assignee, else its group)
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

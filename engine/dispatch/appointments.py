@@ -39,6 +39,11 @@ def local_iso(instant: dt.datetime) -> str:
     return instant.astimezone(CHINA).isoformat()
 
 
+#: how far ahead an appointment may be booked: a window is a list of days (capacity rows, calendar
+#: look-ups), so a date years ahead would mean thousands of them
+HORIZON = dt.timedelta(days=731)  # two years: the forms' examples book a year ahead
+
+
 @dataclass(frozen=True)
 class Request:
     """What the dispatcher asks for: job type, mode and its parameters, area or a named team."""
@@ -113,6 +118,10 @@ class Window:
 def window(request: Request, now: dt.datetime) -> Window:
     """The appointment window of a request made at `now`; refuses one that has already closed."""
     local = now.astimezone(CHINA)
+    if request.date is not None and dt.date.fromisoformat(request.date) > local.date() + HORIZON:
+        last = local.date() + HORIZON
+        raise InvalidData(f"the appointment date is more than {HORIZON.days} days ahead (the last bookable day is "
+                          f"{last.isoformat()})", details={"date": [f"预约日期最晚为 {last:%Y年%m月%d日}（两年以内）"]})
     if request.mode == "fixed":
         day = dt.date.fromisoformat(request.date or "")
         start, end = (dt.datetime.combine(day, t, CHINA) for t in PERIODS[request.period or "am"])

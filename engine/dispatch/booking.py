@@ -100,20 +100,30 @@ def plan_booking(db: Database, request: Request, now: dt.datetime) -> Plan:
     return Plan(request, win, teams, workdays, offer_days)
 
 
+_CHUNK = 200  # days per statement: IN lists and multi-row inserts stay far below any bind limit
+
+
 def _ensure_usage(db: Database, team_ids: list[int], days: list[dt.date], job_type: str) -> None:
     """Create missing usage rows in a short transaction of their own, so the booking transaction
     never holds a lock on a row it does not take (no deadlock between concurrent bookings)."""
+    for at in range(0, len(days), _CHUNK):
+        _ensure_usage_of(db, team_ids, days[at:at + _CHUNK], job_type)
+
+
+def _ensure_usage_of(db: Database, team_ids: list[int], days: list[dt.date], job_type: str) -> None:
+    have: set[tuple[int, dt.date]] = set()
     with db.read() as conn:
-        have = {(r.team_id, r.day) for r in conn.execute(select(capacity_usage_t.c.team_id, capacity_usage_t.c.day)
-                                                          .where(capacity_usage_t.c.team_id.in_(team_ids),
-                                                                 capacity_usage_t.c.day.in_(days),
-                                                                 capacity_usage_t.c.job_type == job_type))}
+        for t_at in range(0, len(team_ids), _CHUNK):
+            have |= {(r.team_id, r.day) for r in conn.execute(
+                select(capacity_usage_t.c.team_id, capacity_usage_t.c.day)
+                .where(capacity_usage_t.c.team_id.in_(team_ids[t_at:t_at + _CHUNK]), capacity_usage_t.c.day.in_(days),
+                       capacity_usage_t.c.job_type == job_type))}
     missing = [{"team_id": t, "day": d, "job_type": job_type, "booked": 0}
                for t in team_ids for d in days if (t, d) not in have]
-    if not missing:
-        return
-    with db.write() as conn:
-        conn.execute(counters.upsert(conn, capacity_usage_t).values(missing).on_conflict_do_nothing())
+    for at in range(0, len(missing), _CHUNK):
+        with db.write() as conn:
+            conn.execute(counters.upsert(conn, capacity_usage_t).values(missing[at:at + _CHUNK])
+                         .on_conflict_do_nothing())
 
 
 def _take(conn: Connection, team_id: int, day: dt.date, job_type: str, cap: int) -> bool:
