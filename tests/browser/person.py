@@ -30,7 +30,8 @@ class Tally:
     """What one case cost its staff in the browser."""
 
     pages: int = 0
-    clicks: int = 0
+    clicks: int = 0  # buttons and links: sign in, the list, claim, submit, the phone's buttons
+    choices: int = 0  # choosing on a form: a radio, a tick, a list, a picked date, a file
     sign_ins: int = 0
     tasks: int = 0
     shots: list[str] = field(default_factory=list)
@@ -57,6 +58,10 @@ class Desk:
         self.tally.clicks += 1
         target.click()
 
+    def choose(self, target: Locator) -> None:
+        self.tally.choices += 1
+        target.click()
+
     def sign_in(self, context: BrowserContext, username: str) -> Page:
         page = context.new_page()
         page.goto("/login")
@@ -71,14 +76,18 @@ class Desk:
         return page
 
     def open_task(self, page: Page, iid: int, spec: str) -> None:
-        """From the group's list: the case's row, its task page, claim."""
+        """From the group's list: the case's row, 认领并办理 (or its task page, then claim)."""
         self.click(page.get_by_test_id("nav-group"))
         row = page.locator(f'[data-testid=task-row][data-instance="{iid}"][data-task-spec="{spec}"]')
         expect(row).to_have_count(1)
-        self.click(row.locator("a").first)
-        claim = page.get_by_test_id("claim")
-        if claim.count():
-            self.click(claim)
+        claim_and_work = row.get_by_test_id("claim-and-work")
+        if claim_and_work.count():  # one click: claimed, and the form opens
+            self.click(claim_and_work)
+        else:
+            self.click(row.locator("a").first)
+            claim = page.get_by_test_id("claim")
+            if claim.count():
+                self.click(claim)
         form_ready(page)
         self.shot(page, f"task-{spec}")
         chinese_only(page)
@@ -118,7 +127,7 @@ class Desk:
         photo = name.lower().endswith((".jpg", ".jpeg", ".png"))
         file = self.files / (name.rsplit(".", 1)[0] + (".png" if photo else ".pdf"))
         file.write_bytes(PNG if photo else PDF)
-        self.tally.clicks += 1
+        self.tally.choices += 1
         page.get_by_test_id(f"upload-{path}-file").set_input_files(str(file))
         expect(page.get_by_test_id(f"upload-{path}-name")).to_have_text(file.name)
 
@@ -126,12 +135,12 @@ class Desk:
         ticks = box.locator("input[type=checkbox]")
         if value and not isinstance(value[0], (dict, list)) and ticks.count():
             for v in value:
-                self.click(box.locator(f'input[type=checkbox][value="{v}"]'))
+                self.choose(box.locator(f'input[type=checkbox][value="{v}"]'))
             return
         for n, v in enumerate(value):
             row = page.locator(f'[data-schemapath="root.{path}.{n}"]')
             if not row.count():
-                self.click(box.locator("button.json-editor-btn-add").last)
+                self.choose(box.locator("button.json-editor-btn-add").last)
             self._value(page, f"{path}.{n}", v)
 
     def _scalar(self, page: Page, box: Locator, path: str, value: Any) -> None:
@@ -142,7 +151,7 @@ class Desk:
             picker.type(text)
             picker.press("Enter")
             page.keyboard.press("Escape")
-            self.tally.clicks += 1
+            self.tally.choices += 1
             return
         control = box.locator("select, input, textarea").first
         if control.count() and (control.is_disabled() or control.get_attribute("readonly") is not None):
@@ -150,20 +159,20 @@ class Desk:
         radio = box.locator(f'input[type=radio][value="{value}"]')
         if radio.count():
             if not radio.first.is_checked():
-                self.click(radio.first)
+                self.choose(radio.first)
             return
         select = box.locator("select")
         if select.count():
             if isinstance(value, bool):
                 value = "1" if value else "0"
             if select.first.input_value() != str(value):
-                self.tally.clicks += 1
+                self.tally.choices += 1
                 select.first.select_option(str(value))
             return
         tick = box.locator("input[type=checkbox]")
         if tick.count():
             if tick.first.is_checked() != bool(value):
-                self.click(tick.first)
+                self.choose(tick.first)
             return
         entry = box.locator("textarea, input").first
         if entry.input_value() != str(value):

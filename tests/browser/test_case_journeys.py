@@ -110,8 +110,8 @@ class Journey:
         clerk = self.person("clerk")
         self.desk.click(clerk.get_by_test_id("nav-start"))
         self.desk.shot(clerk, "start")
-        self.desk.click(clerk.get_by_test_id(f"process-{process}"))
-        self.desk.tally.clicks += 1
+        self.desk.choose(clerk.get_by_test_id(f"process-{process}"))
+        self.desk.tally.choices += 1
         clerk.get_by_test_id("channel").select_option(self.case["channel"])
         self.desk.click(clerk.get_by_test_id("start-submit"))
         form_ready(clerk)
@@ -147,7 +147,7 @@ class Journey:
         self.desk.click(phone.get_by_test_id("nav-field"))
         job = phone.locator('[data-testid=job][data-step="complete"]').first
         job.get_by_test_id("work-summary").fill("作业完成，现场已清理，客户已确认。")
-        self.desk.click(job.get_by_test_id("signed"))
+        self.desk.choose(job.get_by_test_id("signed"))
         self.desk.shot(phone, f"field-{kind}-complete")
         self.desk.click(job.get_by_test_id("complete"))
         expect(phone.locator('[data-testid=job][data-step="done"]').first).to_be_visible()
@@ -168,8 +168,8 @@ class Journey:
         self.desk.shot(clerk, "case-archived")
         chinese_only(clerk)
         t = self.desk.tally
-        line = (f"{self.kind}: {t.tasks} tasks, {t.pages} pages, {t.clicks} clicks, {t.sign_ins} sign-ins "
-                f"(people each stay signed in)")
+        line = (f"{self.kind}: {t.tasks} tasks, {t.pages} pages, {t.clicks} clicks on buttons and links + "
+                f"{t.choices} choices on forms, {t.sign_ins} sign-ins (each person stays signed in)")
         print(line)
         with RESULTS.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
