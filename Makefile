@@ -34,7 +34,9 @@ deploy: init
 	  $(BIN)/yekuo deploy bpmn/ --note "bundled process" --by make; \
 	else echo "no models in bpmn/ to deploy"; fi
 
+# a fresh database gets a month of demonstration cases of every type (`yekuo demo cases`); one with cases is left alone
 run: deploy
+	YEKUO_CALENDAR_FALLBACK=$${YEKUO_CALENDAR_FALLBACK:-1} $(BIN)/yekuo demo cases --if-empty
 	YEKUO_DEMO=1 YEKUO_CALENDAR_FALLBACK=$${YEKUO_CALENDAR_FALLBACK:-1} $(BIN)/yekuo serve --host 127.0.0.1 --port 8000
 
 # the suite in parallel processes (one per core, at most 4: each holds its own databases and browser)

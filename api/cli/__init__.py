@@ -14,6 +14,7 @@ from api.cli import (
     audit,
     database,
     deadlines,
+    demo,
     deploy,
     dispatch,
     importing,
@@ -30,7 +31,7 @@ from engine.core import config
 from engine.core.errors import DeployError, YekuoError
 
 #: The command groups, in the order `yekuo --help` lists them.
-GROUPS = (database, deploy, importing, serve, timers, audit, deadlines, versions, outbox, instances, dispatch, peers)
+GROUPS = (database, deploy, importing, serve, timers, audit, deadlines, versions, outbox, instances, dispatch, peers, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ flags); the pages show them only in a collapsed raw view.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,18 +101,28 @@ def display(value: Any, schema: dict[str, Any] | None = None) -> str:
 
 
 def service_text(result: Any) -> str:
-    """A service's result as people read it: the notes it wrote for them (已预约：…), plain values
-    as text; never a Python dict (the full result stays in the history's payload)."""
-    values = result.values() if isinstance(result, dict) else [result]
+    """A service's result as people read it: the notes it wrote for them (已预约：…) when it wrote
+    any, else its plain values as text — never a Python dict, and never a machine code (an
+    idempotency key, an enum value such as `booked`: ASCII with letters), which the page would show
+    as English (the full result stays in the history's payload)."""
+    values = list(result.values()) if isinstance(result, dict) else [result]
+    notes = [v.get("note") or v.get("message") for v in values if isinstance(v, dict)]
+    if isinstance(result, dict):
+        notes += [result.get("note"), result.get("message")]
+    notes = [n for n in notes if isinstance(n, str) and n]
+    if notes:
+        return "；".join(notes)
     parts = []
     for value in values:
-        if isinstance(value, dict):
-            value = value.get("note") or value.get("message")
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
-            parts.append(str(value))
-        elif isinstance(value, bool):
+        if isinstance(value, bool):
             parts.append(display(value))
+        elif isinstance(value, (int, float)) or isinstance(value, str) and value and not _CODE.match(value):
+            parts.append(str(value))
     return "；".join(parts)
+
+
+#: an ASCII string with a letter: a code or an instant, not a sentence for people
+_CODE = re.compile(r"^[\x00-\x7f]*[A-Za-z][\x00-\x7f]*$")
 
 
 def derived_rows(data: dict[str, Any]) -> list[tuple[str, str]]:

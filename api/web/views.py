@@ -537,7 +537,7 @@ def case(instance_id: int) -> Any:
                            events=events, now=now, due_state=due_state,
                            application_no=inst.business_key or inst.data.get("application_no") or "",
                            customer=inst.data.get("customer_name") or "", started_by=display_name(inst.started_by),
-                           business_type=inst.data.get("business_type") or "")
+                           business_type=inst.data.get("business_type") or "", uploader=display_name)
 
 
 @bp.get("/cases/<int:instance_id>/diagram.json")
