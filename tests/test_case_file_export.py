@@ -41,14 +41,18 @@ def test_each_step_keeps_its_own_values_and_labels(db, clock, hv_case, app_conte
     for s in steps:
         by_task.setdefault(s.task_spec, []).append(s)
     # the field job's call-back and the case's final call-back both have `satisfaction`: each keeps its own
-    [job_cb] = by_task["job_callback"]
+    job_cb = by_task["job_callback"][0]  # one per field job (survey and install): each its own section
+    assert all(s.process == "field_job" for s in by_task["job_callback"])
     [final_cb] = by_task["callback"]
     assert "satisfaction" in {k for k, _t, _v in job_cb.rows} and "satisfaction" in {k for k, _t, _v in final_cb.rows}
     assert job_cb.process == "field_job" and final_cb.process == "new_connection"
     assert job_cb.title.startswith("现场作业 · ")
     # a field appears only under the step that entered it (hv fields never under another form's step)
+    # and every row has a label, never the raw key (keys nobody labels stay in the raw view only)
     for s in steps:
-        assert set(k for k, _t, _v in s.rows) == set(s.raw), s.task_spec
+        assert set(k for k, _t, _v in s.rows) <= set(s.raw), s.task_spec
+        assert all(t != k for k, t, _v in s.rows), (s.task_spec, s.rows)
+        assert not [v for _k, _t, v in s.rows if v in ("True", "False") or v[:1] in "{[" or "T0" in v or "T1" in v]
     [reply] = by_task["reply_scheme"]
     assert "scheme_voltage" in {k for k, _t, _v in reply.rows}
     assert all("scheme_voltage" not in {k for k, _t, _v in s.rows} for s in steps if s is not reply)

@@ -133,6 +133,29 @@ DERIVED_FIELDS: dict[str, Any] = {
     "sanling": _l("Three-zero customer"),
 }
 
+#: Case-data keys the services write (their results), so history and case data never show a raw key.
+PROCESS_FIELDS: dict[str, Any] = {
+    "applied_capacity": _l("Applied capacity check"),
+    "archive_record": _l("Archive record"),
+    "case_callback": _l("Case callback"),
+    "booking": _l("Field appointment"),
+    "field_arrival": _l("Arrival on site"),
+    "field_callback": _l("Field job callback"),
+    "field_completion": _l("Field job completion"),
+    "field_dispatch": _l("Field job dispatch"),
+    "field_follow_up": _l("Field job follow-up"),
+    "field_overdue": _l("Field job overdue"),
+    "contract_numbering": _l("Contract number"),
+    "numbering": _l("Number assigned"),
+    "sms_accepted": _l("SMS: application accepted"),
+    "sms_appointment": _l("SMS: appointment"),
+    "sms_docs_reminder": _l("SMS: documents reminder"),
+    "sms_done": _l("SMS: case finished"),
+    "sms_energized": _l("SMS: energized"),
+    "sms_scheme_expiry": _l("SMS: scheme expiry"),
+    "sms_withdrawn": _l("SMS: application withdrawn"),
+}
+
 VOLTAGE_CLASSES: dict[str, Any] = {"lv": _l("Low voltage"), "hv": _l("High voltage")}
 
 #: Processes a clerk may start at the counter, with their labels (shown if deployed).
