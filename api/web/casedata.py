@@ -137,14 +137,21 @@ def value_text(key: str, value: Any, schema: dict[str, Any] | None = None) -> st
     if key == "voltage_class":
         return labels.label(labels.VOLTAGE_CLASSES, value)
     if key in labels.PROCESS_FIELDS and isinstance(value, dict):
-        note = value.get("note") or value.get("message")  # the service's own words for people
-        return str(note) if isinstance(note, str) and note else (service_text(value) or display(value, schema))
+        return service_text(value) or "—"
     return display(value, schema)
 
 
+_CODE = re.compile(r"^[A-Za-z0-9_:./-]*[A-Za-z][A-Za-z0-9_:./-]*$")
+
+
 def service_text(result: Any) -> str:
-    """A service's result as people read it: the notes it wrote for them (已预约：…), plain values
-    as text; never a Python dict (the full result stays in the history's payload)."""
+    """A service's result as people read it: the note it wrote for them (已预约：…), else its plain
+    values as text; never a Python dict, an internal code (sms:1:accepted, install) or a bare 是/否
+    (the full result stays in the history's payload and the raw view)."""
+    if isinstance(result, dict):
+        note = result.get("note") or result.get("message")
+        if isinstance(note, str) and note:
+            return note
     values = result.values() if isinstance(result, dict) else [result]
     parts = []
     for value in values:
@@ -152,10 +159,10 @@ def service_text(result: Any) -> str:
             value = value.get("note") or value.get("message")
         if isinstance(value, str) and _INSTANT.match(value):
             parts.append(instant_text(value))
-        elif isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
+        elif isinstance(value, str) and value and not _CODE.match(value):
+            parts.append(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(str(value))
-        elif isinstance(value, bool):
-            parts.append(display(value))
     return "；".join(parts)
 
 

@@ -125,6 +125,9 @@ ROLES: dict[str, Any] = {
     "channel": _l("Channel client"),
 }
 
+#: Actors that are no person (the engine, the scheduler), as the history names them.
+SYSTEM_ACTORS: dict[str, Any] = {"system": _l("System"), "scheduler": _l("Scheduler")}
+
 #: Case-data keys the processes derive (no form declares them), with their labels.
 DERIVED_FIELDS: dict[str, Any] = {
     "application_no": _l("Application number"),

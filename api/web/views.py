@@ -420,7 +420,7 @@ def display_name(username: str | None) -> str:
     cache = _display_names()
     if username not in cache:
         found = users.get_user(page_db(), username)
-        cache[username] = found.display_name if found is not None else username
+        cache[username] = found.display_name if found is not None else labels.label(labels.SYSTEM_ACTORS, username)
     return cache[username]
 
 
