@@ -44,12 +44,12 @@ class SavedFilterListSchema(ma.Schema):
     items = fields.List(fields.Nested(SavedFilterSchema), required=True)
 
 
-class FollowUpRequestSchema(ma.Schema):
+class TaskFollowUpRequestSchema(ma.Schema):
     follow_up_on = fields.Date(required=True, allow_none=True,
                                metadata={"description": "the day to come back to the task; null clears it"})
 
 
-class FollowUpSchema(ma.Schema):
+class TaskFollowUpSchema(ma.Schema):
     task_id = fields.String(required=True)
     follow_up_on = fields.Date(required=True, allow_none=True)
 

@@ -22,11 +22,11 @@ from api.rest.schemas import (
 from api.rest.task_schemas import (
     FILTER_EXAMPLE,
     FOLLOW_UP_EXAMPLE,
-    FollowUpRequestSchema,
-    FollowUpSchema,
     SavedFilterListSchema,
     SavedFilterRequestSchema,
     SavedFilterSchema,
+    TaskFollowUpRequestSchema,
+    TaskFollowUpSchema,
 )
 from engine.core import clock, definitions, queries, runtime, worklist, worklist_prefs
 from engine.core.errors import NotFound
@@ -144,8 +144,8 @@ def complete(body: dict[str, Any], task_id: str) -> Any:
 @blp.doc(summary="Set or clear the follow-up day (跟进日期)",
          description="By the task's holder, or a member of its group while nobody holds it (403 otherwise); 409 if the "
                      "task is closed. A note on the work item for the list: the case is not changed.")
-@blp.arguments(FollowUpRequestSchema, example=FOLLOW_UP_EXAMPLE)
-@blp.response(200, FollowUpSchema)
+@blp.arguments(TaskFollowUpRequestSchema, example=FOLLOW_UP_EXAMPLE)
+@blp.response(200, TaskFollowUpSchema)
 def set_follow_up(body: dict[str, Any], task_id: str) -> Any:
     item = queries.get_work_item(db(), task_id)
     if not _may_see(item):
