@@ -148,7 +148,7 @@ PROCESS_FIELDS: dict[str, Any] = {
     "field_dispatch": _l("Field job dispatch"),
     "field_follow_up": _l("Field job follow-up"),
     "field_overdue": _l("Field job overdue"),
-    "contract_numbering": _l("Contract number"),
+    "contract_numbering": _l("Contract numbering"),
     "numbering": _l("Number assigned"),
     "sms_accepted": _l("SMS: application accepted"),
     "sms_appointment": _l("SMS: appointment"),
@@ -157,6 +157,16 @@ PROCESS_FIELDS: dict[str, Any] = {
     "sms_energized": _l("SMS: energized"),
     "sms_scheme_expiry": _l("SMS: scheme expiry"),
     "sms_withdrawn": _l("SMS: application withdrawn"),
+    # set by the models' scripts and services (no form asks for them)
+    "archive_no": _l("Archive number"),
+    "arrived_on_time": _l("Arrived on time"),
+    "contract_no": _l("Contract number"),
+    "prepaid_promoted": _l("Prepaid metering promoted"),
+    "case_outcome": _l("Case outcome"),
+    "scheme_warn_at": _l("Scheme expiry reminder at"),
+    "signed": _l("Signed"),
+    "valid_until": _l("Valid until"),
+    "withdrawal_reason": _l("Withdrawal reason"),
 }
 
 VOLTAGE_CLASSES: dict[str, Any] = {"lv": _l("Low voltage"), "hv": _l("High voltage")}
