@@ -136,6 +136,8 @@ def value_text(key: str, value: Any, schema: dict[str, Any] | None = None) -> st
         return labels.label(labels.BUSINESS_TYPES, value)
     if key == "voltage_class":
         return labels.label(labels.VOLTAGE_CLASSES, value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "label" in v for v in value):
+        return "、".join(str(v["label"]) for v in value)  # form options a service offered: their labels
     if key in labels.PROCESS_FIELDS and isinstance(value, dict):
         return service_text(value) or "—"
     return display(value, schema)

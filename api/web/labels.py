@@ -167,6 +167,7 @@ PROCESS_FIELDS: dict[str, Any] = {
     "signed": _l("Signed"),
     "valid_until": _l("Valid until"),
     "withdrawal_reason": _l("Withdrawal reason"),
+    "worker_options": _l("Workers to choose from"),
 }
 
 VOLTAGE_CLASSES: dict[str, Any] = {"lv": _l("Low voltage"), "hv": _l("High voltage")}
