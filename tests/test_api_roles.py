@@ -153,6 +153,13 @@ def _fresh_task(action: str, body: Callable[[Ctx], Any] | None = None, claim: bo
     return setup
 
 
+def _own_filter(c: Ctx, who: str) -> int:
+    """A saved filter of the caller's own (of nobody's for the anonymous caller)."""
+    from engine.core import worklist_prefs
+
+    return worklist_prefs.save_filter(c.api.db, who, f"f{c.unique()}", {"q": "张伟"}).id
+
+
 def _fresh_case(action: str, body: dict[str, Any] | None = None, pause_first: bool = False) -> Setup:
     def setup(c: Ctx, who: str) -> tuple[str, dict[str, Any]]:
         iid = c.case().instance_id
@@ -387,6 +394,13 @@ MATRIX: dict[str, Row] = {
                           _fresh_task("delegate", lambda c: {"assignee": "clerk2"})),
     "tasks.complete": Row("POST", "", "tasks.work", 200,
                           _fresh_task("complete", lambda c: {"data": accept_example(0)})),
+    "tasks.follow_up": Row("PUT", "", "tasks.work", 200,
+                           _fresh_task("follow-up", lambda c: {"follow_up_on": "2026-03-05"})),
+    "tasks.filters.list": Row("GET", "", "staff.read", 200, _static("/api/v1/tasks/filters")),
+    "tasks.filters.save": Row("POST", "", "staff.read", 201, _static("/api/v1/tasks/filters",
+                                                                   json={"name": "本周跟进", "params": {"q": "张伟"}})),
+    "tasks.filters.delete": Row("DELETE", "", "staff.read", 204, lambda c, who: (
+        f"/api/v1/tasks/filters/{_own_filter(c, who)}", {})),
     "applications.schema": Row("GET", "/api/v1/applications/schema", "applications.read"),
     "applications.submit": Row("POST", "", "applications.submit", 201, _submit),
     "applications.list": Row("GET", "/api/v1/applications", "applications.read"),
@@ -588,6 +602,8 @@ _PATH_OF = {
     "tasks.list": "/api/v1/tasks", "tasks.get": "/api/v1/tasks/{task_id}",
     "tasks.claim": "/api/v1/tasks/{task_id}/claim", "tasks.unclaim": "/api/v1/tasks/{task_id}/unclaim",
     "tasks.delegate": "/api/v1/tasks/{task_id}/delegate", "tasks.complete": "/api/v1/tasks/{task_id}/complete",
+    "tasks.follow_up": "/api/v1/tasks/{task_id}/follow-up", "tasks.filters.list": "/api/v1/tasks/filters",
+    "tasks.filters.save": "/api/v1/tasks/filters", "tasks.filters.delete": "/api/v1/tasks/filters/{filter_id}",
     "applications.schema": "/api/v1/applications/schema", "applications.submit": "/api/v1/applications",
     "applications.list": "/api/v1/applications", "applications.get": "/api/v1/applications/{application_no}",
     "applications.withdraw": "/api/v1/applications/{application_no}/withdraw",

@@ -141,3 +141,33 @@ def test_an_unreadable_state_does_not_break_the_counts(db, inside):
     with db.write() as conn:
         conn.execute(update(instance_t).where(instance_t.c.id == before).values(state=b""))
     assert migration.running_counts(db, "design_review") == {1: 3}
+
+
+def test_cli_migrates_inside_the_called_process_by_its_key_with_a_dry_run(db, inside):
+    """`yekuo versions migrate design_review 1` chooses and moves cases as the REST API and page do."""
+    from tests.cli_support import yekuo
+
+    _models, (a, b, c), before = inside
+    dry = yekuo(db, "versions", "migrate", "design_review", "1", "--dry-run")
+    lines = dry.stdout.strip().splitlines()
+    assert lines[:2] == [f"instance {i} design_review v1 -> v2: can move" for i in (a, b)]
+    assert lines[2].startswith(f"instance {c} design_review v1 -> v2: ")
+    assert lines[-1].endswith("nothing was moved")
+    assert [bound_version(db, i) for i in (a, b, c)] == [1, 1, 1]  # the dry run moved nothing
+    moved = yekuo(db, "versions", "migrate", "design_review", "1", "--instances", str(a), "--note", "新步骤")
+    assert moved.stdout.strip() == f"instance {a} moved design_review v1 -> v2"
+    assert bound_version(db, a) == 2 and bound_version(db, b) == 1
+    assert queries.get_instance(db, a).definition_version == 1  # the main process stays on its version
+    assert replay.replay(db, a).ok
+    # the same through `yekuo migrate check/run --key`
+    assert yekuo(db, "migrate", "check", str(b), "--key", "design_review").stdout.strip() == (
+        f"instance {b} v1 -> v2: can move")
+    # hostile or wrong input: a case not on that version, one never inside it, an unknown key, a bad number
+    gone = yekuo(db, "versions", "migrate", "design_review", "1", "--instances", str(a), str(before), check=False)
+    assert gone.returncode == 1 and f"instance {a} is not running on design_review v1" in gone.stderr
+    assert f"instance {before} is not running" in gone.stderr
+    unknown = yekuo(db, "versions", "migrate", "no_such_process'; drop table x;--", "1", "--dry-run", check=False)
+    assert unknown.returncode == 0 and "no running case" in unknown.stdout
+    bad = yekuo(db, "versions", "migrate", "design_review", "first", check=False)
+    assert bad.returncode == 2
+    assert bound_version(db, b) == 1  # nothing moved by the refused commands

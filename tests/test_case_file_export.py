@@ -44,13 +44,17 @@ def test_each_step_keeps_its_own_values_and_labels(db, clock, hv_case, app_conte
     job_cbs = by_task["job_callback"]  # one after each field job: the survey and the installation
     assert len(job_cbs) == 2 and "第 2 次" in job_cbs[1].title
     job_cb = job_cbs[0]
+    assert all(s.process == "field_job" for s in job_cbs)
     [final_cb] = by_task["callback"]
     assert "satisfaction" in {k for k, _t, _v in job_cb.rows} and "satisfaction" in {k for k, _t, _v in final_cb.rows}
     assert job_cb.process == "field_job" and final_cb.process == "new_connection"
     assert job_cb.title.startswith("现场作业 · ")
     # a field appears only under the step that entered it (hv fields never under another form's step)
+    # and every row has a label, never the raw key (keys nobody labels stay in the raw view only)
     for s in steps:
-        assert set(k for k, _t, _v in s.rows) == set(s.raw), s.task_spec
+        assert set(k for k, _t, _v in s.rows) <= set(s.raw), s.task_spec
+        assert all(t != k for k, t, _v in s.rows), (s.task_spec, s.rows)
+        assert not [v for _k, _t, v in s.rows if v in ("True", "False") or v[:1] in "{[" or "T0" in v or "T1" in v]
     [reply] = by_task["reply_scheme"]
     assert "scheme_voltage" in {k for k, _t, _v in reply.rows}
     assert all("scheme_voltage" not in {k for k, _t, _v in s.rows} for s in steps if s is not reply)

@@ -165,7 +165,7 @@ def test_case_page_search_and_diagram_data(app: Any, calendar_db: Database) -> N
 
     page = clerk.get(f"/cases/{iid}")
     assert page.status_code == 200
-    for text in (number, "张伟", "低压居民", "全过程（居民）", "完成任务", "受理用电申请", "110101199003070011"):
+    for text in (number, "张伟", "低压居民", "全过程（居民）", "完成任务", "受理申请", 'data-task="accept"', "110101199003070011"):
         assert text in page.text, text
     diagram = clerk.get(f"/cases/{iid}/diagram.json").json["processes"]
     main = diagram[0]

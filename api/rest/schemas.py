@@ -293,6 +293,7 @@ class TaskSchema(WorkItemSchema):
     business_key = _nullable_str()
     business_type = _nullable_str()
     customer_name = _nullable_str()
+    follow_up_on = fields.Date(allow_none=True, metadata={"description": "跟进日期 the holder set"})
     overdue = fields.Boolean(required=True)
 
 
@@ -314,6 +315,9 @@ class TaskArgsSchema(PageArgsSchema):
     due_before = fields.AwareDateTime(default_timezone=CHINA)
     overdue = fields.Boolean()
     instance = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    q = fields.String(validate=validate.Length(min=1, max=worklist.TEXT_MAX), metadata={
+        "description": "part of the application number, customer name or mobile", "example": "张伟"})
+    follow_up_by = fields.Date(metadata={"description": "follow-up day on or before this", "example": "2026-03-05"})
     state = fields.String(load_default="open", validate=validate.OneOf(worklist.STATUSES))
     sort = fields.String(load_default="due", validate=validate.OneOf(worklist.SORTS),
                          metadata={"description": "due date or priority (`-` for descending); ties by priority, age"})

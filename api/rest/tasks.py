@@ -1,5 +1,6 @@
-"""The work list, Camunda-style: list with filters and sorting; read one with its form; claim, unclaim,
-delegate, complete. Staff see and act on their groups' tasks and the tasks they hold; auditors read all."""
+"""The work list, Camunda-style: list with filters, search and sorting; read one with its form; claim, unclaim,
+delegate, complete; a follow-up day on a task and the caller's own saved filters (as on the task-list
+pages). Staff see and act on their groups' tasks and the tasks they hold; auditors read all."""
 
 from __future__ import annotations
 
@@ -19,7 +20,17 @@ from api.rest.schemas import (
     TaskDetailSchema,
     TaskSchema,
 )
-from engine.core import clock, definitions, queries, runtime, worklist
+from api.rest.task_schemas import (
+    FILTER_EXAMPLE,
+    FOLLOW_UP_EXAMPLE,
+    SavedFilterListSchema,
+    SavedFilterRequestSchema,
+    SavedFilterSchema,
+    TaskFollowUpRequestSchema,
+    TaskFollowUpSchema,
+)
+from engine.core import clock, definitions, queries, runtime, worklist, worklist_prefs
+from engine.core.errors import NotFound
 
 
 class TaskPageSchema(Schema):
@@ -71,7 +82,8 @@ def _detail(task_id: str) -> dict[str, Any]:
 @blp.route("", methods=["GET"])
 @allow(blp, "staff.read")
 @blp.doc(summary="List tasks", description="Only tasks of the caller's groups and the caller's own (auditors: all). "
-                                           "`assignee=me` means the caller.")
+                                           "`assignee=me` means the caller; `q` searches application number, "
+                                           "customer and mobile; `follow_up_by` keeps tasks to come back to by then.")
 @blp.arguments(TaskArgsSchema, location="query")
 @blp.response(200, TaskPageSchema)
 def list_tasks(args: dict[str, Any]) -> Any:
@@ -87,7 +99,8 @@ def list_tasks(args: dict[str, Any]) -> Any:
         visible_groups=None if read_all else who.groups, visible_user=None if read_all else who.name,
         candidate_group=args.get("candidate_group"), assignee=assignee, unassigned=args.get("unassigned"),
         business_type=args.get("business_type"), due_before=args.get("due_before"), overdue=args.get("overdue"),
-        instance_id=args.get("instance"), status=args["state"])
+        instance_id=args.get("instance"), status=args["state"], text=args.get("q"),
+        follow_up_by=args.get("follow_up_by"))
     found, total = worklist.search(db(), where, sort=args["sort"], limit=limit + 1, offset=offset, after=after)
     more = len(found) > limit
     found = found[:limit]
@@ -144,3 +157,48 @@ def delegate(body: dict[str, Any], task_id: str) -> Any:
 def complete(body: dict[str, Any], task_id: str) -> Any:
     return runtime.complete_task(db(), task_id, body["data"], actor=actor(),
                                  instance_version=body.get("instance_version"), visible=_may_see)
+
+
+@blp.route("/<string:task_id>/follow-up", methods=["PUT"], parameters=ID)
+@allow(blp, "tasks.work")
+@blp.doc(summary="Set or clear the follow-up day (跟进日期)",
+         description="By the task's holder, or a member of its group while nobody holds it (403 otherwise); 409 if the "
+                     "task is closed. A note on the work item for the list: the case is not changed.")
+@blp.arguments(TaskFollowUpRequestSchema, example=FOLLOW_UP_EXAMPLE)
+@blp.response(200, TaskFollowUpSchema)
+def set_follow_up(body: dict[str, Any], task_id: str) -> Any:
+    item = queries.get_work_item(db(), task_id)
+    if not _may_see(item):
+        raise NotFound(f"no task {task_id}")
+    worklist_prefs.set_follow_up(db(), task_id, body["follow_up_on"], actor=actor())
+    return {"task_id": task_id, "follow_up_on": body["follow_up_on"]}
+
+
+FILTER_ID = [path_param("filter_id", 1, "the saved filter's id")]
+
+
+@blp.route("/filters", methods=["GET"])
+@allow(blp, "staff.read")
+@blp.doc(summary="My saved filters", description="The caller's own named task-list filters, by name.")
+@blp.response(200, SavedFilterListSchema)
+def list_filters() -> Any:
+    return {"items": worklist_prefs.saved_filters(db(), actor().name)}
+
+
+@blp.route("/filters", methods=["POST"])
+@allow(blp, "staff.read")
+@blp.doc(summary="Save a filter", description="Keeps the list parameters under a name for the caller (the same name "
+                                              "replaces it; at most 30 per user, 422 beyond).")
+@blp.arguments(SavedFilterRequestSchema, example=FILTER_EXAMPLE)
+@blp.response(201, SavedFilterSchema)
+def save_filter(body: dict[str, Any]) -> Any:
+    return worklist_prefs.save_filter(db(), actor().name, body["name"], body["params"])
+
+
+@blp.route("/filters/<int(min=1, max=2147483647):filter_id>", methods=["DELETE"], parameters=FILTER_ID)
+@allow(blp, "staff.read")
+@blp.doc(summary="Delete a saved filter", description="Only the caller's own: another user's is 404, and stays.")
+@blp.response(204)
+def delete_filter(filter_id: int) -> Any:
+    worklist_prefs.delete_filter(db(), actor().name, filter_id)
+    return ""

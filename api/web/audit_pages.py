@@ -26,15 +26,10 @@ from engine.core import clock, definitions, history, queries
 from engine.deadlines import sla
 
 
-def _short(value: Any, schema: dict[str, Any] | None = None) -> str:
-    text = casedata.display(value, schema)
+def _short_of(key: str, value: Any, schema: dict[str, Any] | None = None) -> str:
+    """A value as the history shows it: formatted as on the case page, cut at 200 characters."""
+    text = casedata.value_text(key, value, schema)
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _derived(key: str) -> Any:
-    """How the case page shows a derived code (business type, voltage class), if `key` is one."""
-    table = {"business_type": labels.BUSINESS_TYPES, "voltage_class": labels.VOLTAGE_CLASSES}.get(key)
-    return (lambda v: labels.label(table, v)) if table is not None else None
 
 
 def _event_rows(definition: definitions.Definition, rows: list[Any]) -> list[dict[str, Any]]:
@@ -89,15 +84,17 @@ def audit_as_of(instance_id: int, seq: int) -> Any:
     upto = _rows_upto(instance_id, seq)
     order = form_order(definition, upto)
     known = casedata.form_labels(definition.forms, order)
-    changes = []
+    changes, unlabelled = [], {}
     for key, ch in found.changes.items():
+        title = casedata.field_title(key, known)
+        if title is None:  # process-internal: only in the collapsed raw view, never a raw key as a label
+            unlabelled[key] = ch
+            continue
         f = known.fields.get(key)
         schema = f.schema if f else None
-        title = labels.label(labels.DERIVED_FIELDS, key) if key in labels.DERIVED_FIELDS else known.titles.get(key, key)
-        show = _derived(key) or (lambda v: _short(v, schema))
         changes.append({"key": key, "title": title, "change": ch["change"],
-                        "before": show(ch["before"]) if ch["change"] != "added" else "",
-                        "after": show(ch["after"]) if ch["change"] != "removed" else ""})
+                        "before": _short_of(key, ch["before"], schema) if ch["change"] != "added" else "",
+                        "after": _short_of(key, ch["after"], schema) if ch["change"] != "removed" else ""})
     [event] = _event_rows(definition, [r for r in upto if r.seq == seq])
     payload = found.event["payload"]
     entered = payload.get("data") if found.event["type"] in ("task_completed", "instance_started") else None
@@ -108,8 +105,9 @@ def audit_as_of(instance_id: int, seq: int) -> Any:
         "audit_asof_panel.html", found=found, event=event, changes=changes,
         scope_name=names.get(scope.get("process") or "", ""), call_name=call_name,
         in_called=bool(scope.get("call_activity")),
-        entered=[(known.titles.get(k, k), _short(v, known.fields[k].schema if k in known.fields else None))
-                 for k, v in (entered or {}).items()],
+        entered=[(title, _short_of(k, v, known.fields[k].schema if k in known.fields else None))
+                 for k, v in (entered or {}).items() if (title := casedata.field_title(k, known))],
+        unlabelled=casedata.raw_json(unlabelled) if unlabelled else "", unlabelled_n=len(unlabelled),
         case=casedata.describe(found.data, definition.forms, order),
         open_tasks=[{"name": t.name, "group": labels.label(labels.ROLES, t.group),
                      "assignee": display_name(t.assignee) if t.assignee else ""} for t in found.open_tasks],
@@ -195,12 +193,8 @@ def audit_case_file(instance_id: int) -> Any:
     inst = queries.get_instance(db, instance_id)
     definition = queries.case_definition(db, instance_id)
     rows, _total = audit.events(db, instance_id)
-    steps = casedata.by_step(definition, rows)
-    raw = casedata.raw_json({"data": inst.data, "steps": [{"seq": s.seq, "task": s.task_spec, "process": s.process,
-                                                            "data": s.raw} for s in steps]})
     return render_template("audit_file.html", doc=doc, inst=inst, definition=definition,
-                           summary=casedata.derived_rows(inst.data), steps=steps, raw=raw,
-                           actors={s.actor: display_name(s.actor) for s in steps if s.actor},
+                           **casedata.step_view(definition, inst.data, rows, display_name),
                            events=_event_rows(definition, rows), clocks=sla.clocks_of(db, instance_id),
                            application_no=inst.business_key or inst.data.get("application_no") or "",
                            started_by=display_name(inst.started_by))

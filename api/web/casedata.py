@@ -8,14 +8,17 @@ flags); the pages show them only in a collapsed raw view.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from flask_babel import gettext as _
 
-from api.web import labels
+from api.web import CHINA, labels
+
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 FIRST_FORM = "accept.schema.json"
 
@@ -88,6 +91,8 @@ def display(value: Any, schema: dict[str, Any] | None = None) -> str:
     if isinstance(value, list):
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         return "、".join(display(v, items) for v in value) or "—"
+    if isinstance(value, str) and _INSTANT.match(value):
+        return instant_text(value)
     if isinstance(value, dict):
         if {"ref", "name"} <= set(value):
             return f"{value['name']}（{value['ref']}）"
@@ -100,23 +105,62 @@ def display(value: Any, schema: dict[str, Any] | None = None) -> str:
     return str(value)
 
 
+def instant_text(value: str) -> str:
+    """A stored date-time as staff read it: Beijing time to the minute (2026-03-02 09:00). A value with
+    an offset is converted; one without is a local time the form entered and is only trimmed."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(CHINA)
+    return parsed.strftime("%Y-%m-%d %H:%M")
+
+
+def field_title(key: str, known: FormLabels | None = None) -> str | None:
+    """The Chinese label of a case-data key: its form's title, else the derived or service-result label.
+    None for a key nobody labels (the pages then keep it in the collapsed raw view, never as a label)."""
+    if key in labels.DERIVED_FIELDS:
+        return str(labels.DERIVED_FIELDS[key])
+    if known is not None and known.titles.get(key, key) != key:
+        return known.titles[key]
+    if key in labels.PROCESS_FIELDS:
+        return str(labels.PROCESS_FIELDS[key])
+    return None
+
+
+def value_text(key: str, value: Any, schema: dict[str, Any] | None = None) -> str:
+    """A case-data value as shown: derived codes by their labels, service results by their notes,
+    the rest as its form shows it (`display`)."""
+    if key == "business_type":
+        return labels.label(labels.BUSINESS_TYPES, value)
+    if key == "voltage_class":
+        return labels.label(labels.VOLTAGE_CLASSES, value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "label" in v for v in value):
+        return "、".join(str(v["label"]) for v in value)  # form options a service offered: their labels
+    if key in labels.PROCESS_FIELDS and isinstance(value, dict):
+        return service_text(value) or "—"
+    return display(value, schema)
+
+
 def service_text(result: Any) -> str:
-    """A service's result as people read it: the notes it wrote for them (已预约：…) when it wrote
-    any, else its plain values as text — never a Python dict, and never a machine code (an
-    idempotency key, an enum value such as `booked`: ASCII with letters), which the page would show
-    as English (the full result stays in the history's payload)."""
-    values = list(result.values()) if isinstance(result, dict) else [result]
-    notes = [v.get("note") or v.get("message") for v in values if isinstance(v, dict)]
+    """A service's result as people read it: the note it wrote for them (已预约：…), else its plain
+    values as text; never a Python dict, an internal code (sms:1:accepted, install) or a bare 是/否
+    (the full result stays in the history's payload and the raw view)."""
     if isinstance(result, dict):
-        notes += [result.get("note"), result.get("message")]
-    notes = [n for n in notes if isinstance(n, str) and n]
-    if notes:
-        return "；".join(notes)
+        note = result.get("note") or result.get("message")
+        if isinstance(note, str) and note:
+            return note
+    values = result.values() if isinstance(result, dict) else [result]
     parts = []
     for value in values:
-        if isinstance(value, bool):
-            parts.append(display(value))
-        elif isinstance(value, (int, float)) or isinstance(value, str) and value and not _CODE.match(value):
+        if isinstance(value, dict):
+            value = value.get("note") or value.get("message")
+        if isinstance(value, str) and _INSTANT.match(value):
+            parts.append(instant_text(value))
+        elif isinstance(value, str) and value and not _CODE.match(value):
+            parts.append(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(str(value))
     return "；".join(parts)
 
@@ -131,13 +175,7 @@ def derived_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in data.items():
         if key not in labels.DERIVED_FIELDS:
             continue
-        if key == "business_type":
-            text = labels.label(labels.BUSINESS_TYPES, value)
-        elif key == "voltage_class":
-            text = labels.label(labels.VOLTAGE_CLASSES, value)
-        else:
-            text = display(value)
-        out.append((str(labels.DERIVED_FIELDS[key]), text))
+        out.append((str(labels.DERIVED_FIELDS[key]), value_text(key, value)))
     return out
 
 
@@ -243,7 +281,9 @@ def by_step(definition: Any, events: list[Any]) -> list[StepData]:
         rows = []
         for key in keys:
             prop = props.get(key) if isinstance(props.get(key), dict) else {}
-            rows.append((key, str(prop.get("title") or key), display(data[key], prop)))
+            title = prop.get("title") or field_title(key)
+            if title:  # a key no form or table labels stays in the raw view only
+                rows.append((key, str(title), value_text(key, data[key], prop)))
         rounds[(process, ev.task_spec)] = n = rounds.get((process, ev.task_spec), 0) + 1
         title = info.name if info else ev.task_spec
         if process != definition.key:
@@ -257,3 +297,14 @@ def by_step(definition: Any, events: list[Any]) -> list[StepData]:
 def raw_json(value: Any) -> str:
     """Pretty JSON for the auditor's collapsed raw view."""
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+def step_view(definition: Any, data: dict[str, Any], events: list[Any],
+              name_of: Callable[[str], str]) -> dict[str, Any]:
+    """What the case page and the case file render with the `case_steps` macro (one code path):
+    the derived summary, the steps, who did them by name, and the raw JSON for the collapsed view."""
+    steps = by_step(definition, events)
+    raw = raw_json({"data": data, "steps": [{"seq": s.seq, "task": s.task_spec, "process": s.process,
+                                              "data": s.raw} for s in steps]})
+    return {"summary": derived_rows(data), "steps": steps, "raw": raw,
+            "actors": {s.actor: name_of(s.actor) for s in steps if s.actor}}

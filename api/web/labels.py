@@ -125,12 +125,49 @@ ROLES: dict[str, Any] = {
     "channel": _l("Channel client"),
 }
 
+#: Actors that are no person (the engine, the scheduler), as the history names them.
+SYSTEM_ACTORS: dict[str, Any] = {"system": _l("System"), "scheduler": _l("Scheduler")}
+
 #: Case-data keys the processes derive (no form declares them), with their labels.
 DERIVED_FIELDS: dict[str, Any] = {
     "application_no": _l("Application number"),
     "business_type": _l("Business type"),
     "voltage_class": _l("Voltage class"),
     "sanling": _l("Three-zero customer"),
+}
+
+#: Case-data keys the services write (their results), so history and case data never show a raw key.
+PROCESS_FIELDS: dict[str, Any] = {
+    "applied_capacity": _l("Applied capacity check"),
+    "archive_record": _l("Archive record"),
+    "case_callback": _l("Case callback"),
+    "booking": _l("Field appointment"),
+    "field_arrival": _l("Arrival on site"),
+    "field_callback": _l("Field job callback"),
+    "field_completion": _l("Field job completion"),
+    "field_dispatch": _l("Field job dispatch"),
+    "field_follow_up": _l("Field job follow-up"),
+    "field_overdue": _l("Field job overdue"),
+    "contract_numbering": _l("Contract numbering"),
+    "numbering": _l("Number assigned"),
+    "sms_accepted": _l("SMS: application accepted"),
+    "sms_appointment": _l("SMS: appointment"),
+    "sms_docs_reminder": _l("SMS: documents reminder"),
+    "sms_done": _l("SMS: case finished"),
+    "sms_energized": _l("SMS: energized"),
+    "sms_scheme_expiry": _l("SMS: scheme expiry"),
+    "sms_withdrawn": _l("SMS: application withdrawn"),
+    # set by the models' scripts and services (no form asks for them)
+    "archive_no": _l("Archive number"),
+    "arrived_on_time": _l("Arrived on time"),
+    "contract_no": _l("Contract number"),
+    "prepaid_promoted": _l("Prepaid metering promoted"),
+    "case_outcome": _l("Case outcome"),
+    "scheme_warn_at": _l("Scheme expiry reminder at"),
+    "signed": _l("Signed"),
+    "valid_until": _l("Valid until"),
+    "withdrawal_reason": _l("Withdrawal reason"),
+    "worker_options": _l("Workers to choose from"),
 }
 
 VOLTAGE_CLASSES: dict[str, Any] = {"lv": _l("Low voltage"), "hv": _l("High voltage")}

@@ -420,7 +420,7 @@ def display_name(username: str | None) -> str:
     cache = _display_names()
     if username not in cache:
         found = users.get_user(page_db(), username)
-        cache[username] = found.display_name if found is not None else username
+        cache[username] = found.display_name if found is not None else labels.label(labels.SYSTEM_ACTORS, username)
     return cache[username]
 
 
@@ -518,7 +518,6 @@ def case(instance_id: int) -> Any:
     clock_titles = {c.id: c.title or c.sla_key for c in clocks}
     events = []
     rows = _events(db, instance_id)
-    order = form_order(definition, rows)
     for ev in rows:
         payload = history.payload_of(ev)
         payload.pop("trail", None)
@@ -533,7 +532,7 @@ def case(instance_id: int) -> Any:
 
     return render_template("case.html", inst=inst, definition=definition,
                            documents=case_documents.listed(instance_id, inst.data),
-                           case=casedata.describe(inst.data, definition.forms, order), clocks=clocks,
+                           **casedata.step_view(definition, inst.data, rows, display_name), clocks=clocks,
                            events=events, now=now, due_state=due_state,
                            application_no=inst.business_key or inst.data.get("application_no") or "",
                            customer=inst.data.get("customer_name") or "", started_by=display_name(inst.started_by),

@@ -15,10 +15,10 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from engine.audit import chains as audit
+from engine.core import actors, runtime, worklist
 from engine.core import clock as engine_clock
-from engine.core import runtime, worklist
 from engine.core.db import Database
-from tests.browser.support import sign_in
+from tests.browser.support import assert_chinese, sign_in
 from tests.process_helpers import _answer, as_group, start_case
 
 
@@ -31,7 +31,9 @@ def drive_slowly(db: Database, clock: engine_clock.FixedClock, iid: int) -> list
             return done
         item = min(open_now, key=lambda i: (i.created_at, i.task_spec))
         clock.advance(hours=1 + (len(done) * 7) % 11)  # uneven waits: the heatmap has something to show
-        runtime.complete_task(db, item.id, _answer(db, item, {}), actor=as_group(item))
+        # as the seeded user of the task's group (a person with a name, as in the history staff read)
+        who = actors.Actor(item.candidate_group, frozenset({item.candidate_group})) if item.candidate_group else as_group(item)
+        runtime.complete_task(db, item.id, _answer(db, item, {}), actor=who)
         done.append(item.task_spec)
     raise AssertionError(f"case {iid} did not settle: {done[-5:]}")
 
@@ -74,6 +76,8 @@ def test_auditor_steps_through_a_case_and_replays_it(new_context: Any, artifacts
     wait_for_seq(page, last - 1)
 
     _as_of_the_acceptance(page, artifacts, accept_seq, at_end)
+    book_seq = next(r.seq for r in rows if r.type == "task_completed" and r.task_spec == "book_appointment")
+    _as_of_the_booking(page, artifacts, book_seq)
 
     # filter: only completed tasks, by the clerk
     page.get_by_test_id("filter-type").select_option("task_completed")
@@ -99,6 +103,7 @@ def _as_of_the_acceptance(page: Any, artifacts: Path, accept_seq: int, at_end: d
     wait_for_seq(page, accept_seq)
     expect(page.get_by_test_id("asof-title")).to_contain_text(f"截至第 {accept_seq} 个事件")
     expect(page.get_by_test_id("asof-changes").locator('tr[data-key="customer_name"]')).to_be_visible()
+    assert_chinese(page)  # the changed data by its form titles, values formatted
     early = shown(page)["shown"]
     assert len(early["done"]) < len(at_end["done"]) and early["active"]
     open_then = page.get_by_test_id("asof-open").inner_text()
@@ -112,6 +117,20 @@ def _as_of_the_acceptance(page: Any, artifacts: Path, accept_seq: int, at_end: d
     page.get_by_test_id("step-forward").click()
     wait_for_seq(page, accept_seq)
     page.screenshot(path=artifacts / "audit-02-history-as-of-accept.png", full_page=True)
+
+
+def _as_of_the_booking(page: Page, artifacts: Path, seq: int) -> None:
+    """At the booking (form data and the booking service's result changed): Chinese labels and formatted
+    values only — no internal key such as `booking` or `appointment_date`, no ISO instant, no True/False."""
+    page.locator(f'[data-testid="tt-event"][data-seq="{seq}"]').click()
+    wait_for_seq(page, seq)
+    changes = page.get_by_test_id("asof-changes")
+    expect(changes.locator('tr[data-key="booking"]')).to_be_visible()
+    expect(changes.locator('tr[data-key="booking"] td').first).to_have_text("现场预约")
+    assert_chinese(page)
+    text = page.get_by_test_id("asof-panel").inner_text()
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|True|False|appointment_|field_", text), text
+    page.screenshot(path=artifacts / "audit-02b-history-as-of-booking.png", full_page=True)
 
 
 def _kpi_dashboard_paints_the_heatmap(page: Any, artifacts: Path) -> None:
