@@ -17,6 +17,7 @@ the peer sends it again once the arrival is in.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,7 @@ RETRY_RULE = RetryRule()
 def on_write(conn: Connection, step: Step, written: store.Written) -> None:
     """A call task for each call-back task the step opened; call tasks of call-backs the step finished
     another way (the dispatcher's form, a cancelled case) are closed, so a late result changes nothing."""
-    finished = sorted(written.done | written.gone)
+    finished = _callbacks_among(step, written.done | written.gone)
     if finished and step.actor != ACTOR.name:  # a call result records its own outcome on the call task
         closed = conn.execute(select(call_task_t.c.task_no).where(
             call_task_t.c.work_item_id.in_(finished), call_task_t.c.status == OPEN)).scalars().all()
@@ -77,6 +78,21 @@ def on_write(conn: Connection, step: Step, written: store.Written) -> None:
     for item in items:
         open_call(conn, "callback", step.instance_id, step.business_key or step.application_no, step.now,
                   work_item_id=item["id"], subject=item.get("name"), **customer)
+
+
+def _callbacks_among(step: Step, item_ids: set[str]) -> list[str]:
+    """The finished work items that were call-backs, read from the workflow in memory (no query, so
+    a step that finishes any other task costs no statement here); an item no longer in the tree
+    (its case cancelled) is kept, to be safe."""
+    out = []
+    for item_id in sorted(item_ids):
+        try:
+            task = step.wf.get_task_from_id(uuid.UUID(item_id))
+        except Exception:  # noqa: BLE001 - gone from the tree, or not a task id
+            task = None
+        if task is None or getattr(task.task_spec, "bpmn_id", None) in CALLBACK_SPECS:
+            out.append(item_id)
+    return out
 
 
 def on_urging(conn: Connection, urging: dict[str, Any]) -> None:
